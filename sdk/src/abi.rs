@@ -1,0 +1,216 @@
+//! The C ABI between mod_rustapp (the host) and an application library, version 1.
+//!
+//! This file is the one definition of the ABI; `include/rustapp.h` mirrors it for apps written
+//! in other languages. Rules that keep it stable:
+//! - an application library exports one symbol, [`ENTRY_SYMBOL`], a function returning a
+//!   pointer to a static [`AppV1`]; the host refuses a table whose `abi_major` differs from its
+//!   own and reads only the first `size` bytes of it;
+//! - every struct starts with its size, so a later minor version may append fields;
+//! - memory is freed on the side that allocated it: the host never frees what the app returns
+//!   (it hands a body back through `body_close`), the app never keeps a pointer the host gave it
+//!   beyond the call or request it was given for.
+
+use std::ffi::c_void;
+
+/// Incompatible changes bump the major version; the host refuses other majors.
+pub const ABI_MAJOR: u32 = 1;
+/// Compatible additions bump the minor version.
+pub const ABI_MINOR: u32 = 0;
+/// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
+pub const ENTRY_SYMBOL: &str = "rustapp_app";
+
+/// Borrowed bytes: `ptr` is valid for `len` bytes for as long as the call or request that
+/// handed it over. Not NUL-terminated. `ptr` may be null when `len` is 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Str {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl Str {
+    pub const EMPTY: Str = Str {
+        ptr: std::ptr::null(),
+        len: 0,
+    };
+
+    pub const fn from_static(s: &'static str) -> Str {
+        Str {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Str {
+        Str {
+            ptr: bytes.as_ptr(),
+            len: bytes.len(),
+        }
+    }
+
+    /// # Safety
+    /// `ptr` must be valid for `len` bytes for the lifetime `'a`.
+    pub unsafe fn as_bytes<'a>(self) -> &'a [u8] {
+        if self.len == 0 {
+            &[]
+        } else {
+            // SAFETY: the caller guarantees ptr/len describe live memory for 'a.
+            unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        }
+    }
+}
+
+/// The host's state for one request. Opaque to the application.
+#[repr(C)]
+pub struct HostRequest {
+    _private: [u8; 0],
+}
+
+/// The host's context for one application instance (which virtual host it serves, where it
+/// logs). Opaque to the application.
+#[repr(C)]
+pub struct HostApp {
+    _private: [u8; 0],
+}
+
+/// Called once for each name/value pair by the host's `each_*` functions.
+pub type VisitFn = unsafe extern "C" fn(context: *mut c_void, name: Str, value: Str);
+
+/// Log levels, most severe first (the `log` crate's order).
+pub const LOG_ERROR: u32 = 1;
+pub const LOG_WARN: u32 = 2;
+pub const LOG_INFO: u32 = 3;
+pub const LOG_DEBUG: u32 = 4;
+pub const LOG_TRACE: u32 = 5;
+
+/// What the host offers an application. The table is static in the host and outlives every
+/// instance.
+#[repr(C)]
+pub struct HostV1 {
+    pub size: u32,
+    /// The first value of request header `name` (case-insensitive): 1 and `*value` set, or 0.
+    pub header:
+        unsafe extern "C" fn(request: *const HostRequest, name: Str, value: *mut Str) -> i32,
+    /// Visits every request header in arrival order.
+    pub each_header:
+        unsafe extern "C" fn(request: *const HostRequest, visit: VisitFn, context: *mut c_void),
+    /// A CGI-style request variable (`REMOTE_ADDR`, `HTTPS`, `SetEnv` values, ...): 1 or 0.
+    pub var: unsafe extern "C" fn(request: *const HostRequest, name: Str, value: *mut Str) -> i32,
+    /// Visits every request variable.
+    pub each_var:
+        unsafe extern "C" fn(request: *const HostRequest, visit: VisitFn, context: *mut c_void),
+    /// Reads request body bytes into `buf`: the count read, 0 at the end of the body, or -1 when
+    /// the body cannot be read (malformed, too large, client gone).
+    pub read_body:
+        unsafe extern "C" fn(request: *mut HostRequest, buf: *mut u8, len: usize) -> isize,
+    /// Sets the response status. Returns 0, or -1 if the host refuses the value (the response
+    /// then becomes a 500).
+    pub set_status: unsafe extern "C" fn(request: *mut HostRequest, status: u32) -> i32,
+    /// Adds a response header. Returns 0, or -1 if the name or value is not allowed (the
+    /// response then becomes a 500).
+    pub add_header: unsafe extern "C" fn(request: *mut HostRequest, name: Str, value: Str) -> i32,
+    /// Logs a message in the context of a request (its virtual host's error log).
+    pub log_request: unsafe extern "C" fn(request: *const HostRequest, level: u32, message: Str),
+    /// Logs a message in the context of an instance, or of the main server when `app` is null.
+    pub log_app: unsafe extern "C" fn(app: *const HostApp, level: u32, message: Str),
+    /// The most verbose level the host will record for this instance (null: main server).
+    pub max_log_level: unsafe extern "C" fn(app: *const HostApp) -> u32,
+}
+
+/// One `RustAppSetting`/`setting=` pair.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    pub name: Str,
+    pub value: Str,
+}
+
+/// Everything an instance is created with. Valid only during `create`.
+#[repr(C)]
+pub struct AppConfigV1 {
+    pub size: u32,
+    pub host_app: *const HostApp,
+    /// The URL path the application is mounted at (`SCRIPT_NAME` of its requests).
+    pub mount_point: Str,
+    pub library_path: Str,
+    /// Settings with unique names, in configuration order.
+    pub settings: *const Setting,
+    pub settings_len: usize,
+}
+
+/// One request. Valid until `handle` returns; strings are borrowed from the host.
+#[repr(C)]
+pub struct RequestV1 {
+    pub size: u32,
+    pub host_request: *mut HostRequest,
+    pub method: Str,
+    /// The request target exactly as the client sent it (`REQUEST_URI`).
+    pub uri: Str,
+    pub protocol: Str,
+    /// The mount point (`SCRIPT_NAME`); empty when mounted at `/`.
+    pub script_name: Str,
+    /// The decoded path below the mount point (`PATH_INFO`).
+    pub path_info: Str,
+    pub query_string: Str,
+    /// The declared body length, or -1 when unknown (chunked) or absent.
+    pub content_length: i64,
+}
+
+/// One piece of response body, valid until the next `body_next` or `body_close` call.
+#[repr(C)]
+pub struct ChunkV1 {
+    pub data: *const u8,
+    pub len: usize,
+}
+
+/// `body_next` results.
+pub const BODY_DATA: i32 = 0;
+pub const BODY_FLUSH: i32 = 1;
+pub const BODY_END: i32 = 2;
+pub const BODY_ERROR: i32 = -1;
+
+pub type CreateFn = unsafe extern "C" fn(
+    host: *const HostV1,
+    config: *const AppConfigV1,
+    instance: *mut *mut c_void,
+) -> i32;
+pub type HandleFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    request: *const RequestV1,
+    body: *mut *mut c_void,
+) -> i32;
+pub type BodyNextFn = unsafe extern "C" fn(body: *mut c_void, chunk: *mut ChunkV1) -> i32;
+pub type BodyCloseFn = unsafe extern "C" fn(body: *mut c_void);
+pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
+
+/// The table an application library exports through [`ENTRY_SYMBOL`].
+///
+/// Life of an instance: `create` once (returns 0 and sets `*instance`, or non-zero after
+/// logging why), `handle` from many threads at once, `destroy` once at shutdown.
+///
+/// Life of a request: `handle` sets the status and headers through the host and returns 0 with
+/// `*body` set (null for an empty body), or non-zero when the application failed (the host
+/// answers 500). The host then calls `body_next` until it returns `BODY_END` or `BODY_ERROR`
+/// (or the client goes away), and calls `body_close` exactly once for every non-null body,
+/// whatever happened.
+#[repr(C)]
+pub struct AppV1 {
+    pub abi_major: u32,
+    pub abi_minor: u32,
+    /// `sizeof` this table as the application was built.
+    pub size: u32,
+    /// The application's name, for log lines.
+    pub name: Str,
+    pub create: Option<CreateFn>,
+    pub handle: Option<HandleFn>,
+    pub body_next: Option<BodyNextFn>,
+    pub body_close: Option<BodyCloseFn>,
+    pub destroy: Option<DestroyFn>,
+}
+
+// SAFETY: the table is immutable static data (function pointers and a static name).
+unsafe impl Sync for AppV1 {}
+// SAFETY: the host table holds only function pointers and is never mutated.
+unsafe impl Sync for HostV1 {}
+
+pub type EntryFn = unsafe extern "C" fn() -> *const AppV1;

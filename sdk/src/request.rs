@@ -1,0 +1,160 @@
+use std::ffi::c_void;
+use std::io;
+
+use crate::abi::{self, HostV1, RequestV1, Str};
+
+/// One HTTP request, borrowed from Apache for the duration of [`crate::App::handle`].
+///
+/// Strings are views into Apache's own request data; nothing is copied until you ask for an
+/// owned value.
+pub struct Request<'a> {
+    raw: &'a RequestV1,
+    host: &'static HostV1,
+}
+
+impl<'a> Request<'a> {
+    /// # Safety
+    /// `raw` must come from the host for the current `handle` call.
+    pub(crate) unsafe fn from_abi(raw: &'a RequestV1, host: &'static HostV1) -> Request<'a> {
+        Request { raw, host }
+    }
+
+    fn text(&self, s: Str) -> &'a str {
+        // SAFETY: the host's request strings live until `handle` returns, which outlives 'a.
+        let bytes = unsafe { s.as_bytes() };
+        // Apache hands over the request line's fields as received; they are ASCII in practice,
+        // and a non-UTF-8 one is shown as empty rather than trusted.
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+
+    /// `GET`, `POST`, ...
+    pub fn method(&self) -> &'a str {
+        self.text(self.raw.method)
+    }
+
+    /// The request target exactly as the client sent it, query included (`REQUEST_URI`).
+    pub fn uri(&self) -> &'a str {
+        self.text(self.raw.uri)
+    }
+
+    /// `HTTP/1.1`, ...
+    pub fn protocol(&self) -> &'a str {
+        self.text(self.raw.protocol)
+    }
+
+    /// Where the application is mounted (`SCRIPT_NAME`); empty when mounted at `/`.
+    pub fn script_name(&self) -> &'a str {
+        self.text(self.raw.script_name)
+    }
+
+    /// The decoded path below the mount point (`PATH_INFO`), e.g. `/items/3`.
+    pub fn path_info(&self) -> &'a str {
+        self.text(self.raw.path_info)
+    }
+
+    /// The query string without the `?` (`QUERY_STRING`), still percent-encoded.
+    pub fn query_string(&self) -> &'a str {
+        self.text(self.raw.query_string)
+    }
+
+    /// The declared body length, if the client sent `Content-Length`.
+    pub fn content_length(&self) -> Option<u64> {
+        u64::try_from(self.raw.content_length).ok()
+    }
+
+    /// The first value of a request header, by case-insensitive name, as raw bytes.
+    pub fn header_bytes(&self, name: &str) -> Option<&'a [u8]> {
+        let mut value = Str::EMPTY;
+        // SAFETY: host call with the request handle it gave us; `value` is written on success.
+        let found = unsafe {
+            (self.host.header)(
+                self.raw.host_request,
+                Str::from_bytes(name.as_bytes()),
+                &mut value,
+            )
+        };
+        // SAFETY: header values live in the request pool until the request ends.
+        (found == 1).then(|| unsafe { value.as_bytes() })
+    }
+
+    /// The first value of a request header, by case-insensitive name; `None` also when the value
+    /// is not UTF-8 (use [`Request::header_bytes`] for those).
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.header_bytes(name)
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every request header as received, in order, as raw bytes.
+    pub fn headers(&self) -> Vec<(&'a [u8], &'a [u8])> {
+        let mut out = Vec::new();
+        // SAFETY: host call; `collect_pair` only pushes the borrowed pairs into `out`.
+        unsafe {
+            (self.host.each_header)(self.raw.host_request, collect_pair, (&raw mut out).cast());
+        }
+        out
+    }
+
+    /// A CGI-style variable: `REMOTE_ADDR`, `REMOTE_PORT`, `REMOTE_USER`, `AUTH_TYPE`,
+    /// `SERVER_NAME`, `SERVER_PORT`, `HTTPS`, values from `SetEnv`/`PassEnv`, ...
+    pub fn var(&self, name: &str) -> Option<&'a str> {
+        let mut value = Str::EMPTY;
+        // SAFETY: as for `header_bytes`.
+        let found = unsafe {
+            (self.host.var)(
+                self.raw.host_request,
+                Str::from_bytes(name.as_bytes()),
+                &mut value,
+            )
+        };
+        // SAFETY: variable values live in the request pool until the request ends.
+        (found == 1)
+            .then(|| unsafe { value.as_bytes() })
+            .and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Every CGI-style variable with a value.
+    pub fn vars(&self) -> Vec<(&'a [u8], &'a [u8])> {
+        let mut out = Vec::new();
+        // SAFETY: as for `headers`.
+        unsafe {
+            (self.host.each_var)(self.raw.host_request, collect_pair, (&raw mut out).cast());
+        }
+        out
+    }
+
+    /// The request body, read from the client as the application consumes it. Chunked bodies
+    /// arrive de-chunked; a body beyond `LimitRequestBody` is an error (and Apache answers 413).
+    pub fn body(&mut self) -> BodyReader<'_> {
+        BodyReader {
+            host_request: self.raw.host_request,
+            host: self.host,
+            _request: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Reads the request body; see [`Request::body`].
+pub struct BodyReader<'r> {
+    host_request: *mut abi::HostRequest,
+    host: &'static HostV1,
+    _request: std::marker::PhantomData<&'r mut ()>,
+}
+
+impl io::Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: host call with a writable buffer of `buf.len()` bytes.
+        let n = unsafe { (self.host.read_body)(self.host_request, buf.as_mut_ptr(), buf.len()) };
+        usize::try_from(n).map_err(|_| {
+            io::Error::other("the request body could not be read: the client sent a malformed or oversized body, or went away")
+        })
+    }
+}
+
+unsafe extern "C" fn collect_pair(context: *mut c_void, name: Str, value: Str) {
+    // SAFETY: `context` is the `Vec` passed by `headers`/`vars` above; the strings live in the
+    // request pool for the rest of the request.
+    unsafe {
+        let out = &mut *context.cast::<Vec<(&[u8], &[u8])>>();
+        out.push((name.as_bytes(), value.as_bytes()));
+    }
+}

@@ -1,0 +1,120 @@
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use crate::Error;
+
+/// A piece of a streamed response body.
+#[derive(Debug)]
+pub enum Chunk {
+    /// Bytes to send.
+    Data(Bytes),
+    /// Send everything written so far to the client now.
+    Flush,
+}
+
+/// A response body: nothing, bytes in hand, or a stream produced while it is sent.
+///
+/// A stream is dropped exactly once when the response is finished, whether it was sent to the
+/// end, failed, or the client went away: put clean-up in its `Drop`.
+pub enum Body {
+    Empty,
+    Full(Bytes),
+    Stream(Box<dyn Iterator<Item = Result<Chunk, Error>> + Send>),
+}
+
+impl Body {
+    /// A body produced chunk by chunk while Apache sends it.
+    pub fn stream<I>(chunks: I) -> Body
+    where
+        I: Iterator<Item = Result<Chunk, Error>> + Send + 'static,
+    {
+        Body::Stream(Box::new(chunks))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::Full(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::Full(Bytes::from(s))
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::Full(Bytes::from(v))
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        Body::Full(b)
+    }
+}
+
+/// Header names and values: static text costs no allocation.
+pub type HeaderText = Cow<'static, str>;
+
+/// An HTTP response. Apache refuses a status outside 200–599 and header names or values with
+/// CR, LF or NUL: the client then gets a 500 and the error log says why.
+pub struct Response {
+    status: u16,
+    headers: Vec<(HeaderText, HeaderText)>,
+    body: Body,
+}
+
+impl Response {
+    /// A response with this status, no headers and no body.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// 200 with a `text/plain` body.
+    pub fn text(body: impl Into<Body>) -> Response {
+        Response::new(200)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(body)
+    }
+
+    /// Adds a header (several with the same name are all sent).
+    pub fn with_header(
+        mut self,
+        name: impl Into<HeaderText>,
+        value: impl Into<HeaderText>,
+    ) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Replaces the body.
+    pub fn with_body(mut self, body: impl Into<Body>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    }
+
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Splits the response into its head and body.
+    pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderText)>, Body) {
+        (self.status, self.headers, self.body)
+    }
+}

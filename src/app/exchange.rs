@@ -1,0 +1,222 @@
+//! The host's state for one request while an application handles it: what the application can
+//! read of the request, and the response head it sets. Behind the ABI's `HostRequest` handle.
+
+use std::cell::RefCell;
+
+use rustapp::abi::{HostRequest, RequestV1, Str};
+
+use crate::ffi::{BodyInput, Request};
+use crate::response_policy::{HeaderUse, check_header, check_status};
+
+/// The response head an application set, once accepted.
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    /// `Content-Length` as declared by the application, which the body is held to.
+    pub(crate) content_length: Option<u64>,
+}
+
+pub(crate) struct Exchange<'r> {
+    request: Request<'r>,
+    script_name: &'r str,
+    pass_authorization: bool,
+    body_input: RefCell<BodyInput<'r>>,
+    head: RefCell<HeadState>,
+}
+
+struct HeadState {
+    status: u16,
+    content_length: Option<u64>,
+    /// The first thing the application set that the host refused.
+    refused: Option<String>,
+}
+
+/// CGI variables computed from the request itself; they win over `SetEnv` values of the same
+/// name, as in Apache's CGI environment.
+const REQUEST_VARS: [&str; 16] = [
+    "REQUEST_METHOD",
+    "REQUEST_URI",
+    "SERVER_PROTOCOL",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "REMOTE_USER",
+    "AUTH_TYPE",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_ADDR",
+    "HTTPS",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+];
+
+/// Credentials Apache may have checked already; not the application's unless configured.
+fn is_credentials(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization")
+}
+
+fn non_empty(value: &[u8]) -> Option<&[u8]> {
+    (!value.is_empty()).then_some(value)
+}
+
+impl<'r> Exchange<'r> {
+    pub(crate) fn new(
+        request: Request<'r>,
+        script_name: &'r str,
+        pass_authorization: bool,
+    ) -> Exchange<'r> {
+        Exchange {
+            request,
+            script_name,
+            pass_authorization,
+            body_input: RefCell::new(request.body_input()),
+            head: RefCell::new(HeadState {
+                status: 200,
+                content_length: None,
+                refused: None,
+            }),
+        }
+    }
+
+    pub(crate) fn request(&self) -> Request<'r> {
+        self.request
+    }
+
+    /// The ABI view of the request, borrowing Apache's strings.
+    pub(crate) fn abi_request(&self, handle: *mut HostRequest) -> RequestV1 {
+        let r = self.request;
+        let content_length = r
+            .headers_in()
+            .get(b"Content-Length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(-1);
+        RequestV1 {
+            size: size_of::<RequestV1>() as u32,
+            host_request: handle,
+            method: Str::from_bytes(r.method()),
+            uri: Str::from_bytes(r.unparsed_uri()),
+            protocol: Str::from_bytes(r.protocol()),
+            script_name: Str::from_bytes(self.script_name.as_bytes()),
+            path_info: Str::from_bytes(r.path_info()),
+            query_string: Str::from_bytes(r.query_string()),
+            content_length,
+        }
+    }
+
+    pub(crate) fn header(&self, name: &[u8]) -> Option<&'r [u8]> {
+        if is_credentials(name) && !self.pass_authorization {
+            return None;
+        }
+        self.request.headers_in().get(name)
+    }
+
+    pub(crate) fn each_header(&self, mut visit: impl FnMut(&[u8], &[u8])) {
+        for (name, value) in self.request.headers_in().entries() {
+            if !is_credentials(name) || self.pass_authorization {
+                visit(name, value);
+            }
+        }
+    }
+
+    pub(crate) fn var(&self, name: &[u8]) -> Option<&'r [u8]> {
+        match std::str::from_utf8(name) {
+            Ok(known) if REQUEST_VARS.contains(&known) => self.request_var(known),
+            _ => self.request.subprocess_env().get(name),
+        }
+    }
+
+    pub(crate) fn each_var(&self, mut visit: impl FnMut(&[u8], &[u8])) {
+        for name in REQUEST_VARS {
+            if let Some(value) = self.request_var(name) {
+                visit(name.as_bytes(), value);
+            }
+        }
+        for (name, value) in self.request.subprocess_env().entries() {
+            let computed = std::str::from_utf8(name).is_ok_and(|n| REQUEST_VARS.contains(&n));
+            if !computed {
+                visit(name, value);
+            }
+        }
+    }
+
+    fn request_var(&self, name: &str) -> Option<&'r [u8]> {
+        let r = self.request;
+        let pool = r.pool();
+        match name {
+            "REQUEST_METHOD" => Some(r.method()),
+            "REQUEST_URI" => Some(r.unparsed_uri()),
+            "SERVER_PROTOCOL" => Some(r.protocol()),
+            "SCRIPT_NAME" => Some(self.script_name.as_bytes()),
+            "PATH_INFO" => Some(r.path_info()),
+            "QUERY_STRING" => Some(r.query_string()),
+            "REMOTE_ADDR" => non_empty(r.client_ip()),
+            "REMOTE_PORT" => r
+                .client_port()
+                .map(|p| pool.decimal(i64::from(p)).to_bytes()),
+            "REMOTE_USER" => non_empty(r.user()),
+            "AUTH_TYPE" => non_empty(r.auth_type()),
+            "SERVER_NAME" => non_empty(r.server_name()),
+            "SERVER_PORT" => Some(pool.decimal(i64::from(r.server_port())).to_bytes()),
+            "SERVER_ADDR" => non_empty(r.local_ip()),
+            "HTTPS" => r.is_https().then_some(b"on".as_slice()),
+            "CONTENT_TYPE" => r.headers_in().get(b"Content-Type"),
+            "CONTENT_LENGTH" => r.headers_in().get(b"Content-Length"),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
+        self.body_input.borrow_mut().read(buf)
+    }
+
+    /// The status Apache chose when the body could not be read (e.g. 413), if that happened.
+    pub(crate) fn body_failure_status(&self) -> Option<u16> {
+        self.body_input.borrow().failure_status()
+    }
+
+    pub(crate) fn set_status(&self, status: u32) -> bool {
+        let mut head = self.head.borrow_mut();
+        match check_status(status) {
+            Ok(status) => {
+                head.status = status;
+                true
+            }
+            Err(problem) => {
+                head.refused.get_or_insert(problem);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn add_header(&self, name: &[u8], value: &[u8]) -> bool {
+        let mut head = self.head.borrow_mut();
+        match check_header(name, value) {
+            Ok(HeaderUse::Plain) => self.request.add_response_header(name, value),
+            Ok(HeaderUse::ContentType) => self.request.set_content_type(value),
+            Ok(HeaderUse::ContentLength(length)) => {
+                head.content_length = Some(length);
+                self.request.add_response_header(name, value);
+            }
+            Ok(HeaderUse::HopByHop) => {} // Apache manages the connection itself
+            Err(problem) => {
+                head.refused.get_or_insert(problem);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The head the application set, or the first thing in it the host refused.
+    pub(crate) fn finish_head(&self) -> Result<ResponseHead, String> {
+        let head = self.head.borrow();
+        match &head.refused {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(ResponseHead {
+                status: head.status,
+                content_length: head.content_length,
+            }),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! One application instance and the calls into it. Each call into application code is a call
+//! through the ABI's function pointers; the SDK guarantees they do not unwind.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustapp::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostRequest, Setting, Str};
+
+use super::exchange::Exchange;
+use super::host_table::HOST_V1;
+use crate::config::SettingList;
+use crate::ffi::Server;
+
+/// What an instance's log lines are attributed to.
+pub(crate) struct AppContext {
+    pub(crate) server: Server<'static>,
+}
+
+/// A created application instance, callable from any thread of the process.
+pub(crate) struct AppInstance {
+    table: &'static AppV1,
+    raw: *mut c_void,
+    /// Boxed so the `HostApp` pointer the application holds stays put.
+    _context: Box<AppContext>,
+    stopped: AtomicBool,
+}
+
+// SAFETY: the ABI requires `handle` to be callable from many threads at once on one instance;
+// the SDK enforces it with `App: Send + Sync`.
+unsafe impl Send for AppInstance {}
+// SAFETY: as above.
+unsafe impl Sync for AppInstance {}
+
+/// The outcome of asking an application for a response.
+pub(crate) enum Handled<'i> {
+    /// A head was set on the exchange; the body, if any, follows.
+    Answered(Option<ResponseBody<'i>>),
+    /// The application failed (error or panic, already logged by it).
+    Failed,
+    /// The instance has been stopped (process shutting down).
+    Stopped,
+}
+
+/// One piece of response body from the application.
+pub(crate) enum BodyPiece<'b> {
+    Data(&'b [u8]),
+    Flush,
+    End,
+    Failed,
+}
+
+/// A response body being produced by the application. Dropping it hands it back to the
+/// application (`body_close`), so every body is closed exactly once whatever happened.
+pub(crate) struct ResponseBody<'i> {
+    instance: &'i AppInstance,
+    raw: *mut c_void,
+}
+
+impl AppInstance {
+    pub(crate) fn create(
+        table: &'static AppV1,
+        context: AppContext,
+        mount_point: &str,
+        library: &str,
+        settings: &SettingList,
+    ) -> Result<AppInstance, String> {
+        let context = Box::new(context);
+        let pairs: Vec<Setting> = settings
+            .iter()
+            .map(|(name, value)| Setting {
+                name: Str::from_bytes(name.as_bytes()),
+                value: Str::from_bytes(value.as_bytes()),
+            })
+            .collect();
+        let config = AppConfigV1 {
+            size: size_of::<AppConfigV1>() as u32,
+            host_app: host_app(&context),
+            mount_point: Str::from_bytes(mount_point.as_bytes()),
+            library_path: Str::from_bytes(library.as_bytes()),
+            settings: pairs.as_ptr(),
+            settings_len: pairs.len(),
+        };
+        let create = table.create.expect("checked when loaded");
+        let mut raw = ptr::null_mut();
+        // SAFETY: the host table is static, `config` and its strings outlive the call.
+        let status = unsafe { create(&HOST_V1, &config, &mut raw) };
+        if status != 0 || raw.is_null() {
+            return Err(
+                "the application failed to start (its own message precedes this one)".into(),
+            );
+        }
+        Ok(AppInstance {
+            table,
+            raw,
+            _context: context,
+            stopped: AtomicBool::new(false),
+        })
+    }
+
+    /// Asks the application to answer the request behind `exchange`.
+    pub(crate) fn handle<'i>(&'i self, exchange: &Exchange<'_>) -> Handled<'i> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Handled::Stopped;
+        }
+        let request = exchange.abi_request(
+            (exchange as *const Exchange<'_>)
+                .cast_mut()
+                .cast::<HostRequest>(),
+        );
+        let handle = self.table.handle.expect("checked when loaded");
+        let mut body = ptr::null_mut();
+        // SAFETY: a live instance; `request` and the exchange behind it outlive the call and the
+        // body (the handler keeps both until the body is closed).
+        let status = unsafe { handle(self.raw, &request, &mut body) };
+        // Lazily: a `ResponseBody` closes its body when dropped, so one must never exist for
+        // a null body.
+        let body = (!body.is_null()).then(|| ResponseBody {
+            instance: self,
+            raw: body,
+        });
+        if status != 0 {
+            drop(body);
+            return Handled::Failed;
+        }
+        Handled::Answered(body)
+    }
+
+    /// Destroys the instance; later requests get `Handled::Stopped`.
+    pub(crate) fn stop(&self) {
+        if !self.stopped.swap(true, Ordering::AcqRel) {
+            let destroy = self.table.destroy.expect("checked when loaded");
+            // SAFETY: destroyed once (guarded by `stopped`), after the serving threads ended.
+            unsafe { destroy(self.raw) };
+        }
+    }
+}
+
+fn host_app(context: &AppContext) -> *const HostApp {
+    (context as *const AppContext).cast()
+}
+
+impl ResponseBody<'_> {
+    pub(crate) fn next(&mut self) -> BodyPiece<'_> {
+        let body_next = self.instance.table.body_next.expect("checked when loaded");
+        let mut chunk = ChunkV1 {
+            data: ptr::null(),
+            len: 0,
+        };
+        // SAFETY: an open body of this instance.
+        match unsafe { body_next(self.raw, &mut chunk) } {
+            abi::BODY_DATA if chunk.len == 0 || chunk.data.is_null() => BodyPiece::Data(&[]),
+            // SAFETY: the data stays valid until the next call on this body, which needs
+            // `&mut self` and so ends this borrow first.
+            abi::BODY_DATA => {
+                BodyPiece::Data(unsafe { std::slice::from_raw_parts(chunk.data, chunk.len) })
+            }
+            abi::BODY_FLUSH => BodyPiece::Flush,
+            abi::BODY_END => BodyPiece::End,
+            _ => BodyPiece::Failed,
+        }
+    }
+}
+
+impl Drop for ResponseBody<'_> {
+    fn drop(&mut self) {
+        let body_close = self.instance.table.body_close.expect("checked when loaded");
+        // SAFETY: each body is closed exactly once, here.
+        unsafe { body_close(self.raw) };
+    }
+}
+
+impl AppContext {
+    /// # Safety
+    /// `app` must be a `HostApp` pointer this module gave an instance.
+    pub(crate) unsafe fn from_host_app<'a>(app: *const HostApp) -> Option<&'a AppContext> {
+        // SAFETY: per the contract, it points at a live boxed `AppContext`.
+        unsafe { app.cast::<AppContext>().as_ref() }
+    }
+}

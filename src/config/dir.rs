@@ -1,0 +1,20 @@
+/// Per-directory (`<Location>`, `<Directory>`, `.htaccess`) configuration.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DirConfig {
+    /// `RustAppPassAuthorization`: unset inherits, the default is Off.
+    pub(crate) pass_authorization: Option<bool>,
+}
+
+impl DirConfig {
+    pub(crate) fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+        DirConfig {
+            pass_authorization: add.pass_authorization.or(base.pass_authorization),
+        }
+    }
+
+    /// Whether the `Authorization` header reaches the application. Off unless configured, so a
+    /// password Apache checked is not handed to application code by accident.
+    pub(crate) fn passes_authorization(&self) -> bool {
+        self.pass_authorization.unwrap_or(false)
+    }
+}

@@ -1,0 +1,179 @@
+//! The directives' argument parsing. Each returns the message `apache2 -t` shows on error:
+//! what is wrong and what is allowed.
+
+use std::sync::Arc;
+
+use super::{Alias, MountPoint, ServerConfig, SettingList};
+
+const ALIAS_USAGE: &str = "RustAppAlias takes a URL path and an application library: RustAppAlias /url-path /path/to/libapp.so [setting=NAME=VALUE ...]";
+
+/// `RustAppAlias URL-PATH LIBRARY [setting=NAME=VALUE ...]`.
+/// `resolve` turns a relative library path into one under ServerRoot.
+pub(crate) fn rust_app_alias(
+    config: &mut ServerConfig,
+    args: &[&str],
+    resolve: impl Fn(&str) -> String,
+    defined_at: String,
+) -> Result<(), String> {
+    let [url_path, library, options @ ..] = args else {
+        return Err(ALIAS_USAGE.to_owned());
+    };
+    let mount = MountPoint::parse(url_path).map_err(|e| format!("RustAppAlias: {e}"))?;
+    let library = resolve(library);
+    check_library_file(&library).map_err(|e| format!("RustAppAlias {mount}: {e}"))?;
+
+    let mut settings = SettingList::default();
+    for option in options {
+        let Some(pair) = option.strip_prefix("setting=") else {
+            return Err(format!(
+                "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable)"
+            ));
+        };
+        let (name, value) = parse_setting_pair(pair)
+            .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?;
+        settings.set(name, value);
+    }
+
+    if let Some(existing) = config.aliases.iter().find(|a| a.mount == mount) {
+        return Err(format!(
+            "RustAppAlias {mount} is already defined in this server at {}; each URL path can be mounted once per virtual host",
+            existing.defined_at
+        ));
+    }
+    let alias = Alias::new(mount, library, settings, defined_at)?;
+    config.aliases.push(Arc::new(alias));
+    Ok(())
+}
+
+/// `RustAppSetting NAME VALUE`.
+pub(crate) fn rust_app_setting(
+    config: &mut ServerConfig,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    check_setting_name(name).map_err(|e| format!("RustAppSetting: {e}"))?;
+    config.settings.set(name, value);
+    Ok(())
+}
+
+fn parse_setting_pair(pair: &str) -> Result<(&str, &str), String> {
+    let (name, value) = pair
+        .split_once('=')
+        .ok_or_else(|| "expected setting=NAME=VALUE".to_owned())?;
+    check_setting_name(name)?;
+    Ok((name, value))
+}
+
+fn check_setting_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '=' || c.is_control())
+    {
+        return Err(format!(
+            "the setting name '{name}' must be non-empty, without spaces, '=' or control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_library_file(path: &str) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(()),
+        Ok(_) => Err(format!(
+            "the application library {path} is not a regular file; give the path of a library built as a cdylib, e.g. target/release/libhello.so"
+        )),
+        Err(e) => Err(format!(
+            "the application library {path} cannot be used ({e}); give the path of a library built as a cdylib, e.g. target/release/libhello.so"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn existing_library() -> String {
+        // Any existing regular file will do for the configuration-time check.
+        std::env::current_exe().unwrap().display().to_string()
+    }
+
+    fn alias(config: &mut ServerConfig, args: &[&str]) -> Result<(), String> {
+        rust_app_alias(config, args, str::to_owned, "test.conf:1".into())
+    }
+
+    #[test]
+    fn alias_with_settings_is_recorded() {
+        let lib = existing_library();
+        let mut config = ServerConfig::default();
+        alias(
+            &mut config,
+            &[
+                "/hello",
+                &lib,
+                "setting=GREETING=hi=there",
+                "setting=EMPTY=",
+            ],
+        )
+        .unwrap();
+        let a = &config.aliases[0];
+        assert_eq!(a.mount.script_name(), "/hello");
+        assert_eq!(a.settings.get("GREETING"), Some("hi=there"));
+        assert_eq!(a.settings.get("EMPTY"), Some(""));
+    }
+
+    #[test]
+    fn missing_library_names_the_path() {
+        let err = alias(&mut ServerConfig::default(), &["/x", "/no/such/libapp.so"]).unwrap_err();
+        assert!(err.contains("/no/such/libapp.so"), "{err}");
+        assert!(err.contains("No such file"), "{err}");
+    }
+
+    #[test]
+    fn unknown_option_lists_the_allowed_ones() {
+        let lib = existing_library();
+        let err = alias(&mut ServerConfig::default(), &["/x", &lib, "threads=4"]).unwrap_err();
+        assert!(err.contains("unknown option 'threads=4'"), "{err}");
+        assert!(err.contains("setting=NAME=VALUE"), "{err}");
+    }
+
+    #[test]
+    fn too_few_arguments_show_usage() {
+        let err = alias(&mut ServerConfig::default(), &["/x"]).unwrap_err();
+        assert!(err.starts_with("RustAppAlias takes"), "{err}");
+    }
+
+    #[test]
+    fn the_same_mount_twice_is_refused() {
+        let lib = existing_library();
+        let mut config = ServerConfig::default();
+        alias(&mut config, &["/x", &lib]).unwrap();
+        let err = alias(&mut config, &["/x/", &lib]).unwrap_err();
+        assert!(
+            err.contains("already defined") && err.contains("test.conf:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn setting_names_are_checked() {
+        let mut config = ServerConfig::default();
+        assert!(rust_app_setting(&mut config, "A B", "v").is_err());
+        rust_app_setting(&mut config, "A", "v").unwrap();
+        assert_eq!(config.settings.get("A"), Some("v"));
+    }
+
+    #[test]
+    fn virtual_hosts_put_their_own_aliases_first() {
+        let lib = existing_library();
+        let mut main = ServerConfig::default();
+        alias(&mut main, &["/", &lib]).unwrap();
+        let mut vhost = ServerConfig::default();
+        alias(&mut vhost, &["/api", &lib]).unwrap();
+        let merged = ServerConfig::merge(&main, &vhost);
+        let (hit, at) = merged.route(b"/api/x").unwrap();
+        assert_eq!((hit.mount.script_name(), at), ("/api", 4));
+        let (hit, _) = merged.route(b"/other").unwrap();
+        assert_eq!(hit.mount.script_name(), "");
+    }
+}

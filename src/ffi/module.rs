@@ -1,0 +1,305 @@
+//! The `module` record Apache finds through `LoadModule rustapp_module ...`, its directive
+//! table and its hooks. Each `extern "C"` function here only converts pointers, guards against
+//! panics and calls the safe code that does the work.
+
+use std::cell::UnsafeCell;
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr;
+
+use super::cmd::{Cmd, argument};
+use super::entry::guard;
+use super::log::install_module_logger;
+use super::pool::Pool;
+use super::request::Request;
+use super::server::Server;
+use super::sys;
+use crate::config::{self, DirConfig, ServerConfig};
+use crate::{handler, lifecycle};
+
+/// The module record. Apache writes into it (index, list link, DSO handle), so it lives in
+/// writable memory behind an `UnsafeCell`.
+#[repr(transparent)]
+pub struct ModuleRecord(UnsafeCell<sys::module>);
+
+// SAFETY: Apache writes the record while loading modules, before any thread exists; after that
+// it is only read.
+unsafe impl Sync for ModuleRecord {}
+
+#[unsafe(no_mangle)]
+#[used]
+pub static rustapp_module: ModuleRecord = ModuleRecord(UnsafeCell::new(sys::module {
+    version: sys::MODULE_MAGIC_NUMBER_MAJOR,
+    minor_version: sys::MODULE_MAGIC_NUMBER_MINOR,
+    module_index: -1,
+    // Apache derives the short name `rustapp` (for `LogLevel rustapp:debug`) from this.
+    name: c"mod_rustapp.c".as_ptr(),
+    dynamic_load_handle: ptr::null_mut(),
+    next: ptr::null_mut(),
+    magic: sys::MODULE_MAGIC_COOKIE as std::ffi::c_ulong,
+    rewrite_args: None,
+    create_dir_config: Some(create_dir_config),
+    merge_dir_config: Some(merge_dir_config),
+    create_server_config: Some(create_server_config),
+    merge_server_config: Some(merge_server_config),
+    cmds: (&raw const COMMANDS).cast(),
+    register_hooks: Some(register_hooks),
+    flags: 0,
+}));
+
+/// This module's index in Apache's configuration vectors; it changes on every (re)load.
+pub(crate) fn module_index() -> c_int {
+    // SAFETY: a plain read of a field Apache set while loading the module.
+    unsafe { ptr::read_volatile(&raw const (*rustapp_module.0.get()).module_index) }
+}
+
+// ---- directives -------------------------------------------------------------------------
+
+#[repr(transparent)]
+struct CommandTable<const N: usize>([sys::command_rec; N]);
+
+// SAFETY: immutable static data (string and function pointers).
+unsafe impl<const N: usize> Sync for CommandTable<N> {}
+
+const fn command(
+    name: &'static CStr,
+    func: sys::cmd_func,
+    args_how: sys::cmd_how,
+    req_override: c_int,
+    help: &'static CStr,
+) -> sys::command_rec {
+    sys::command_rec {
+        name: name.as_ptr(),
+        func,
+        cmd_data: ptr::null_mut(),
+        req_override,
+        args_how,
+        errmsg: help.as_ptr(),
+    }
+}
+
+const END_OF_TABLE: sys::command_rec = sys::command_rec {
+    name: ptr::null(),
+    func: sys::cmd_func { no_args: None },
+    cmd_data: ptr::null_mut(),
+    req_override: 0,
+    args_how: 0,
+    errmsg: ptr::null(),
+};
+
+static COMMANDS: CommandTable<4> = CommandTable([
+    command(
+        c"RustAppAlias",
+        sys::cmd_func { take_argv: Some(directive_alias) },
+        sys::cmd_how_TAKE_ARGV,
+        sys::RSRC_CONF,
+        c"RustAppAlias URL-path /path/to/libapp.so [setting=NAME=VALUE ...]: serve an application library at a URL path",
+    ),
+    command(
+        c"RustAppSetting",
+        sys::cmd_func { take2: Some(directive_setting) },
+        sys::cmd_how_TAKE2,
+        sys::RSRC_CONF,
+        c"RustAppSetting NAME VALUE: a setting for the applications of this server or virtual host",
+    ),
+    command(
+        c"RustAppPassAuthorization",
+        sys::cmd_func { flag: Some(directive_pass_authorization) },
+        sys::cmd_how_FLAG,
+        sys::RSRC_CONF | sys::ACCESS_CONF | sys::OR_AUTHCFG,
+        c"RustAppPassAuthorization On|Off: whether applications see the Authorization header (default Off)",
+    ),
+    END_OF_TABLE,
+]);
+
+unsafe extern "C" fn directive_alias(
+    cmd: *mut sys::cmd_parms,
+    _dir: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        let count = usize::try_from(argc).unwrap_or(0);
+        let args = (0..count)
+            // SAFETY: Apache passes `argc` argument strings.
+            .map(|i| argument(unsafe { *argv.add(i) }))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("RustAppAlias: {e}"))?;
+        config::rust_app_alias(
+            cmd.server_config_mut::<ServerConfig>(),
+            &args,
+            |path| cmd.server_root_relative(path),
+            cmd.location(),
+        )
+    })
+}
+
+unsafe extern "C" fn directive_setting(
+    cmd: *mut sys::cmd_parms,
+    _dir: *mut c_void,
+    name: *const c_char,
+    value: *const c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        let (name, value) = (argument(name), argument(value));
+        let (name, value) = (
+            name.map_err(|e| format!("RustAppSetting: {e}"))?,
+            value.map_err(|e| format!("RustAppSetting: {e}"))?,
+        );
+        config::rust_app_setting(cmd.server_config_mut::<ServerConfig>(), name, value)
+    })
+}
+
+unsafe extern "C" fn directive_pass_authorization(
+    cmd: *mut sys::cmd_parms,
+    dir: *mut c_void,
+    on: c_int,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms and our per-directory record.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        // SAFETY: `dir` is the DirConfig our create_dir_config made for this section.
+        let dir = unsafe { &mut *dir.cast::<DirConfig>() };
+        dir.pass_authorization = Some(on != 0);
+        Ok(())
+    })
+}
+
+// ---- configuration records ----------------------------------------------------------------
+
+unsafe extern "C" fn create_server_config(
+    pool: *mut sys::apr_pool_t,
+    _server: *mut sys::server_rec,
+) -> *mut c_void {
+    // SAFETY: Apache passes the configuration pool.
+    guard(ptr::null_mut(), || {
+        unsafe { Pool::from_raw(pool) }
+            .adopt(ServerConfig::default())
+            .cast()
+    })
+}
+
+unsafe extern "C" fn merge_server_config(
+    pool: *mut sys::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    guard(ptr::null_mut(), || {
+        // SAFETY: both records were made by create_server_config; the pool is pconf.
+        let (pool, base, add) = unsafe {
+            (
+                Pool::from_raw(pool),
+                &*base.cast::<ServerConfig>(),
+                &*add.cast::<ServerConfig>(),
+            )
+        };
+        pool.adopt(ServerConfig::merge(base, add)).cast()
+    })
+}
+
+unsafe extern "C" fn create_dir_config(
+    pool: *mut sys::apr_pool_t,
+    _dir: *mut c_char,
+) -> *mut c_void {
+    // SAFETY: Apache passes the configuration pool.
+    guard(ptr::null_mut(), || {
+        unsafe { Pool::from_raw(pool) }
+            .adopt(DirConfig::default())
+            .cast()
+    })
+}
+
+unsafe extern "C" fn merge_dir_config(
+    pool: *mut sys::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    guard(ptr::null_mut(), || {
+        // SAFETY: both records were made by create_dir_config.
+        let (pool, base, add) = unsafe {
+            (
+                Pool::from_raw(pool),
+                &*base.cast::<DirConfig>(),
+                &*add.cast::<DirConfig>(),
+            )
+        };
+        pool.adopt(DirConfig::merge(base, add)).cast()
+    })
+}
+
+// ---- hooks ----------------------------------------------------------------------------------
+
+#[repr(transparent)]
+struct NameList<const N: usize>([*const c_char; N]);
+
+// SAFETY: immutable static strings.
+unsafe impl<const N: usize> Sync for NameList<N> {}
+
+/// `Alias` and `ScriptAlias` of mod_alias win over a `RustAppAlias` mounted above them, so
+/// static files can be served from inside an application's URL space (as with mod_wsgi).
+static AFTER_MOD_ALIAS: NameList<2> = NameList([c"mod_alias.c".as_ptr(), ptr::null()]);
+
+unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
+    guard((), || {
+        install_module_logger();
+        // SAFETY: registering static functions while Apache loads the module.
+        unsafe {
+            sys::ap_hook_translate_name(
+                Some(translate_name),
+                AFTER_MOD_ALIAS.0.as_ptr(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+            sys::ap_hook_map_to_storage(
+                Some(map_to_storage),
+                ptr::null(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+            sys::ap_hook_handler(
+                Some(handler_hook),
+                ptr::null(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+            sys::ap_hook_child_init(
+                Some(child_init),
+                ptr::null(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+        }
+    })
+}
+
+unsafe extern "C" fn translate_name(request: *mut sys::request_rec) -> c_int {
+    // SAFETY: Apache passes the request being processed.
+    guard(sys::DECLINED, || {
+        handler::translate_name(unsafe { Request::from_raw(request) })
+    })
+}
+
+unsafe extern "C" fn map_to_storage(request: *mut sys::request_rec) -> c_int {
+    // SAFETY: Apache passes the request being processed.
+    guard(sys::DECLINED, || {
+        handler::map_to_storage(unsafe { Request::from_raw(request) })
+    })
+}
+
+unsafe extern "C" fn handler_hook(request: *mut sys::request_rec) -> c_int {
+    // SAFETY: Apache passes the request being processed.
+    guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        handler::handle(unsafe { Request::from_raw(request) })
+    })
+}
+
+unsafe extern "C" fn child_init(pool: *mut sys::apr_pool_t, server: *mut sys::server_rec) {
+    guard((), || {
+        // SAFETY: the child's pool and the main server live until the child exits.
+        let (pool, server) = unsafe { (Pool::from_raw(pool), Server::from_raw(server)) };
+        lifecycle::child_init(pool, server);
+    })
+}

@@ -1,0 +1,333 @@
+//! `request_rec`: one HTTP request, and its connection.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::module::module_index;
+use super::pool::Pool;
+use super::server::Server;
+use super::sys;
+use super::table::Table;
+
+/// A request, valid for `'r` (the duration of the hook that received it).
+#[derive(Clone, Copy)]
+pub(crate) struct Request<'r> {
+    raw: NonNull<sys::request_rec>,
+    _life: PhantomData<&'r sys::request_rec>,
+}
+
+/// The client has gone away or the connection failed; nothing more can be sent.
+#[derive(Debug)]
+pub(crate) struct WriteError;
+
+fn bytes<'a>(s: *const c_char) -> &'a [u8] {
+    if s.is_null() {
+        return &[];
+    }
+    // SAFETY: request fields are NUL-terminated pool strings living as long as the request.
+    unsafe { CStr::from_ptr(s) }.to_bytes()
+}
+
+impl<'r> Request<'r> {
+    /// # Safety
+    /// `raw` must be a live request for `'r`, used from the thread handling it.
+    pub(crate) unsafe fn from_raw(raw: *mut sys::request_rec) -> Request<'r> {
+        Request {
+            raw: NonNull::new(raw).expect("Apache passed a null request_rec"),
+            _life: PhantomData,
+        }
+    }
+
+    pub(crate) fn raw(self) -> *const sys::request_rec {
+        self.raw.as_ptr()
+    }
+
+    fn rec(&self) -> &'r sys::request_rec {
+        // SAFETY: live for 'r, per `from_raw`.
+        unsafe { self.raw.as_ref() }
+    }
+
+    fn rec_mut(&self) -> *mut sys::request_rec {
+        self.raw.as_ptr()
+    }
+
+    fn connection(&self) -> &'r sys::conn_rec {
+        // SAFETY: every request has a live connection.
+        unsafe { &*self.rec().connection }
+    }
+
+    pub(crate) fn pool(self) -> Pool<'r> {
+        // SAFETY: the request pool lives as long as the request.
+        unsafe { Pool::from_raw(self.rec().pool) }
+    }
+
+    pub(crate) fn server(self) -> Server<'r> {
+        // SAFETY: the request's (virtual) server outlives it.
+        unsafe { Server::from_raw(self.rec().server) }
+    }
+
+    /// The decoded, normalised URL path (`r->uri`).
+    pub(crate) fn path(self) -> &'r [u8] {
+        bytes(self.rec().uri)
+    }
+
+    /// The request target as sent by the client.
+    pub(crate) fn unparsed_uri(self) -> &'r [u8] {
+        bytes(self.rec().unparsed_uri)
+    }
+
+    pub(crate) fn method(self) -> &'r [u8] {
+        bytes(self.rec().method)
+    }
+
+    pub(crate) fn protocol(self) -> &'r [u8] {
+        bytes(self.rec().protocol)
+    }
+
+    pub(crate) fn query_string(self) -> &'r [u8] {
+        bytes(self.rec().args)
+    }
+
+    pub(crate) fn path_info(self) -> &'r [u8] {
+        bytes(self.rec().path_info)
+    }
+
+    pub(crate) fn is_proxy_request(self) -> bool {
+        self.rec().proxyreq != 0
+    }
+
+    /// A HEAD request: Apache sends the head only.
+    pub(crate) fn is_head(self) -> bool {
+        self.rec().header_only != 0
+    }
+
+    pub(crate) fn handler(self) -> Option<&'r CStr> {
+        let h = self.rec().handler;
+        // SAFETY: a NUL-terminated string (static or pool).
+        (!h.is_null()).then(|| unsafe { CStr::from_ptr(h) })
+    }
+
+    pub(crate) fn set_handler(self, handler: &'static CStr) {
+        // SAFETY: the handler field takes a string that outlives the request.
+        unsafe { (*self.rec_mut()).handler = handler.as_ptr() }
+    }
+
+    /// Sets `r->filename` (shown in logs) and `r->path_info` (a suffix of the decoded path).
+    pub(crate) fn set_target(self, filename: &CStr, path_info_offset: usize) {
+        let filename = self.pool().c_string(filename.to_bytes());
+        // SAFETY: `uri` is a pool string at least `path_info_offset` long (checked by caller
+        // through `path()`); both fields take pool strings.
+        unsafe {
+            let r = self.rec_mut();
+            (*r).filename = filename.as_ptr().cast_mut();
+            let uri_len = CStr::from_ptr((*r).uri).to_bytes().len();
+            let offset = path_info_offset.min(uri_len);
+            (*r).path_info = (*r).uri.add(offset);
+        }
+    }
+
+    /// This module's slot in the request's per-request configuration.
+    pub(crate) fn module_request_data<T>(self) -> Option<&'r T> {
+        // SAFETY: our slot only ever holds a `T` set by `set_module_request_data`.
+        unsafe {
+            let vector = self.rec().request_config as *mut *mut c_void;
+            let entry = *vector.add(usize::try_from(module_index()).ok()?);
+            (!entry.is_null()).then(|| &*entry.cast::<T>())
+        }
+    }
+
+    pub(crate) fn set_module_request_data<T>(self, value: &'r T) {
+        let Ok(index) = usize::try_from(module_index()) else {
+            return;
+        };
+        // SAFETY: our slot in the request's configuration vector; `value` outlives the request.
+        unsafe {
+            let vector = self.rec().request_config as *mut *mut c_void;
+            *vector.add(index) = (value as *const T).cast_mut().cast();
+        }
+    }
+
+    /// This module's per-directory configuration for the request's location.
+    pub(crate) fn module_dir_config<T>(self) -> Option<&'r T> {
+        // SAFETY: our per-directory slot holds a `T` made by our directory config callbacks.
+        unsafe {
+            let vector = self.rec().per_dir_config as *mut *mut c_void;
+            let entry = *vector.add(usize::try_from(module_index()).ok()?);
+            (!entry.is_null()).then(|| &*entry.cast::<T>())
+        }
+    }
+
+    pub(crate) fn headers_in(self) -> Table<'r> {
+        // SAFETY: a live request table.
+        unsafe { Table::from_raw(self.rec().headers_in) }
+    }
+
+    /// `SetEnv`, `PassEnv`, mod_rewrite's `E=` and other per-request variables.
+    pub(crate) fn subprocess_env(self) -> Table<'r> {
+        // SAFETY: a live request table.
+        unsafe { Table::from_raw(self.rec().subprocess_env) }
+    }
+
+    fn headers_out(self) -> Table<'r> {
+        // SAFETY: a live request table.
+        unsafe { Table::from_raw(self.rec().headers_out) }
+    }
+
+    pub(crate) fn client_ip(self) -> &'r [u8] {
+        bytes(self.rec().useragent_ip)
+    }
+
+    pub(crate) fn client_port(self) -> Option<u16> {
+        let addr = self.connection().client_addr;
+        // SAFETY: the connection's client address lives as long as the connection.
+        (!addr.is_null()).then(|| unsafe { (*addr).port })
+    }
+
+    pub(crate) fn local_ip(self) -> &'r [u8] {
+        bytes(self.connection().local_ip)
+    }
+
+    pub(crate) fn user(self) -> &'r [u8] {
+        bytes(self.rec().user)
+    }
+
+    pub(crate) fn auth_type(self) -> &'r [u8] {
+        bytes(self.rec().ap_auth_type)
+    }
+
+    /// The server name as Apache would put it in a self-referencing URL.
+    pub(crate) fn server_name(self) -> &'r [u8] {
+        // SAFETY: returns a configuration or request string.
+        bytes(unsafe { sys::ap_get_server_name(self.rec_mut()) })
+    }
+
+    pub(crate) fn server_port(self) -> u16 {
+        // SAFETY: reads the request's server and connection.
+        unsafe { sys::ap_get_server_port(self.rec_mut()) }
+    }
+
+    pub(crate) fn is_https(self) -> bool {
+        // SAFETY: asks mod_ssl (or any TLS module) about the live connection.
+        unsafe { sys::ap_ssl_conn_is_ssl(self.rec().connection) != 0 }
+    }
+
+    /// Sets the response status. Apache answers codes missing from its table (418, 425, ...)
+    /// with 500 unless a status line is given, so those get one, as mod_wsgi does.
+    pub(crate) fn set_status(self, status: u16) {
+        // SAFETY: field writes on the handling thread; the status line is a pool string.
+        unsafe {
+            let r = self.rec_mut();
+            (*r).status = c_int::from(status);
+            let known = CStr::from_ptr(sys::ap_get_status_line(c_int::from(status)));
+            if !known.to_bytes().starts_with(status.to_string().as_bytes()) {
+                let line = self
+                    .pool()
+                    .c_string(format!("{status} Unknown Reason").as_bytes());
+                (*r).status_line = line.as_ptr();
+            }
+        }
+    }
+
+    /// Clears the type mod_mime guessed from the library's file name.
+    pub(crate) fn clear_content_type(self) {
+        // SAFETY: plain field write; null means "no type".
+        unsafe { (*self.rec_mut()).content_type = std::ptr::null() }
+    }
+
+    pub(crate) fn set_content_type(self, value: &[u8]) {
+        let value = self.pool().c_string(value);
+        // SAFETY: ap_set_content_type keeps the pointer: it is a request-pool string.
+        unsafe { sys::ap_set_content_type(self.rec_mut(), value.as_ptr()) }
+    }
+
+    /// Adds a response header, copying name and value into the request pool.
+    pub(crate) fn add_response_header(self, name: &[u8], value: &[u8]) {
+        let pool = self.pool();
+        self.headers_out()
+            .add(pool.c_string(name), pool.c_string(value));
+    }
+
+    /// Sends body bytes (the head goes first, on the first write).
+    pub(crate) fn write(self, data: &[u8]) -> Result<(), WriteError> {
+        for piece in data.chunks(c_int::MAX as usize) {
+            // SAFETY: a live request; `piece` is readable for its length.
+            let written = unsafe {
+                sys::ap_rwrite(piece.as_ptr().cast(), piece.len() as c_int, self.rec_mut())
+            };
+            if written < 0 {
+                return Err(WriteError);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes everything written so far to the client.
+    pub(crate) fn flush(self) -> Result<(), WriteError> {
+        // SAFETY: a live request.
+        let status = unsafe { sys::ap_rflush(self.rec_mut()) };
+        if status < 0 { Err(WriteError) } else { Ok(()) }
+    }
+
+    /// Ends a response that broke off midway so that the client sees it as incomplete.
+    pub(crate) fn abort_response(self) {
+        // SAFETY: a live request on its handling thread.
+        unsafe { sys::rustapp_shim_abort_response(self.rec_mut()) }
+    }
+
+    /// Starts reading the request body.
+    pub(crate) fn body_input(self) -> BodyInput<'r> {
+        BodyInput {
+            request: self,
+            brigade: std::ptr::null_mut(),
+            eos: 0,
+            failure_status: None,
+        }
+    }
+}
+
+/// Reads the request body through Apache's input filters (de-chunking, `LimitRequestBody`).
+pub(crate) struct BodyInput<'r> {
+    request: Request<'r>,
+    brigade: *mut sys::apr_bucket_brigade,
+    eos: c_int,
+    failure_status: Option<u16>,
+}
+
+impl BodyInput<'_> {
+    /// Reads into `buf`: `Some(n)` bytes (0 at the end), or `None` when the body cannot be read.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.failure_status.is_some() {
+            return None;
+        }
+        if self.brigade.is_null() {
+            // SAFETY: a brigade in the request pool.
+            self.brigade = unsafe { sys::rustapp_shim_brigade_create(self.request.rec_mut()) };
+        }
+        let mut status: c_int = 0;
+        // SAFETY: a live request and brigade; `buf` is writable for its length.
+        let n = unsafe {
+            sys::rustapp_shim_read_body(
+                self.request.rec_mut(),
+                self.brigade,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut self.eos,
+                &mut status,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.failure_status = Some(u16::try_from(status).unwrap_or(400));
+                None
+            }
+        }
+    }
+
+    /// The status Apache chose for a body that could not be read (413 beyond
+    /// `LimitRequestBody`, 400 for a malformed chunk, ...).
+    pub(crate) fn failure_status(&self) -> Option<u16> {
+        self.failure_status
+    }
+}

@@ -1,0 +1,65 @@
+#include "shim.h"
+
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, int *count)
+{
+    const apr_array_header_t *entries = apr_table_elts(table);
+    *count = entries->nelts;
+    return (const apr_table_entry_t *)entries->elts;
+}
+
+apr_bucket_brigade *rustapp_shim_brigade_create(request_rec *r)
+{
+    return apr_brigade_create(r->pool, r->connection->bucket_alloc);
+}
+
+apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                   apr_size_t len, int *eos, int *http_status)
+{
+    apr_size_t got = 0;
+
+    /* A blocking read may still hand back only metadata (a flush bucket): read again until
+     * there are bytes or the end of the body. */
+    while (got == 0 && !*eos && len > 0) {
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, len);
+        if (rv != APR_SUCCESS) {
+            apr_brigade_cleanup(bb);
+            /* APR_ENOSPC (LimitRequestBody) becomes 413, a malformed chunk 400, and so on. */
+            *http_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            r->connection->keepalive = AP_CONN_CLOSE;
+            return -1;
+        }
+        if (APR_BRIGADE_EMPTY(bb)) {
+            *eos = 1; /* a filter that returns nothing on a blocking read has nothing more */
+            break;
+        }
+        if (APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+            *eos = 1;
+        }
+        got = len;
+        rv = apr_brigade_flatten(bb, buf, &got);
+        apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS) {
+            *http_status = HTTP_INTERNAL_SERVER_ERROR;
+            return -1;
+        }
+    }
+    return (apr_ssize_t)got;
+}
+
+void rustapp_shim_abort_response(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+
+    r->no_cache = 1;
+    c->keepalive = AP_CONN_CLOSE;
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
+                                                       c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+    ap_pass_brigade(r->output_filters, bb);
+}

@@ -1,0 +1,26 @@
+/* C helpers for httpd APIs that are macros or inline functions, which bindgen cannot call. */
+#ifndef RUSTAPP_SHIM_H
+#define RUSTAPP_SHIM_H
+
+#include <httpd.h>
+#include <apr_tables.h>
+#include <apr_buckets.h>
+
+/* The entries of an APR table (apr_table_elts is a macro over an opaque type). */
+const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, int *count);
+
+/* Reads up to `len` bytes of the request body through Apache's input filters, so chunked
+ * bodies are de-chunked and LimitRequestBody is enforced. Returns the number of bytes read,
+ * 0 at the end of the body, or -1 on error with the HTTP status to answer in *http_status.
+ * *eos must start at 0 and is set once the end of the body has been seen. */
+apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                   apr_size_t len, int *eos, int *http_status);
+
+/* Creates the brigade rustapp_shim_read_body uses for a request. */
+apr_bucket_brigade *rustapp_shim_brigade_create(request_rec *r);
+
+/* Ends a response that broke off midway so the client can tell: an error bucket makes the
+ * chunk filter omit the final chunk, and the connection is closed instead of kept alive. */
+void rustapp_shim_abort_response(request_rec *r);
+
+#endif

@@ -1,0 +1,16 @@
+//! mod_rustapp: an Apache httpd module that serves Rust web applications built with the
+//! `rustapp` SDK, the way mod_wsgi serves Python ones.
+//!
+//! How a request travels, top to bottom:
+//! - [`config`]: `RustAppAlias` and friends, parsed once into typed values;
+//! - [`handler`]: claims the URLs under each alias and streams the application's answer;
+//! - [`app`]: the host side of the application ABI (loading, instances, host functions);
+//! - [`lifecycle`]: applications start in each child after the fork, stop at its exit;
+//! - [`ffi`]: the only code that touches httpd's C API.
+
+mod app;
+mod config;
+mod ffi;
+mod handler;
+mod lifecycle;
+mod response_policy;

@@ -1,0 +1,58 @@
+//! Process life: applications start in each serving process after Apache forks it (never in
+//! the parent) and are destroyed when that process exits.
+
+use crate::app::{AppContext, AppInstance, load_library};
+use crate::config::{Alias, ServerConfig};
+use crate::ffi::{Pool, Server, raise_module_log_level, server_log_scope};
+
+/// `child_init`: load every alias's library and create its instance in this process.
+pub(crate) fn child_init(child_pool: Pool<'static>, main_server: Server<'static>) {
+    for server in main_server.and_following() {
+        raise_module_log_level(server.log_level());
+        let Some(config) = server.module_config::<ServerConfig>() else {
+            continue;
+        };
+        // The main server comes first, so an alias it shares with virtual hosts is started
+        // once, with the main server's settings.
+        for alias in &config.aliases {
+            alias.app.start_once(|| start(alias, server, config));
+        }
+    }
+    child_pool.on_cleanup(move || {
+        for server in main_server.and_following() {
+            if let Some(config) = server.module_config::<ServerConfig>() {
+                for alias in &config.aliases {
+                    alias.app.stop();
+                }
+            }
+        }
+    });
+}
+
+fn start(
+    alias: &Alias,
+    server: Server<'static>,
+    config: &ServerConfig,
+) -> Result<AppInstance, String> {
+    let _scope = server_log_scope(server);
+    let outcome = load_library(&alias.library)
+        .map_err(|e| e.to_string())
+        .and_then(|table| {
+            let settings = config.settings.overridden_by(&alias.settings);
+            AppInstance::create(
+                table,
+                AppContext { server },
+                alias.mount.script_name(),
+                &alias.library,
+                &settings,
+            )
+        });
+    match &outcome {
+        Ok(_) => log::info!("{alias} started in process {}", std::process::id()),
+        Err(reason) => log::error!(
+            "{alias} (RustAppAlias at {}) cannot serve: {reason}; its URLs will answer 500",
+            alias.defined_at
+        ),
+    }
+    outcome
+}
