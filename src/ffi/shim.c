@@ -56,10 +56,14 @@ void rustapp_shim_abort_response(request_rec *r)
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
 
+    /* Before the head went out, Apache turns the error bucket into an error page: the
+     * application failed, so that is a 500. After it, only 502 (or 504) makes the chunk
+     * filter leave out the final chunk, so the client sees a truncated body. */
+    int status = r->sent_bodyct ? HTTP_BAD_GATEWAY : HTTP_INTERNAL_SERVER_ERROR;
+
     r->no_cache = 1;
     c->keepalive = AP_CONN_CLOSE;
-    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool,
-                                                       c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(status, NULL, r->pool, c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
     ap_pass_brigade(r->output_filters, bb);
 }

@@ -19,8 +19,8 @@ apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char 
 /* Creates the brigade rustapp_shim_read_body uses for a request. */
 apr_bucket_brigade *rustapp_shim_brigade_create(request_rec *r);
 
-/* Ends a response that broke off midway so the client can tell: an error bucket makes the
- * chunk filter omit the final chunk, and the connection is closed instead of kept alive. */
+/* Ends a response that broke off midway so the client can tell: a 500 page if nothing was
+ * sent yet; otherwise the chunk filter omits the final chunk and the connection closes. */
 void rustapp_shim_abort_response(request_rec *r);
 
 #endif

@@ -155,7 +155,13 @@ impl TestApp {
         body.chunk = 1024;
         body._probe = Some(CloseProbe(token.to_owned()));
         match query_param(request, "mode").unwrap_or("ok") {
-            "fail" => body.fail_after = Some(1),
+            // Fails before anything reached the client.
+            "fail-early" => body.fail_after = Some(1),
+            // Fails after the head and a first piece were sent.
+            "fail" => {
+                body.fail_after = Some(1);
+                body.flush_each = true;
+            }
             "slow" => {
                 // Far more than any client reads: the test disconnects early.
                 body.total = 1 << 30;
@@ -191,7 +197,7 @@ impl App for TestApp {
             return Ok(self.close_probe(request, token));
         }
         match path {
-            "" | "/" | "/info" => Ok(self.info(request)),
+            p if p.is_empty() || p == "/" || p.starts_with("/info") => Ok(self.info(request)),
             "/echo" => {
                 let mut data = Vec::new();
                 request.body().read_to_end(&mut data)?;
@@ -216,7 +222,9 @@ impl App for TestApp {
             "/bad-status" => Ok(Response::new(1000).with_body("never sent")),
             "/short-body" => Ok(Response::new(200)
                 .with_header("Content-Length", "100")
-                .with_body("only ten..")),
+                .with_body(Body::stream(
+                    [Ok(Chunk::Data("only ten..".into())), Ok(Chunk::Flush)].into_iter(),
+                ))),
             "/status" => {
                 let code = query_param(request, "code")
                     .and_then(|c| c.parse().ok())

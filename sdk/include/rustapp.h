@@ -1,0 +1,118 @@
+/*
+ * rustapp.h: the application ABI of mod_rustapp, version 1, for applications written in C or
+ * any language with a C ABI. It mirrors sdk/src/abi.rs, the one definition of the ABI; Rust
+ * applications use the rustapp crate instead.
+ *
+ * An application library exports one function:
+ *
+ *     const RustAppV1 *rustapp_app(void);
+ *
+ * returning a pointer to a static table. The host refuses a table whose abi_major differs
+ * from its own. Every struct starts with its size so that later minor versions can append.
+ * Memory is freed on the side that allocated it. See sdk/src/abi.rs for the full contract.
+ */
+#ifndef RUSTAPP_H
+#define RUSTAPP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RUSTAPP_ABI_MAJOR 1
+#define RUSTAPP_ABI_MINOR 0
+#define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
+
+/* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
+typedef struct {
+    const uint8_t *ptr;
+    size_t len;
+} RustAppStr;
+
+typedef struct RustAppHostRequest RustAppHostRequest; /* opaque: the host's request */
+typedef struct RustAppHostApp RustAppHostApp;         /* opaque: the host's instance context */
+
+typedef void (*RustAppVisitFn)(void *context, RustAppStr name, RustAppStr value);
+
+enum {
+    RUSTAPP_LOG_ERROR = 1,
+    RUSTAPP_LOG_WARN = 2,
+    RUSTAPP_LOG_INFO = 3,
+    RUSTAPP_LOG_DEBUG = 4,
+    RUSTAPP_LOG_TRACE = 5
+};
+
+typedef struct {
+    uint32_t size;
+    int32_t (*header)(const RustAppHostRequest *request, RustAppStr name, RustAppStr *value);
+    void (*each_header)(const RustAppHostRequest *request, RustAppVisitFn visit, void *context);
+    int32_t (*var)(const RustAppHostRequest *request, RustAppStr name, RustAppStr *value);
+    void (*each_var)(const RustAppHostRequest *request, RustAppVisitFn visit, void *context);
+    ssize_t (*read_body)(RustAppHostRequest *request, uint8_t *buf, size_t len);
+    int32_t (*set_status)(RustAppHostRequest *request, uint32_t status);
+    int32_t (*add_header)(RustAppHostRequest *request, RustAppStr name, RustAppStr value);
+    void (*log_request)(const RustAppHostRequest *request, uint32_t level, RustAppStr message);
+    void (*log_app)(const RustAppHostApp *app, uint32_t level, RustAppStr message);
+    uint32_t (*max_log_level)(const RustAppHostApp *app);
+} RustAppHostV1;
+
+typedef struct {
+    RustAppStr name;
+    RustAppStr value;
+} RustAppSetting;
+
+typedef struct {
+    uint32_t size;
+    const RustAppHostApp *host_app;
+    RustAppStr mount_point;
+    RustAppStr library_path;
+    const RustAppSetting *settings;
+    size_t settings_len;
+} RustAppConfigV1;
+
+typedef struct {
+    uint32_t size;
+    RustAppHostRequest *host_request;
+    RustAppStr method;
+    RustAppStr uri;
+    RustAppStr protocol;
+    RustAppStr script_name;
+    RustAppStr path_info;
+    RustAppStr query_string;
+    int64_t content_length; /* -1 when unknown */
+} RustAppRequestV1;
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} RustAppChunkV1;
+
+enum {
+    RUSTAPP_BODY_ERROR = -1,
+    RUSTAPP_BODY_DATA = 0,
+    RUSTAPP_BODY_FLUSH = 1,
+    RUSTAPP_BODY_END = 2
+};
+
+typedef struct {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    uint32_t size; /* sizeof(RustAppV1) as the application was built */
+    RustAppStr name;
+    int32_t (*create)(const RustAppHostV1 *host, const RustAppConfigV1 *config, void **instance);
+    int32_t (*handle)(const void *instance, const RustAppRequestV1 *request, void **body);
+    int32_t (*body_next)(void *body, RustAppChunkV1 *chunk);
+    void (*body_close)(void *body);
+    void (*destroy)(void *instance);
+} RustAppV1;
+
+#define RUSTAPP_STR(literal) ((RustAppStr){(const uint8_t *)(literal), sizeof(literal) - 1})
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RUSTAPP_H */

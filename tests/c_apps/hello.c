@@ -1,0 +1,66 @@
+/* A C application written against sdk/include/rustapp.h: proves the header matches the ABI. */
+#include <stdlib.h>
+#include <string.h>
+#include <rustapp.h>
+
+struct instance {
+    const RustAppHostV1 *host;
+    char greeting[64];
+};
+
+struct body {
+    const char *text;
+    int sent;
+};
+
+static int32_t create(const RustAppHostV1 *host, const RustAppConfigV1 *config, void **out)
+{
+    struct instance *app = calloc(1, sizeof *app);
+    size_t i;
+    app->host = host;
+    strcpy(app->greeting, "Hello from C");
+    for (i = 0; i < config->settings_len; i++) {
+        const RustAppSetting *s = &config->settings[i];
+        if (s->name.len == 8 && memcmp(s->name.ptr, "GREETING", 8) == 0 && s->value.len < 64) {
+            memcpy(app->greeting, s->value.ptr, s->value.len);
+            app->greeting[s->value.len] = 0;
+        }
+    }
+    host->log_app(config->host_app, RUSTAPP_LOG_INFO, RUSTAPP_STR("c-hello created"));
+    *out = app;
+    return 0;
+}
+
+static int32_t handle(const void *instance, const RustAppRequestV1 *request, void **out)
+{
+    const struct instance *app = instance;
+    struct body *body = calloc(1, sizeof *body);
+    RustAppStr type = RUSTAPP_STR("text/plain");
+    app->host->set_status(request->host_request, 200);
+    app->host->add_header(request->host_request, RUSTAPP_STR("Content-Type"), type);
+    body->text = app->greeting;
+    *out = body;
+    return 0;
+}
+
+static int32_t body_next(void *state, RustAppChunkV1 *chunk)
+{
+    struct body *body = state;
+    if (body->sent) {
+        return RUSTAPP_BODY_END;
+    }
+    body->sent = 1;
+    chunk->data = (const uint8_t *)body->text;
+    chunk->len = strlen(body->text);
+    return RUSTAPP_BODY_DATA;
+}
+
+static void body_close(void *body) { free(body); }
+static void destroy(void *instance) { free(instance); }
+
+static const RustAppV1 table = {
+    RUSTAPP_ABI_MAJOR, RUSTAPP_ABI_MINOR, sizeof(RustAppV1), {(const uint8_t *)"c-hello", 7},
+    create, handle, body_next, body_close, destroy,
+};
+
+const RustAppV1 *rustapp_app(void) { return &table; }
