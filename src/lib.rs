@@ -8,6 +8,10 @@
 //! - [`lifecycle`]: applications start in each child after the fork, stop at its exit;
 //! - [`ffi`]: the only code that touches httpd's C API.
 
+// The unit-test binary does not export the module record (it has no httpd to link against),
+// so everything reached only from Apache's hooks is dead code there.
+#![cfg_attr(test, allow(dead_code))]
+
 mod app;
 mod config;
 mod ffi;

@@ -2,7 +2,7 @@
 //!
 //! An application is a type implementing [`App`]; [`export_app!`] makes the library loadable:
 //!
-//! ```ignore
+//! ```
 //! use rustapp::{App, Error, Request, Response, Settings};
 //!
 //! struct Hello;

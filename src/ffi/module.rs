@@ -25,8 +25,11 @@ pub struct ModuleRecord(UnsafeCell<sys::module>);
 // it is only read.
 unsafe impl Sync for ModuleRecord {}
 
-#[unsafe(no_mangle)]
-#[used]
+// Exported (and so a root that keeps every hook alive) only in the real module: the unit-test
+// binary is an executable that has no httpd to provide the `ap_*` symbols.
+#[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(not(test), used)]
+#[allow(non_upper_case_globals)] // the name LoadModule looks up
 pub static rustapp_module: ModuleRecord = ModuleRecord(UnsafeCell::new(sys::module {
     version: sys::MODULE_MAGIC_NUMBER_MAJOR,
     minor_version: sys::MODULE_MAGIC_NUMBER_MINOR,

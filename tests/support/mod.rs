@@ -7,6 +7,7 @@ pub mod http;
 use std::fs;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -224,7 +225,10 @@ impl Apache {
         let conf = dir.path().join("httpd.conf");
         fs::write(&conf, config.render(dir.path(), port)).unwrap();
         let stderr = fs::File::create(dir.path().join("stderr.log")).unwrap();
+        // Its own process group: prefork signals its whole group on shutdown
+        // (`killpg(getpgrp(), SIGTERM)`), which would otherwise include this test.
         let parent = Command::new("apache2")
+            .process_group(0)
             .arg("-f")
             .arg(&conf)
             .arg("-DFOREGROUND")
