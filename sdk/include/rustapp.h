@@ -9,7 +9,9 @@
  *
  * returning a pointer to a static table. The host refuses a table whose abi_major differs
  * from its own. Every struct starts with its size so that later minor versions can append.
- * Memory is freed on the side that allocated it. See sdk/src/abi.rs for the full contract.
+ * Memory is freed on the side that allocated it. The host's request functions may be called
+ * only on the thread running that request's handle/body_next/body_close, during the call.
+ * See sdk/src/abi.rs for the full contract.
  */
 #ifndef RUSTAPP_H
 #define RUSTAPP_H
