@@ -32,6 +32,8 @@ mod response;
 mod settings;
 
 pub use app::{App, Error};
+#[doc(hidden)]
+pub use logger::describe_panic;
 pub use request::{BodyReader, Request};
 pub use response::{Body, Chunk, Response};
 pub use settings::Settings;

@@ -57,19 +57,9 @@ pub(crate) fn install(host: &'static HostV1, app: *const HostApp) {
         // An application that installed its own logger keeps it.
         ours = log::set_logger(&HostLogger).is_ok();
         std::panic::set_hook(Box::new(|info| {
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            let place = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
             emit(
                 abi::LOG_ERROR,
-                &format!("application panicked{place}: {message}"),
+                &format!("application panicked{}", describe_panic(info)),
             );
         }));
     });
@@ -79,6 +69,20 @@ pub(crate) fn install(host: &'static HostV1, app: *const HostApp) {
         if wanted > log::max_level() {
             log::set_max_level(wanted);
         }
+    }
+}
+
+/// ` at FILE:LINE: MESSAGE` for a panic: one log line instead of a backtrace.
+pub fn describe_panic(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let message = info
+        .payload()
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    match info.location() {
+        Some(place) => format!(" at {}:{}: {message}", place.file(), place.line()),
+        None => format!(": {message}"),
     }
 }
 

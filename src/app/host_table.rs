@@ -37,18 +37,25 @@ unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
     unsafe { s.as_bytes() }
 }
 
-unsafe extern "C" fn header(request: *const HostRequest, name: Str, value: *mut Str) -> i32 {
-    guard(0, || {
-        // SAFETY: ABI contract for `header`.
-        let found = unsafe { exchange(request).header(bytes(name)) };
-        match found {
-            Some(v) => {
-                // SAFETY: the application's out-pointer.
-                unsafe { *value = Str::from_bytes(v) };
-                1
-            }
-            None => 0,
+/// The ABI's answer to a lookup: 1 with `*value` set, or 0.
+///
+/// # Safety
+/// `value` must be the application's writable out-pointer.
+unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32 {
+    match found {
+        Some(v) => {
+            // SAFETY: per the contract.
+            unsafe { *value = Str::from_bytes(v) };
+            1
         }
+        None => 0,
+    }
+}
+
+unsafe extern "C" fn header(request: *const HostRequest, name: Str, value: *mut Str) -> i32 {
+    // SAFETY: ABI contract for `header`.
+    guard(0, || unsafe {
+        answer_lookup(exchange(request).header(bytes(name)), value)
     })
 }
 
@@ -65,17 +72,9 @@ unsafe extern "C" fn each_header(
 }
 
 unsafe extern "C" fn var(request: *const HostRequest, name: Str, value: *mut Str) -> i32 {
-    guard(0, || {
-        // SAFETY: ABI contract for `var`.
-        let found = unsafe { exchange(request).var(bytes(name)) };
-        match found {
-            Some(v) => {
-                // SAFETY: the application's out-pointer.
-                unsafe { *value = Str::from_bytes(v) };
-                1
-            }
-            None => 0,
-        }
+    // SAFETY: ABI contract for `var`.
+    guard(0, || unsafe {
+        answer_lookup(exchange(request).var(bytes(name)), value)
     })
 }
 

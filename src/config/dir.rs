@@ -5,13 +5,15 @@ pub(crate) struct DirConfig {
     pub(crate) pass_authorization: Option<bool>,
 }
 
-impl DirConfig {
-    pub(crate) fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+impl super::Merge for DirConfig {
+    fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
         DirConfig {
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
         }
     }
+}
 
+impl DirConfig {
     /// Whether the `Authorization` header reaches the application. Off unless configured, so a
     /// password Apache checked is not handed to application code by accident.
     pub(crate) fn passes_authorization(&self) -> bool {

@@ -92,6 +92,7 @@ fn check_library_file(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Merge;
 
     fn existing_library() -> String {
         // Any existing regular file will do for the configuration-time check.

@@ -12,3 +12,9 @@ pub(crate) use dir::DirConfig;
 pub(crate) use directives::{rust_app_alias, rust_app_setting};
 pub(crate) use server::ServerConfig;
 pub(crate) use settings::SettingList;
+
+/// A configuration record Apache merges: a virtual host's over the main server's, or a
+/// directory's over its parent's.
+pub(crate) trait Merge: Default + 'static {
+    fn merge(base: &Self, add: &Self) -> Self;
+}

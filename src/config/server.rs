@@ -11,16 +11,18 @@ pub(crate) struct ServerConfig {
     pub(crate) settings: SettingList,
 }
 
-impl ServerConfig {
+impl super::Merge for ServerConfig {
     /// A virtual host's configuration on top of the main server's, as Apache merges them.
     /// Inherited aliases are the same `Alias` (one application instance per process).
-    pub(crate) fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
+    fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
         ServerConfig {
             aliases: add.aliases.iter().chain(&base.aliases).cloned().collect(),
             settings: base.settings.overridden_by(&add.settings),
         }
     }
+}
 
+impl ServerConfig {
     /// The alias serving `path` (decoded URL path), and where its `PATH_INFO` starts.
     pub(crate) fn route(&self, path: &[u8]) -> Option<(&Arc<Alias>, usize)> {
         self.aliases

@@ -149,17 +149,7 @@ pub(crate) fn install_module_logger() {
         }
         // One line through Apache instead of a multi-line backtrace on standard error.
         std::panic::set_hook(Box::new(|info| {
-            let place = info
-                .location()
-                .map(|l| format!(" at {}:{}", l.file(), l.line()))
-                .unwrap_or_default();
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            log::error!("mod_rustapp panicked{place}: {message}");
+            log::error!("mod_rustapp panicked{}", rustapp::describe_panic(info));
         }));
     });
 }

@@ -13,7 +13,7 @@ use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
 use super::sys;
-use crate::config::{self, DirConfig, ServerConfig};
+use crate::config::{self, DirConfig, Merge, ServerConfig};
 use crate::{handler, lifecycle};
 
 /// The module record. Apache writes into it (index, list link, DSO handle), so it lives in
@@ -41,9 +41,9 @@ pub static rustapp_module: ModuleRecord = ModuleRecord(UnsafeCell::new(sys::modu
     magic: sys::MODULE_MAGIC_COOKIE as std::ffi::c_ulong,
     rewrite_args: None,
     create_dir_config: Some(create_dir_config),
-    merge_dir_config: Some(merge_dir_config),
+    merge_dir_config: Some(merge_config::<DirConfig>),
     create_server_config: Some(create_server_config),
-    merge_server_config: Some(merge_server_config),
+    merge_server_config: Some(merge_config::<ServerConfig>),
     cmds: (&raw const COMMANDS).cast(),
     register_hooks: Some(register_hooks),
     flags: 0,
@@ -178,29 +178,7 @@ unsafe extern "C" fn create_server_config(
     _server: *mut sys::server_rec,
 ) -> *mut c_void {
     // SAFETY: Apache passes the configuration pool.
-    guard(ptr::null_mut(), || {
-        unsafe { Pool::from_raw(pool) }
-            .adopt(ServerConfig::default())
-            .cast()
-    })
-}
-
-unsafe extern "C" fn merge_server_config(
-    pool: *mut sys::apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    guard(ptr::null_mut(), || {
-        // SAFETY: both records were made by create_server_config; the pool is pconf.
-        let (pool, base, add) = unsafe {
-            (
-                Pool::from_raw(pool),
-                &*base.cast::<ServerConfig>(),
-                &*add.cast::<ServerConfig>(),
-            )
-        };
-        pool.adopt(ServerConfig::merge(base, add)).cast()
-    })
+    unsafe { create_config::<ServerConfig>(pool) }
 }
 
 unsafe extern "C" fn create_dir_config(
@@ -208,28 +186,29 @@ unsafe extern "C" fn create_dir_config(
     _dir: *mut c_char,
 ) -> *mut c_void {
     // SAFETY: Apache passes the configuration pool.
+    unsafe { create_config::<DirConfig>(pool) }
+}
+
+/// # Safety
+/// `pool` must be the configuration pool Apache passed.
+unsafe fn create_config<T: Merge>(pool: *mut sys::apr_pool_t) -> *mut c_void {
+    // SAFETY: per the contract.
     guard(ptr::null_mut(), || {
-        unsafe { Pool::from_raw(pool) }
-            .adopt(DirConfig::default())
-            .cast()
+        unsafe { Pool::from_raw(pool) }.adopt(T::default()).cast()
     })
 }
 
-unsafe extern "C" fn merge_dir_config(
+/// Apache's merge callback for both record types.
+unsafe extern "C" fn merge_config<T: Merge>(
     pool: *mut sys::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
     guard(ptr::null_mut(), || {
-        // SAFETY: both records were made by create_dir_config.
-        let (pool, base, add) = unsafe {
-            (
-                Pool::from_raw(pool),
-                &*base.cast::<DirConfig>(),
-                &*add.cast::<DirConfig>(),
-            )
-        };
-        pool.adopt(DirConfig::merge(base, add)).cast()
+        // SAFETY: both records were made by `create_config::<T>`; the pool is the config pool.
+        let (pool, base, add) =
+            unsafe { (Pool::from_raw(pool), &*base.cast::<T>(), &*add.cast::<T>()) };
+        pool.adopt(T::merge(base, add)).cast()
     })
 }
 
