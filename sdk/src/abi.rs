@@ -9,9 +9,9 @@
 //! - memory is freed on the side that allocated it: the host never frees what the app returns
 //!   (it hands a body back through `body_close`), the app never keeps a pointer the host gave it
 //!   beyond the call or request it was given for;
-//! - the host's request functions may be called only on the thread running that request's
-//!   `handle`, `body_next` or `body_close`, while that call runs (the SDK's `Request` is not
-//!   `Send`); `log_app` and `max_log_level` may be called from any thread.
+//! - the host calls `handle`, `body_next` and `body_close` of one request on one thread; its
+//!   request functions may be called only on that thread, while one of those calls runs (the
+//!   SDK's `Request` is not `Send`); `log_app` and `max_log_level` from any thread.
 
 use std::ffi::c_void;
 

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostRequest, HostV1, RequestV1, Str};
 use crate::logger;
-use crate::{App, Body, Chunk, Request, Settings};
+use crate::{App, Chunk, Request, ResponseBody, Settings};
 
 /// Failure returned to the host by `create` and `handle`.
 const FAILED: i32 = 1;
@@ -37,7 +37,7 @@ struct Instance<A> {
 
 /// A response body while the host sends it.
 struct BodyState {
-    body: Body,
+    body: ResponseBody,
     /// The chunk handed to the host last; kept alive until the next call.
     current: Bytes,
     host_request: *const HostRequest,
@@ -118,7 +118,7 @@ unsafe extern "C" fn handle<A: App>(
             );
         }
     }
-    if !matches!(response_body, Body::Empty) {
+    if !matches!(response_body, ResponseBody::Empty) {
         let state = Box::new(BodyState {
             body: response_body,
             current: Bytes::new(),
@@ -135,13 +135,13 @@ unsafe extern "C" fn body_next(body: *mut c_void, chunk: *mut ChunkV1) -> i32 {
     let state = unsafe { &mut *body.cast::<BodyState>() };
     let _context = logger::enter_request(state.host_request);
     let next = catch_unwind(AssertUnwindSafe(|| match &mut state.body {
-        Body::Empty => None,
-        Body::Full(bytes) => {
+        ResponseBody::Empty => None,
+        ResponseBody::Full(bytes) => {
             let bytes = std::mem::take(bytes);
-            state.body = Body::Empty;
+            state.body = ResponseBody::Empty;
             Some(Ok(Chunk::Data(bytes)))
         }
-        Body::Stream(chunks) => chunks.next(),
+        ResponseBody::Stream(chunks) => chunks.next(),
     }));
     let result = match next {
         Ok(None) => abi::BODY_END,

@@ -30,13 +30,17 @@ mod logger;
 mod request;
 mod response;
 mod settings;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use app::{App, Error};
 #[doc(hidden)]
 pub use logger::describe_panic;
 pub use request::{BodyReader, Request};
-pub use response::{Body, Chunk, Response};
+pub use response::{Chunk, Response, ResponseBody};
 pub use settings::Settings;
+#[cfg(feature = "tower")]
+pub use tower::Body;
 
 /// Exports `$app` (a type implementing [`App`]) as this library's application.
 #[macro_export]

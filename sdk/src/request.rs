@@ -122,6 +122,21 @@ impl<'a> Request<'a> {
         out
     }
 
+    /// A body reader not tied to this borrow, for response streams that keep reading the
+    /// request body after `handle` returns.
+    ///
+    /// # Safety
+    /// Use it only on this request's thread, until the host closes the response body (the
+    /// ABI allows host calls during `body_next`/`body_close`).
+    #[cfg(feature = "tower")]
+    pub(crate) unsafe fn detached_body_reader(&self) -> BodyReader<'static> {
+        BodyReader {
+            host_request: self.raw.host_request,
+            host: self.host,
+            _request: std::marker::PhantomData,
+        }
+    }
+
     /// The request body, read from the client as the application consumes it. Chunked bodies
     /// arrive de-chunked; a body beyond `LimitRequestBody` is an error (and Apache answers 413).
     pub fn body(&mut self) -> BodyReader<'_> {

@@ -17,43 +17,43 @@ pub enum Chunk {
 ///
 /// A stream is dropped exactly once when the response is finished, whether it was sent to the
 /// end, failed, or the client went away: put clean-up in its `Drop`.
-pub enum Body {
+pub enum ResponseBody {
     Empty,
     Full(Bytes),
     Stream(Box<dyn Iterator<Item = Result<Chunk, Error>> + Send>),
 }
 
-impl Body {
+impl ResponseBody {
     /// A body produced chunk by chunk while Apache sends it.
-    pub fn stream<I>(chunks: I) -> Body
+    pub fn stream<I>(chunks: I) -> ResponseBody
     where
         I: Iterator<Item = Result<Chunk, Error>> + Send + 'static,
     {
-        Body::Stream(Box::new(chunks))
+        ResponseBody::Stream(Box::new(chunks))
     }
 }
 
-impl From<&'static str> for Body {
-    fn from(s: &'static str) -> Body {
-        Body::Full(Bytes::from_static(s.as_bytes()))
+impl From<&'static str> for ResponseBody {
+    fn from(s: &'static str) -> ResponseBody {
+        ResponseBody::Full(Bytes::from_static(s.as_bytes()))
     }
 }
 
-impl From<String> for Body {
-    fn from(s: String) -> Body {
-        Body::Full(Bytes::from(s))
+impl From<String> for ResponseBody {
+    fn from(s: String) -> ResponseBody {
+        ResponseBody::Full(Bytes::from(s))
     }
 }
 
-impl From<Vec<u8>> for Body {
-    fn from(v: Vec<u8>) -> Body {
-        Body::Full(Bytes::from(v))
+impl From<Vec<u8>> for ResponseBody {
+    fn from(v: Vec<u8>) -> ResponseBody {
+        ResponseBody::Full(Bytes::from(v))
     }
 }
 
-impl From<Bytes> for Body {
-    fn from(b: Bytes) -> Body {
-        Body::Full(b)
+impl From<Bytes> for ResponseBody {
+    fn from(b: Bytes) -> ResponseBody {
+        ResponseBody::Full(b)
     }
 }
 
@@ -65,7 +65,7 @@ pub type HeaderText = Cow<'static, str>;
 pub struct Response {
     status: u16,
     headers: Vec<(HeaderText, HeaderText)>,
-    body: Body,
+    body: ResponseBody,
 }
 
 impl Response {
@@ -74,12 +74,12 @@ impl Response {
         Response {
             status,
             headers: Vec::new(),
-            body: Body::Empty,
+            body: ResponseBody::Empty,
         }
     }
 
     /// 200 with a `text/plain` body.
-    pub fn text(body: impl Into<Body>) -> Response {
+    pub fn text(body: impl Into<ResponseBody>) -> Response {
         Response::new(200)
             .with_header("Content-Type", "text/plain; charset=utf-8")
             .with_body(body)
@@ -96,7 +96,7 @@ impl Response {
     }
 
     /// Replaces the body.
-    pub fn with_body(mut self, body: impl Into<Body>) -> Response {
+    pub fn with_body(mut self, body: impl Into<ResponseBody>) -> Response {
         self.body = body.into();
         self
     }
@@ -109,12 +109,12 @@ impl Response {
         self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
     }
 
-    pub fn body(&self) -> &Body {
+    pub fn body(&self) -> &ResponseBody {
         &self.body
     }
 
     /// Splits the response into its head and body.
-    pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderText)>, Body) {
+    pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderText)>, ResponseBody) {
         (self.status, self.headers, self.body)
     }
 }

@@ -50,6 +50,29 @@ impl Settings {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value of a setting the application cannot start without.
+    pub fn require(&self, name: &str) -> Result<&str, crate::Error> {
+        self.get(name).ok_or_else(|| {
+            format!("the setting {name} is required: add `RustAppSetting {name} VALUE` or `setting={name}=VALUE` to the RustAppAlias line").into()
+        })
+    }
+
+    /// A setting parsed as `T` (a number, a flag, an address, ...): `Ok(None)` when unset, an
+    /// error naming the setting and the bad value when it does not parse.
+    pub fn parse<T>(&self, name: &str) -> Result<Option<T>, crate::Error>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.get(name)
+            .map(|value| {
+                value
+                    .parse()
+                    .map_err(|e| format!("the setting {name}={value:?} is not valid: {e}").into())
+            })
+            .transpose()
+    }
+
     /// Every setting, in configuration order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))

@@ -18,6 +18,7 @@ pub struct Artifacts {
     pub module: PathBuf,
     pub hello: PathBuf,
     pub testapp: PathBuf,
+    pub axum_site: PathBuf,
 }
 
 pub fn artifacts() -> Artifacts {
@@ -41,6 +42,7 @@ pub fn artifacts() -> Artifacts {
         module: find("libmod_rustapp.so"),
         hello: find("libhello.so"),
         testapp: find("libtestapp.so"),
+        axum_site: find("libaxum_site.so"),
     }
 }
 

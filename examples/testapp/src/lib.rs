@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::Read;
 
-use rustapp::{App, Body, Chunk, Error, Request, Response, Settings};
+use rustapp::{App, Chunk, Error, Request, Response, ResponseBody, Settings};
 
 struct TestApp {
     settings: Settings,
@@ -176,7 +176,7 @@ impl TestApp {
         } else {
             response
         };
-        response.with_body(Body::stream(body))
+        response.with_body(ResponseBody::stream(body))
     }
 }
 
@@ -212,7 +212,7 @@ impl App for TestApp {
                     .unwrap_or(1);
                 Ok(Response::new(200)
                     .with_header("Content-Type", "application/octet-stream")
-                    .with_body(Body::stream(Generated::new(mib << 20))))
+                    .with_body(ResponseBody::stream(Generated::new(mib << 20))))
             }
             "/panic" => panic!("the test asked for a panic"),
             "/error" => Err("the test asked for an error".into()),
@@ -222,7 +222,7 @@ impl App for TestApp {
             "/bad-status" => Ok(Response::new(1000).with_body("never sent")),
             "/short-body" => Ok(Response::new(200)
                 .with_header("Content-Length", "100")
-                .with_body(Body::stream(
+                .with_body(ResponseBody::stream(
                     [Ok(Chunk::Data("only ten..".into())), Ok(Chunk::Flush)].into_iter(),
                 ))),
             "/status" => {

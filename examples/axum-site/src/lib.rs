@@ -1,0 +1,166 @@
+//! An ordinary axum application, deployed under Apache by the last line of this file.
+//!
+//! ```text
+//! cargo build --release -p axum_site
+//! RustAppAlias /site /path/to/target/release/libaxum_site.so setting=SITE_NAME=Demo
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use rustapp::Settings;
+use rustapp::tower::RequestInfo;
+use serde::{Deserialize, Serialize};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+/// Shared by every request; built once per process from the alias's settings.
+struct Site {
+    name: String,
+    items: Vec<Item>,
+}
+
+#[derive(Clone, Serialize)]
+struct Item {
+    id: u32,
+    name: String,
+    price_cents: u32,
+}
+
+#[derive(Deserialize)]
+struct Search {
+    q: String,
+    #[serde(default = "default_limit")]
+    limit: usize,
+}
+
+fn default_limit() -> usize {
+    10
+}
+
+#[derive(Deserialize)]
+struct StreamParams {
+    #[serde(default)]
+    chunks: u32,
+    #[serde(default)]
+    delay_ms: u64,
+}
+
+/// What `rustapp::export_service!` calls once per RustAppAlias in each serving process.
+fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
+    let item_count = settings.parse::<u32>("ITEM_COUNT")?.unwrap_or(25);
+    let site = Arc::new(Site {
+        name: settings.get("SITE_NAME").unwrap_or("axum site").to_owned(),
+        items: (1..=item_count)
+            .map(|id| Item {
+                id,
+                name: format!("item number {id}"),
+                price_cents: id * 100,
+            })
+            .collect(),
+    });
+    Ok(Router::new()
+        .route("/", get(|| async { "Hello World!" }))
+        .route("/api/site", get(site_info))
+        .route("/api/items", get(list_items))
+        .route("/api/items/{id}", get(one_item))
+        .route("/api/search", get(search))
+        .route("/api/echo", post(echo_json))
+        .route("/upload", post(count_upload))
+        .route("/stream", get(stream))
+        .route("/whoami", get(whoami))
+        .route("/panic", get(explode))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(site))
+}
+
+rustapp::export_service!(make_service);
+
+async fn site_info(State(site): State<Arc<Site>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "name": site.name, "items": site.items.len() }))
+}
+
+async fn list_items(State(site): State<Arc<Site>>) -> Json<Vec<Item>> {
+    Json(site.items.clone())
+}
+
+async fn one_item(
+    State(site): State<Arc<Site>>,
+    Path(id): Path<u32>,
+) -> Result<Json<Item>, StatusCode> {
+    site.items
+        .iter()
+        .find(|i| i.id == id)
+        .cloned()
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn search(State(site): State<Arc<Site>>, Query(search): Query<Search>) -> Json<Vec<Item>> {
+    Json(
+        site.items
+            .iter()
+            .filter(|i| i.name.contains(&search.q))
+            .take(search.limit)
+            .cloned()
+            .collect(),
+    )
+}
+
+async fn echo_json(Json(value): Json<serde_json::Value>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "received": value }))
+}
+
+/// Reads the body as it arrives (never all of it at once) and reports its size and checksum.
+async fn count_upload(body: Body) -> Result<String, StatusCode> {
+    let mut frames = body.into_data_stream();
+    let (mut length, mut checksum) = (0u64, 0u64);
+    while let Some(chunk) = frames.next().await {
+        let chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        checksum = chunk.iter().fold(checksum, |s, &b| {
+            s.wrapping_mul(31).wrapping_add(u64::from(b))
+        });
+        length += chunk.len() as u64;
+    }
+    Ok(format!("length={length}\nchecksum={checksum}\n"))
+}
+
+/// `chunks` lines, one every `delay_ms`: the client sees each as it is produced.
+async fn stream(Query(params): Query<StreamParams>) -> Response {
+    let lines = futures_util::stream::iter(0..params.chunks).then(move |i| async move {
+        tokio::time::sleep(Duration::from_millis(params.delay_ms)).await;
+        Ok::<_, std::io::Error>(format!("line {i}\n"))
+    });
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// What Apache knows about the request, through `rustapp::tower::RequestInfo`.
+async fn whoami(
+    Extension(info): Extension<RequestInfo>,
+    uri: axum::http::Uri,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "uri_seen_by_service": uri.to_string(),
+        "script_name": info.script_name,
+        "request_uri": info.request_uri,
+        "remote_addr": info.remote_addr.map(|a| a.to_string()),
+        "https": info.https,
+        "my_var": info.var("MY_VAR"),
+    }))
+}
+
+async fn explode() -> &'static str {
+    panic!("the axum test asked for a panic")
+}

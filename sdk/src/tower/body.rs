@@ -1,0 +1,170 @@
+//! `rustapp::Body`: the request body as an `http_body::Body`, streamed from the client.
+//!
+//! Only Apache's thread may read from the client, so the body asks for each piece through a
+//! channel and the Apache thread, which drives the request, answers it (see [`Pump`]). That
+//! works wherever the body is polled: in the handler, or in a task it spawned.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Read};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::BodyReader;
+
+/// How much of the body one demand reads at most.
+const PIECE: usize = 64 * 1024;
+
+type Piece = io::Result<Option<Bytes>>;
+
+/// A request for the next piece of body.
+pub(crate) struct Demand(oneshot::Sender<Piece>);
+
+/// The request body of a service deployed with `export_service!`.
+pub struct Body {
+    source: Option<Source>,
+    size_hint: SizeHint,
+}
+
+struct Source {
+    demands: mpsc::UnboundedSender<Demand>,
+    waiting: Option<oneshot::Receiver<Piece>>,
+}
+
+/// Why a request body could not be read: the client sent a malformed body, more than
+/// `LimitRequestBody` allows, or went away.
+#[derive(Debug)]
+pub struct BodyError(io::Error);
+
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the request body could not be read: {}", self.0)
+    }
+}
+
+impl std::error::Error for BodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+impl Body {
+    /// A body with nothing in it.
+    pub fn empty() -> Body {
+        Body {
+            source: None,
+            size_hint: SizeHint::with_exact(0),
+        }
+    }
+
+    /// A body read from Apache through `demands`; `length` when the client declared it.
+    pub(crate) fn from_apache(demands: mpsc::UnboundedSender<Demand>, length: Option<u64>) -> Body {
+        Body {
+            source: Some(Source {
+                demands,
+                waiting: None,
+            }),
+            size_hint: length.map_or_else(SizeHint::default, SizeHint::with_exact),
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = self.get_mut();
+        let Some(source) = this.source.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let waiting = match &mut source.waiting {
+            Some(waiting) => waiting,
+            empty => {
+                let (reply, answer) = oneshot::channel();
+                if source.demands.send(Demand(reply)).is_err() {
+                    this.source = None;
+                    return Poll::Ready(Some(Err(gone())));
+                }
+                empty.insert(answer)
+            }
+        };
+        let piece = match Pin::new(waiting).poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(answer) => {
+                answer.unwrap_or_else(|_| Err(io::Error::other("the request has ended")))
+            }
+        };
+        source.waiting = None;
+        match piece {
+            Ok(Some(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Ok(None) => {
+                this.source = None;
+                Poll::Ready(None)
+            }
+            Err(e) => {
+                this.source = None;
+                Poll::Ready(Some(Err(BodyError(e))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.source.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.size_hint
+    }
+}
+
+fn gone() -> BodyError {
+    BodyError(io::Error::other("the request has ended"))
+}
+
+/// Answers a body's demands on Apache's thread, for as long as the request lasts.
+pub(crate) struct Pump {
+    demands: mpsc::UnboundedReceiver<Demand>,
+    reader: BodyReader<'static>,
+}
+
+impl Pump {
+    pub(crate) fn new(
+        demands: mpsc::UnboundedReceiver<Demand>,
+        reader: BodyReader<'static>,
+    ) -> Pump {
+        Pump { demands, reader }
+    }
+
+    /// Serves demands until dropped; never finishes by itself. Reading blocks Apache's thread,
+    /// which is what that thread is for while it waits on this request.
+    pub(crate) async fn run(&mut self) -> Infallible {
+        loop {
+            match self.demands.recv().await {
+                Some(Demand(reply)) => {
+                    let _ = reply.send(self.read_piece());
+                }
+                // The body was dropped: nothing more to serve.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn read_piece(&mut self) -> Piece {
+        let mut buf = vec![0u8; PIECE];
+        let n = self.reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some(Bytes::from(buf)))
+    }
+}

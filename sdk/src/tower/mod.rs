@@ -1,0 +1,56 @@
+//! Deploy any `tower::Service<http::Request<rustapp::Body>>` (an axum `Router`, a tower-http
+//! stack, ...) under Apache with one macro:
+//!
+//! ```ignore-not-compiled
+//! fn make_service(settings: &rustapp::Settings) -> Result<axum::Router, rustapp::Error> {
+//!     Ok(axum::Router::new().route("/", axum::routing::get(|| async { "Hello World!" })))
+//! }
+//! rustapp::export_service!(make_service);
+//! ```
+//!
+//! How a request runs: Apache's thread builds an `http::Request` (headers copied, the body
+//! streamed from the client on demand) and drives the service's future itself on the SDK's
+//! tokio runtime (`block_on`), so a handler that finishes quickly costs no thread hop. Tasks
+//! the service spawns run on the runtime's worker threads. The response body is sent frame by
+//! frame as it is produced: Apache pushes what it has to the client whenever the next frame is
+//! not ready yet, and pulls the next frame only when the previous one is written.
+//!
+//! The runtime is created in the process that serves requests (an Apache child or a daemon),
+//! on the first instance's start, never in Apache's parent. Its worker thread count is the
+//! setting `rustapp.worker_threads`, by default the number of CPUs up to 4: request futures run
+//! on Apache's own threads, the workers only run spawned tasks and timers.
+
+mod body;
+mod info;
+mod runtime;
+mod service_app;
+
+pub use body::{Body, BodyError};
+pub use info::RequestInfo;
+pub use service_app::ServiceApp;
+
+/// Exports a tower service as this library's application. `$make` is a function
+/// `fn(&rustapp::Settings) -> Result<S, E>` where `S` is a `Clone + Send + Sync` service over
+/// `http::Request<rustapp::Body>` (an axum `Router` is one) and `E` converts into
+/// [`crate::Error`]. It runs once per `RustAppAlias` in each serving process.
+#[macro_export]
+macro_rules! export_service {
+    ($make:path) => {
+        struct __RustAppService($crate::tower::ServiceApp);
+
+        impl $crate::App for __RustAppService {
+            fn start(settings: &$crate::Settings) -> ::std::result::Result<Self, $crate::Error> {
+                $crate::tower::ServiceApp::start(settings, $make).map(__RustAppService)
+            }
+
+            fn handle(
+                &self,
+                request: &mut $crate::Request<'_>,
+            ) -> ::std::result::Result<$crate::Response, $crate::Error> {
+                self.0.handle(request)
+            }
+        }
+
+        $crate::export_app!(__RustAppService);
+    };
+}

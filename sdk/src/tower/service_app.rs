@@ -1,0 +1,290 @@
+//! A tower service as an [`App`]: converting requests and responses, and driving the service's
+//! future and response body on Apache's thread.
+
+use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Buf, Bytes};
+use http_body::Body as HttpBody;
+use tokio::sync::mpsc;
+use tower_service::Service;
+
+use super::body::{Body, Demand, Pump};
+use super::{RequestInfo, runtime};
+use crate::{Chunk, Error, Request, Response, ResponseBody, Settings};
+
+type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
+type BoxResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, Error>>>>;
+
+/// The service behind its concrete type, so the exported app type can be named.
+trait ErasedService: Send + Sync {
+    fn call_erased(&self, request: http::Request<Body>) -> BoxResponseFuture;
+}
+
+impl<S, B> ErasedService for S
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
+    S::Error: Into<Error>,
+    S::Future: 'static,
+    B: HttpBody + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Error>,
+{
+    fn call_erased(&self, request: http::Request<Body>) -> BoxResponseFuture {
+        // tower's convention: a clone per request, made ready, then called.
+        let mut service = self.clone();
+        Box::pin(async move {
+            poll_fn(|cx| Service::poll_ready(&mut service, cx))
+                .await
+                .map_err(Into::<Error>::into)?;
+            let response = Service::call(&mut service, request)
+                .await
+                .map_err(Into::<Error>::into)?;
+            Ok(response.map(|body| Box::pin(IntoBytes(body)) as BoxBody))
+        })
+    }
+}
+
+/// Adapts any body's data and error types to `Bytes` and [`Error`].
+struct IntoBytes<B>(B);
+
+impl<B> HttpBody for IntoBytes<B>
+where
+    B: HttpBody,
+    B::Error: Into<Error>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
+        // SAFETY: structural pinning of the only field.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+        inner.poll_frame(cx).map(|frame| {
+            frame.map(|f| {
+                f.map(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
+                    .map_err(Into::into)
+            })
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+}
+
+/// A tower service deployed as an application; see [`crate::export_service!`].
+pub struct ServiceApp {
+    service: Arc<dyn ErasedService>,
+}
+
+impl ServiceApp {
+    /// Starts the SDK's runtime in this process (if not yet) and makes the service.
+    pub fn start<S, B, E>(
+        settings: &Settings,
+        make: impl FnOnce(&Settings) -> Result<S, E>,
+    ) -> Result<ServiceApp, Error>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Error: Into<Error>,
+        S::Future: 'static,
+        B: HttpBody + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Error>,
+        E: Into<Error>,
+    {
+        let runtime = runtime::start(settings)?;
+        // Inside the runtime, so a service that spawns tasks or opens connections can.
+        let service = {
+            let _context = runtime.enter();
+            make(settings).map_err(Into::into)?
+        };
+        Ok(ServiceApp {
+            service: Arc::new(service),
+        })
+    }
+
+    /// Answers one request through the service.
+    pub fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+        let (demands, demanded) = mpsc::unbounded_channel();
+        let http_request = to_http_request(request, demands)?;
+        // SAFETY: the pump lives in this call and in the response body, which the host drives
+        // and closes on this request's thread before the request ends.
+        let mut pump = Pump::new(demanded, unsafe { request.detached_body_reader() });
+        let future = self.service.call_erased(http_request);
+        let response = runtime::get().block_on(while_pumping(future, &mut pump))?;
+        Ok(to_response(response, pump))
+    }
+}
+
+/// Runs `future` while answering the request body's demands.
+async fn while_pumping<F: Future>(future: F, pump: &mut Pump) -> F::Output {
+    let mut future = pin!(future);
+    let mut pumping = pin!(pump.run());
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        let Poll::Pending::<Infallible> = pumping.as_mut().poll(cx);
+        Poll::Pending
+    })
+    .await
+}
+
+fn to_http_request(
+    request: &Request<'_>,
+    demands: mpsc::UnboundedSender<Demand>,
+) -> Result<http::Request<Body>, Error> {
+    let declared = request.content_length();
+    let chunked = request.header("Transfer-Encoding").is_some();
+    let body = if declared == Some(0) || (declared.is_none() && !chunked) {
+        Body::empty()
+    } else {
+        Body::from_apache(demands, declared)
+    };
+    let mut builder = http::Request::builder()
+        .method(request.method())
+        .uri(target_below_mount(request))
+        .version(match request.protocol() {
+            "HTTP/1.0" => http::Version::HTTP_10,
+            "HTTP/2.0" | "HTTP/2" => http::Version::HTTP_2,
+            "HTTP/0.9" => http::Version::HTTP_09,
+            _ => http::Version::HTTP_11,
+        });
+    for (name, value) in request.headers() {
+        builder = builder.header(name, value);
+    }
+    let mut http_request = builder
+        .body(body)
+        .map_err(|e| format!("the request cannot be represented as an http::Request: {e}"))?;
+    http_request
+        .extensions_mut()
+        .insert(RequestInfo::from_request(request));
+    Ok(http_request)
+}
+
+/// The request target as the service should route it: below the mount point, still encoded
+/// as the client sent it (`/shop/items?id=3` mounted at `/shop` is `/items?id=3`).
+fn target_below_mount(request: &Request<'_>) -> String {
+    let raw = request.uri();
+    // An absolute-form target (`GET http://host/path`) routes by its path.
+    let raw = match raw.split_once("://") {
+        Some((_, rest)) if !raw.starts_with('/') => rest.find('/').map_or("/", |at| &rest[at..]),
+        _ => raw,
+    };
+    let below = raw
+        .strip_prefix(request.script_name())
+        .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
+    match below {
+        Some(rest) if rest.starts_with('/') => rest.to_owned(),
+        Some(rest) => format!("/{rest}"),
+        // The client encoded the mount point differently: rebuild from the decoded parts.
+        None => {
+            let path = if request.path_info().is_empty() {
+                "/"
+            } else {
+                request.path_info()
+            };
+            match request.query_string() {
+                "" => path.to_owned(),
+                query => format!("{path}?{query}"),
+            }
+        }
+    }
+}
+
+fn to_response(response: http::Response<BoxBody>, pump: Pump) -> Response {
+    let (parts, body) = response.into_parts();
+    let mut converted = Response::new(parts.status.as_u16());
+    for (name, value) in &parts.headers {
+        converted = converted.with_header(
+            name.as_str().to_owned(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        );
+    }
+    if body.is_end_stream() {
+        return converted;
+    }
+    converted.with_body(ResponseBody::stream(Frames {
+        body,
+        pump,
+        flushed: true,
+    }))
+}
+
+/// The response body as chunks for the host, pulled one frame at a time.
+struct Frames {
+    body: BoxBody,
+    pump: Pump,
+    /// Whether a flush was already requested since the last data.
+    flushed: bool,
+}
+
+// SAFETY: `Frames` holds the request's body reader, which must stay on the request's thread.
+// The host calls `body_next`/`body_close` of a request on the thread that called `handle`
+// (an ABI rule), so a `Frames` is only ever used and dropped there.
+unsafe impl Send for Frames {}
+
+/// What the response body has next.
+enum Next {
+    Frame(Option<Result<http_body::Frame<Bytes>, Error>>),
+    /// Nothing ready yet: push what was sent so far to the client before waiting.
+    FlushFirst,
+}
+
+impl Frames {
+    fn next_frame(&mut self) -> Next {
+        let runtime = runtime::get();
+        let _context = runtime.enter();
+        // Try without waiting first: a stream that pauses should have what it produced so far
+        // reach the client, while a body that is ready keeps filling Apache's buffers.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(frame) => Next::Frame(frame),
+            Poll::Pending if !self.flushed => Next::FlushFirst,
+            Poll::Pending => {
+                let body = &mut self.body;
+                let waited = poll_fn(|cx| body.as_mut().poll_frame(cx));
+                Next::Frame(runtime.block_on(while_pumping(waited, &mut self.pump)))
+            }
+        }
+    }
+}
+
+impl Iterator for Frames {
+    type Item = Result<Chunk, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let frame = match self.next_frame() {
+                Next::FlushFirst => {
+                    self.flushed = true;
+                    return Some(Ok(Chunk::Flush));
+                }
+                Next::Frame(frame) => frame?,
+            };
+            match frame.map(http_body::Frame::into_data) {
+                Err(e) => return Some(Err(e)),
+                Ok(Ok(data)) => {
+                    self.flushed = false;
+                    return Some(Ok(Chunk::Data(data)));
+                }
+                Ok(Err(other)) if other.is_trailers() => {
+                    log::debug!(
+                        "rustapp: response trailers are dropped (Apache sends none on HTTP/1)"
+                    );
+                }
+                Ok(Err(_)) => {}
+            }
+        }
+    }
+}

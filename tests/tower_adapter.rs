@@ -1,0 +1,199 @@
+//! An axum Router deployed with `rustapp::export_service!` runs unchanged under Apache: routes,
+//! extractors, streaming both ways, tower-http layers, and panics that cost one request.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::http::{self, PatternReader, checksum, pattern_byte};
+use support::{Apache, ApacheConfig, artifacts, memory_kib};
+
+fn start(extra: &str) -> Apache {
+    Apache::start(
+        ApacheConfig::new(&format!(
+            "SetEnv MY_VAR from-setenv\nLogLevel info rustapp:debug\n\
+             RustAppAlias /site {} setting=SITE_NAME=Demo setting=ITEM_COUNT=12\n{extra}",
+            artifacts().axum_site.display()
+        ))
+        .processes(1),
+    )
+}
+
+#[test]
+fn routes_extractors_and_settings_work_as_in_axum() {
+    let apache = start("");
+    let hello = http::get(&apache.url("/site/"));
+    assert_eq!((hello.status, hello.text().as_str()), (200, "Hello World!"));
+    assert_eq!(http::get(&apache.url("/site")).text(), "Hello World!");
+
+    let site = http::get(&apache.url("/site/api/site"));
+    assert_eq!(site.header("Content-Type"), Some("application/json"));
+    assert_eq!(site.text(), r#"{"items":12,"name":"Demo"}"#);
+
+    let item = http::get(&apache.url("/site/api/items/3"));
+    assert_eq!(
+        item.text(),
+        r#"{"id":3,"name":"item number 3","price_cents":300}"#
+    );
+    assert_eq!(http::get(&apache.url("/site/api/items/99")).status, 404);
+    assert_eq!(
+        http::get(&apache.url("/site/api/items/not-a-number")).status,
+        400
+    );
+
+    let search = http::get(&apache.url("/site/api/search?q=number%201&limit=2"));
+    assert_eq!(
+        search.text(),
+        r#"[{"id":1,"name":"item number 1","price_cents":100},{"id":10,"name":"item number 10","price_cents":1000}]"#
+    );
+
+    let echoed = http::agent()
+        .post(&apache.url("/site/api/echo"))
+        .set("Content-Type", "application/json")
+        .send_string(r#"{"hello":[1,2,3]}"#)
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert_eq!(echoed, r#"{"received":{"hello":[1,2,3]}}"#);
+}
+
+#[test]
+fn the_service_sees_paths_below_its_mount_and_apache_facts_in_extensions() {
+    let apache = start("");
+    let who = http::get(&apache.url("/site/whoami?x=1")).text();
+    for expected in [
+        r#""uri_seen_by_service":"/whoami?x=1""#,
+        r#""script_name":"/site""#,
+        r#""request_uri":"/site/whoami?x=1""#,
+        r#""remote_addr":"127.0.0.1:"#,
+        r#""https":false"#,
+        r#""my_var":"from-setenv""#,
+    ] {
+        assert!(who.contains(expected), "{expected} not in {who}");
+    }
+}
+
+#[test]
+fn tower_http_layers_apply_to_deployed_responses() {
+    let apache = start("");
+    let plain = http::get(&apache.url("/site/api/items"));
+    assert_eq!(plain.header("Content-Encoding"), None);
+    let gzipped = http::get_with(
+        &apache.url("/site/api/items"),
+        &[("Accept-Encoding", "gzip")],
+    );
+    assert_eq!(gzipped.header("Content-Encoding"), Some("gzip"));
+    assert_eq!(&gzipped.body[..2], &[0x1f, 0x8b], "not a gzip stream");
+    assert!(gzipped.body.len() < plain.body.len());
+    // TraceLayer's events reach Apache's error log through `log`.
+    assert!(
+        apache.wait_for_log("finished processing request", 2, Duration::from_secs(5)),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn a_streamed_response_reaches_the_client_as_it_is_produced() {
+    let apache = start("");
+    let mut stream = TcpStream::connect(("127.0.0.1", apache.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /site/stream?chunks=5&delay_ms=300 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut received = Vec::new();
+    let mut first_line_at = None;
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        if first_line_at.is_none() && String::from_utf8_lossy(&received).contains("line 0") {
+            first_line_at = Some(started.elapsed());
+        }
+    }
+    let total = started.elapsed();
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.contains("line 4"), "{text}");
+    let first = first_line_at.expect("line 0 arrived");
+    assert!(
+        total >= Duration::from_millis(1400),
+        "the stream was not paced: {total:?}"
+    );
+    assert!(
+        first < Duration::from_millis(900),
+        "the first line waited for the rest: {first:?} of {total:?}"
+    );
+}
+
+#[test]
+fn a_64_mib_upload_streams_through_rustapp_body_with_bounded_memory() {
+    let apache = start("");
+    assert_eq!(http::get(&apache.url("/site/")).status, 200);
+    let child = apache.child_pids()[0];
+    let (rss_before, _) = memory_kib(child);
+    let size: u64 = 64 << 20;
+    let reply = http::post_chunked(
+        &apache.url("/site/upload"),
+        PatternReader {
+            offset: 0,
+            len: size,
+        },
+    );
+    assert_eq!(
+        reply.field("length"),
+        Some(size.to_string()),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(
+        reply.field("checksum"),
+        Some(checksum((0..size).map(pattern_byte)).to_string())
+    );
+    let (_, peak) = memory_kib(child);
+    assert!(
+        peak < rss_before + 24 * 1024,
+        "child peak {peak} KiB vs {rss_before} KiB before"
+    );
+}
+
+#[test]
+fn a_panicking_handler_is_a_500_and_the_next_request_is_fine() {
+    let apache = start("");
+    let children = apache.child_pids();
+    assert_eq!(http::get(&apache.url("/site/panic")).status, 500);
+    assert_eq!(http::get(&apache.url("/site/")).text(), "Hello World!");
+    assert_eq!(apache.child_pids(), children);
+    let log = apache.error_log();
+    assert!(
+        log.contains("application panicked at examples/axum-site/src/lib.rs"),
+        "{log}"
+    );
+    assert!(log.contains("the axum test asked for a panic"), "{log}");
+    assert!(!log.contains("exit signal"), "{log}");
+}
+
+#[test]
+fn a_bad_typed_setting_stops_the_app_with_a_clear_message() {
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppAlias /site {} setting=ITEM_COUNT=lots",
+        artifacts().axum_site.display()
+    )));
+    assert_eq!(http::get(&apache.url("/site/")).status, 500);
+    assert!(
+        apache.wait_for_log(
+            "the setting ITEM_COUNT=\"lots\" is not valid",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
