@@ -21,6 +21,59 @@
 //!
 //! Build it as a `cdylib` and mount it with `RustAppAlias /hello /path/to/libhello.so`.
 //! Records logged with the `log` crate go to Apache's error log.
+//!
+//! # tower and axum
+//!
+//! With the `tower` feature, any `tower::Service<http::Request<rustapp::Body>>`, an axum
+//! `Router` among them, deploys with [`export_service!`]; see the [`tower`] module.
+//!
+//! # Middleware
+//!
+//! An application that wraps another is itself an [`App`]: it starts the inner one in its
+//! own `start` and calls it from `handle`, changing the request or response on the way.
+//! [`Request::nested`] hands part of the URL space to another application as if it were
+//! mounted there (examples/composed has both):
+//!
+//! ```
+//! use rustapp::{App, Error, Request, Response, Settings};
+//!
+//! /// Adds a header to every response of the application it wraps.
+//! struct PoweredBy<A>(A);
+//!
+//! impl<A: App> App for PoweredBy<A> {
+//!     fn start(settings: &Settings) -> Result<Self, Error> {
+//!         Ok(PoweredBy(A::start(settings)?))
+//!     }
+//!     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+//!         Ok(self.0.handle(request)?.with_header("X-Powered-By", "rustapp"))
+//!     }
+//! }
+//!
+//! /// Sends `/admin/...` to one application and everything else to another.
+//! struct Site<Admin, Main> {
+//!     admin: Admin,
+//!     main: Main,
+//! }
+//!
+//! impl<Admin: App, Main: App> App for Site<Admin, Main> {
+//!     fn start(settings: &Settings) -> Result<Self, Error> {
+//!         Ok(Site { admin: Admin::start(settings)?, main: Main::start(settings)? })
+//!     }
+//!     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+//!         match request.nested("/admin") {
+//!             // Inside, SCRIPT_NAME ends with /admin and PATH_INFO is what follows it.
+//!             Some(mut below) => self.admin.handle(&mut below),
+//!             None => self.main.handle(request),
+//!         }
+//!     }
+//! }
+//! # struct Hello;
+//! # impl App for Hello {
+//! #     fn start(_: &Settings) -> Result<Self, Error> { Ok(Hello) }
+//! #     fn handle(&self, _: &mut Request<'_>) -> Result<Response, Error> { Ok(Response::text("hi")) }
+//! # }
+//! rustapp::export_app!(PoweredBy<Site<Hello, Hello>>);
+//! ```
 
 pub mod abi;
 mod app;

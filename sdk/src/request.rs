@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::ffi::c_void;
 use std::io;
 
@@ -10,51 +11,72 @@ use crate::abi::{self, HostV1, RequestV1, Str};
 pub struct Request<'a> {
     raw: &'a RequestV1,
     host: &'static HostV1,
+    /// `SCRIPT_NAME`, grown by [`Request::nested`].
+    script_name: Cow<'a, str>,
+    /// `PATH_INFO`, shrunk by [`Request::nested`].
+    path_info: &'a str,
 }
 
 impl<'a> Request<'a> {
     /// # Safety
     /// `raw` must come from the host for the current `handle` call.
     pub(crate) unsafe fn from_abi(raw: &'a RequestV1, host: &'static HostV1) -> Request<'a> {
-        Request { raw, host }
+        Request {
+            raw,
+            host,
+            script_name: Cow::Borrowed(text(raw.script_name)),
+            path_info: text(raw.path_info),
+        }
     }
 
-    fn text(&self, s: Str) -> &'a str {
-        // SAFETY: the host's request strings live until `handle` returns, which outlives 'a.
-        let bytes = unsafe { s.as_bytes() };
-        // Apache hands over the request line's fields as received; they are ASCII in practice,
-        // and a non-UTF-8 one is shown as empty rather than trusted.
-        std::str::from_utf8(bytes).unwrap_or("")
+    /// The request as an application mounted at `prefix` below this one sees it: `prefix`
+    /// moves from the start of `PATH_INFO` to the end of `SCRIPT_NAME`. `None` when the path
+    /// is not `prefix` or below it (`/api` covers `/api` and `/api/x`, not `/apix`).
+    ///
+    /// This is how one application hands part of its URL space to another; see the crate
+    /// documentation's "Middleware" section.
+    pub fn nested(&mut self, prefix: &str) -> Option<Request<'_>> {
+        let prefix = prefix.trim_end_matches('/');
+        let rest = self.path_info.strip_prefix(prefix)?;
+        if !(rest.is_empty() || rest.starts_with('/')) {
+            return None;
+        }
+        Some(Request {
+            raw: self.raw,
+            host: self.host,
+            script_name: Cow::Owned(format!("{}{prefix}", self.script_name)),
+            path_info: rest,
+        })
     }
 
     /// `GET`, `POST`, ...
     pub fn method(&self) -> &'a str {
-        self.text(self.raw.method)
+        text(self.raw.method)
     }
 
     /// The request target exactly as the client sent it, query included (`REQUEST_URI`).
     pub fn uri(&self) -> &'a str {
-        self.text(self.raw.uri)
+        text(self.raw.uri)
     }
 
     /// `HTTP/1.1`, ...
     pub fn protocol(&self) -> &'a str {
-        self.text(self.raw.protocol)
+        text(self.raw.protocol)
     }
 
     /// Where the application is mounted (`SCRIPT_NAME`); empty when mounted at `/`.
-    pub fn script_name(&self) -> &'a str {
-        self.text(self.raw.script_name)
+    pub fn script_name(&self) -> &str {
+        &self.script_name
     }
 
     /// The decoded path below the mount point (`PATH_INFO`), e.g. `/items/3`.
     pub fn path_info(&self) -> &'a str {
-        self.text(self.raw.path_info)
+        self.path_info
     }
 
     /// The query string without the `?` (`QUERY_STRING`), still percent-encoded.
     pub fn query_string(&self) -> &'a str {
-        self.text(self.raw.query_string)
+        text(self.raw.query_string)
     }
 
     /// The declared body length, if the client sent `Content-Length`.
@@ -163,6 +185,13 @@ impl io::Read for BodyReader<'_> {
             io::Error::other("the request body could not be read: the client sent a malformed or oversized body, or went away")
         })
     }
+}
+
+/// A host string as text: Apache hands over the request line's fields as received; they are
+/// ASCII in practice, and a non-UTF-8 one is shown as empty rather than trusted.
+fn text<'a>(s: Str) -> &'a str {
+    // SAFETY: the host's request strings live until the request ends, which outlives 'a.
+    std::str::from_utf8(unsafe { s.as_bytes() }).unwrap_or("")
 }
 
 unsafe extern "C" fn collect_pair(context: *mut c_void, name: Str, value: Str) {

@@ -19,6 +19,7 @@ pub struct Artifacts {
     pub hello: PathBuf,
     pub testapp: PathBuf,
     pub axum_site: PathBuf,
+    pub composed: PathBuf,
 }
 
 pub fn artifacts() -> Artifacts {
@@ -43,6 +44,7 @@ pub fn artifacts() -> Artifacts {
         hello: find("libhello.so"),
         testapp: find("libtestapp.so"),
         axum_site: find("libaxum_site.so"),
+        composed: find("libcomposed.so"),
     }
 }
 

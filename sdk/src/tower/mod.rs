@@ -1,7 +1,7 @@
 //! Deploy any `tower::Service<http::Request<rustapp::Body>>` (an axum `Router`, a tower-http
 //! stack, ...) under Apache with one macro:
 //!
-//! ```ignore-not-compiled
+//! ```text
 //! fn make_service(settings: &rustapp::Settings) -> Result<axum::Router, rustapp::Error> {
 //!     Ok(axum::Router::new().route("/", axum::routing::get(|| async { "Hello World!" })))
 //! }
