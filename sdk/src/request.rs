@@ -109,11 +109,17 @@ impl<'a> Request<'a> {
     /// Every request header as received, in order, as raw bytes.
     pub fn headers(&self) -> Vec<(&'a [u8], &'a [u8])> {
         let mut out = Vec::new();
-        // SAFETY: host call; `collect_pair` only pushes the borrowed pairs into `out`.
-        unsafe {
-            (self.host.each_header)(self.raw.host_request, collect_pair, (&raw mut out).cast());
-        }
+        self.for_each_header(|name, value| out.push((name, value)));
         out
+    }
+
+    /// Calls `visit` with each request header, in order, without collecting them.
+    pub fn for_each_header(&self, mut visit: impl FnMut(&'a [u8], &'a [u8])) {
+        let mut visit: &mut dyn FnMut(&'a [u8], &'a [u8]) = &mut visit;
+        // SAFETY: host call; `visit_pair` calls `visit` with strings from the request pool.
+        unsafe {
+            (self.host.each_header)(self.raw.host_request, visit_pair, (&raw mut visit).cast());
+        }
     }
 
     /// A CGI-style variable: `REMOTE_ADDR`, `REMOTE_PORT`, `REMOTE_USER`, `AUTH_TYPE`,
@@ -137,11 +143,17 @@ impl<'a> Request<'a> {
     /// Every CGI-style variable with a value.
     pub fn vars(&self) -> Vec<(&'a [u8], &'a [u8])> {
         let mut out = Vec::new();
-        // SAFETY: as for `headers`.
-        unsafe {
-            (self.host.each_var)(self.raw.host_request, collect_pair, (&raw mut out).cast());
-        }
+        self.for_each_var(|name, value| out.push((name, value)));
         out
+    }
+
+    /// Calls `visit` with each CGI-style variable, without collecting them.
+    pub fn for_each_var(&self, mut visit: impl FnMut(&'a [u8], &'a [u8])) {
+        let mut visit: &mut dyn FnMut(&'a [u8], &'a [u8]) = &mut visit;
+        // SAFETY: as for `for_each_header`.
+        unsafe {
+            (self.host.each_var)(self.raw.host_request, visit_pair, (&raw mut visit).cast());
+        }
     }
 
     /// A body reader not tied to this borrow, for response streams that keep reading the
@@ -194,11 +206,11 @@ fn text<'a>(s: Str) -> &'a str {
     std::str::from_utf8(unsafe { s.as_bytes() }).unwrap_or("")
 }
 
-unsafe extern "C" fn collect_pair(context: *mut c_void, name: Str, value: Str) {
-    // SAFETY: `context` is the `Vec` passed by `headers`/`vars` above; the strings live in the
-    // request pool for the rest of the request.
+unsafe extern "C" fn visit_pair(context: *mut c_void, name: Str, value: Str) {
+    // SAFETY: `context` is the `&mut dyn FnMut` passed by `for_each_*` above; the strings live
+    // in the request pool for the rest of the request.
     unsafe {
-        let out = &mut *context.cast::<Vec<(&[u8], &[u8])>>();
-        out.push((name.as_bytes(), value.as_bytes()));
+        let visit = &mut *context.cast::<&mut dyn FnMut(&[u8], &[u8])>();
+        visit(name.as_bytes(), value.as_bytes());
     }
 }

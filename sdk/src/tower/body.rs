@@ -132,13 +132,14 @@ fn gone() -> BodyError {
 
 /// Answers a body's demands on Apache's thread, for as long as the request lasts.
 pub(crate) struct Pump {
-    demands: mpsc::UnboundedReceiver<Demand>,
+    /// `None` for a request without a body.
+    demands: Option<mpsc::UnboundedReceiver<Demand>>,
     reader: BodyReader<'static>,
 }
 
 impl Pump {
     pub(crate) fn new(
-        demands: mpsc::UnboundedReceiver<Demand>,
+        demands: Option<mpsc::UnboundedReceiver<Demand>>,
         reader: BodyReader<'static>,
     ) -> Pump {
         Pump { demands, reader }
@@ -148,11 +149,15 @@ impl Pump {
     /// which is what that thread is for while it waits on this request.
     pub(crate) async fn run(&mut self) -> Infallible {
         loop {
-            match self.demands.recv().await {
+            let demand = match &mut self.demands {
+                Some(demands) => demands.recv().await,
+                None => None,
+            };
+            match demand {
                 Some(Demand(reply)) => {
                     let _ = reply.send(self.read_piece());
                 }
-                // The body was dropped: nothing more to serve.
+                // No body, or it was dropped: nothing more to serve.
                 None => std::future::pending::<()>().await,
             }
         }

@@ -7,58 +7,83 @@ use crate::Request;
 /// `Extension<RequestInfo>` extractor.
 #[derive(Clone, Debug, Default)]
 pub struct RequestInfo {
-    /// Where the application is mounted (`SCRIPT_NAME`); the service sees paths below it.
-    pub script_name: String,
-    /// The decoded path below the mount point (`PATH_INFO`).
-    pub path_info: String,
-    /// The request target exactly as the client sent it, mount point included.
-    pub request_uri: String,
-    /// The client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`).
-    pub remote_addr: Option<SocketAddr>,
-    /// The user Apache authenticated (`REMOTE_USER`).
-    pub remote_user: Option<String>,
-    /// `Basic`, `Digest`, ... when Apache authenticated the request (`AUTH_TYPE`).
-    pub auth_type: Option<String>,
-    /// Whether the client connected over TLS (`HTTPS`).
-    pub https: bool,
-    /// Every CGI-style variable, `SetEnv`/`PassEnv` values included.
-    pub vars: Vec<(String, String)>,
+    remote_addr: Option<SocketAddr>,
+    https: bool,
+    /// Every CGI-style variable as `NAME\0VALUE\0` pairs, copied in one piece per request
+    /// (Apache's values are C strings, so they never contain NUL).
+    vars: Vec<u8>,
 }
 
 impl RequestInfo {
     pub(crate) fn from_request(request: &Request<'_>) -> RequestInfo {
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let vars: Vec<(String, String)> = request
-            .vars()
-            .into_iter()
-            .map(|(n, v)| (text(n), text(v)))
-            .collect();
-        let var = |name: &str| vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-        let remote_addr = var("REMOTE_ADDR")
-            .zip(var("REMOTE_PORT"))
-            .and_then(|(ip, port)| {
-                format!("{ip}:{port}")
-                    .parse()
-                    .ok()
-                    .or_else(|| format!("[{ip}]:{port}").parse().ok())
-            });
+        let mut vars = Vec::with_capacity(512);
+        let (mut ip, mut port, mut https) = (None, None, false);
+        request.for_each_var(|name, value| {
+            match name {
+                b"REMOTE_ADDR" => ip = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()),
+                b"REMOTE_PORT" => {
+                    port = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
+                }
+                b"HTTPS" => https = value.eq_ignore_ascii_case(b"on"),
+                _ => {}
+            }
+            vars.extend_from_slice(name);
+            vars.push(0);
+            vars.extend_from_slice(value);
+            vars.push(0);
+        });
         RequestInfo {
-            script_name: request.script_name().to_owned(),
-            path_info: request.path_info().to_owned(),
-            request_uri: request.uri().to_owned(),
-            remote_addr,
-            remote_user: var("REMOTE_USER"),
-            auth_type: var("AUTH_TYPE"),
-            https: var("HTTPS").is_some_and(|v| v.eq_ignore_ascii_case("on")),
+            remote_addr: ip.zip(port).map(|(ip, port)| SocketAddr::new(ip, port)),
+            https,
             vars,
         }
     }
 
-    /// One CGI-style variable.
+    /// Where the application is mounted (`SCRIPT_NAME`); the service sees paths below it.
+    pub fn script_name(&self) -> &str {
+        self.var("SCRIPT_NAME").unwrap_or_default()
+    }
+
+    /// The decoded path below the mount point (`PATH_INFO`).
+    pub fn path_info(&self) -> &str {
+        self.var("PATH_INFO").unwrap_or_default()
+    }
+
+    /// The request target exactly as the client sent it, mount point included (`REQUEST_URI`).
+    pub fn request_uri(&self) -> &str {
+        self.var("REQUEST_URI").unwrap_or_default()
+    }
+
+    /// The client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
+    /// Whether the client connected over TLS (`HTTPS`).
+    pub fn https(&self) -> bool {
+        self.https
+    }
+
+    /// The user Apache authenticated (`REMOTE_USER`).
+    pub fn remote_user(&self) -> Option<&str> {
+        self.var("REMOTE_USER")
+    }
+
+    /// `Basic`, `Digest`, ... when Apache authenticated the request (`AUTH_TYPE`).
+    pub fn auth_type(&self) -> Option<&str> {
+        self.var("AUTH_TYPE")
+    }
+
+    /// One CGI-style variable: `SERVER_NAME`, `SetEnv`/`PassEnv` values, ... (`None` also
+    /// for a value that is not UTF-8).
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.vars().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Every CGI-style variable whose name and value are UTF-8.
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut fields = self.vars.split(|&b| b == 0);
+        std::iter::from_fn(move || Some((fields.next()?, fields.next()?)))
+            .filter_map(|(n, v)| Some((std::str::from_utf8(n).ok()?, std::str::from_utf8(v).ok()?)))
     }
 }

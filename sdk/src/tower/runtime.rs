@@ -1,6 +1,10 @@
 //! The SDK's tokio runtime, one per serving process.
 
-use std::sync::OnceLock;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
 
 use tokio::runtime::Runtime;
 
@@ -38,4 +42,41 @@ pub(crate) fn get() -> &'static Runtime {
     RUNTIME
         .get()
         .expect("the runtime starts with the first instance")
+}
+
+/// Runs `future` to completion on the calling (Apache's) thread, inside the runtime's context
+/// so timers and IO work.
+///
+/// Not tokio's `Runtime::block_on`: from a thread outside the runtime that takes a lock shared
+/// by every thread (it seeds a random generator) on each call, and Apache calls this for every
+/// request from all of its threads. Most request futures finish on the first poll here.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let _context = get().enter();
+    let waker = THREAD_WAKER.with(Waker::clone);
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        // A wake-up between the poll and here makes `park` return at once.
+        std::thread::park();
+    }
+}
+
+/// Wakes the thread it was made on.
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
 }

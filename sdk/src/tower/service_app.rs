@@ -115,14 +115,21 @@ impl ServiceApp {
 
     /// Answers one request through the service.
     pub fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
-        let (demands, demanded) = mpsc::unbounded_channel();
-        let http_request = to_http_request(request, demands)?;
+        let (body, demands) = request_body(request);
+        let http_request = to_http_request(request, body)?;
         // SAFETY: the pump lives in this call and in the response body, which the host drives
         // and closes on this request's thread before the request ends.
-        let mut pump = Pump::new(demanded, unsafe { request.detached_body_reader() });
+        let mut pump = Pump::new(demands, unsafe { request.detached_body_reader() });
         let future = self.service.call_erased(http_request);
-        let response = runtime::get().block_on(while_pumping(future, &mut pump))?;
-        Ok(to_response(response, pump))
+        let answered = async {
+            let (parts, mut body) = future.await?.into_parts();
+            // Most bodies (JSON, text) are complete at once: take the first frame while the
+            // runtime is entered anyway, so they need no streaming machinery at all.
+            let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
+            Ok::<_, Error>((parts, body, first))
+        };
+        let (parts, body, first) = runtime::block_on(while_pumping(answered, &mut pump))?;
+        to_response(parts, body, first, pump)
     }
 }
 
@@ -140,32 +147,49 @@ async fn while_pumping<F: Future>(future: F, pump: &mut Pump) -> F::Output {
     .await
 }
 
-fn to_http_request(
-    request: &Request<'_>,
-    demands: mpsc::UnboundedSender<Demand>,
-) -> Result<http::Request<Body>, Error> {
+/// The request's body, and where its demands arrive (nothing to pump for a body-less request).
+fn request_body(request: &Request<'_>) -> (Body, Option<mpsc::UnboundedReceiver<Demand>>) {
     let declared = request.content_length();
-    let chunked = request.header("Transfer-Encoding").is_some();
-    let body = if declared == Some(0) || (declared.is_none() && !chunked) {
-        Body::empty()
-    } else {
-        Body::from_apache(demands, declared)
-    };
-    let mut builder = http::Request::builder()
-        .method(request.method())
-        .uri(target_below_mount(request))
-        .version(match request.protocol() {
-            "HTTP/1.0" => http::Version::HTTP_10,
-            "HTTP/2.0" | "HTTP/2" => http::Version::HTTP_2,
-            "HTTP/0.9" => http::Version::HTTP_09,
-            _ => http::Version::HTTP_11,
-        });
-    for (name, value) in request.headers() {
-        builder = builder.header(name, value);
+    let chunked = request.header_bytes("Transfer-Encoding").is_some();
+    if declared == Some(0) || (declared.is_none() && !chunked) {
+        return (Body::empty(), None);
     }
-    let mut http_request = builder
-        .body(body)
-        .map_err(|e| format!("the request cannot be represented as an http::Request: {e}"))?;
+    let (demands, demanded) = mpsc::unbounded_channel();
+    (Body::from_apache(demands, declared), Some(demanded))
+}
+
+fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Body>, Error> {
+    let invalid = |e: &dyn std::fmt::Display| {
+        format!("the request cannot be represented as an http::Request: {e}")
+    };
+    let mut http_request = http::Request::new(body);
+    *http_request.method_mut() =
+        http::Method::from_bytes(request.method().as_bytes()).map_err(|e| invalid(&e))?;
+    *http_request.uri_mut() = target_below_mount(request)
+        .parse()
+        .map_err(|e| invalid(&e))?;
+    *http_request.version_mut() = match request.protocol() {
+        "HTTP/1.0" => http::Version::HTTP_10,
+        "HTTP/2.0" | "HTTP/2" => http::Version::HTTP_2,
+        "HTTP/0.9" => http::Version::HTTP_09,
+        _ => http::Version::HTTP_11,
+    };
+    let headers = http_request.headers_mut();
+    let mut bad_header = None;
+    request.for_each_header(|name, value| {
+        match (
+            http::HeaderName::from_bytes(name),
+            http::HeaderValue::from_bytes(value),
+        ) {
+            (Ok(name), Ok(value)) => {
+                headers.append(name, value);
+            }
+            _ => bad_header = Some(String::from_utf8_lossy(name).into_owned()),
+        }
+    });
+    if let Some(name) = bad_header {
+        return Err(invalid(&format_args!("header {name:?} is not valid")).into());
+    }
     http_request
         .extensions_mut()
         .insert(RequestInfo::from_request(request));
@@ -202,8 +226,14 @@ fn target_below_mount(request: &Request<'_>) -> String {
     }
 }
 
-fn to_response(response: http::Response<BoxBody>, pump: Pump) -> Response {
-    let (parts, body) = response.into_parts();
+type FirstFrame = Poll<Option<Result<http_body::Frame<Bytes>, Error>>>;
+
+fn to_response(
+    parts: http::response::Parts,
+    body: BoxBody,
+    first: FirstFrame,
+    pump: Pump,
+) -> Result<Response, Error> {
     let mut converted = Response::new(parts.status.as_u16());
     for (name, value) in &parts.headers {
         converted = converted.with_header(
@@ -211,20 +241,30 @@ fn to_response(response: http::Response<BoxBody>, pump: Pump) -> Response {
             String::from_utf8_lossy(value.as_bytes()).into_owned(),
         );
     }
-    if body.is_end_stream() {
-        return converted;
-    }
-    converted.with_body(ResponseBody::stream(Frames {
+    let first = match first {
+        Poll::Ready(None) => return Ok(converted),
+        Poll::Ready(Some(Err(e))) => return Err(e),
+        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+            Ok(data) if body.is_end_stream() => return Ok(converted.with_body(data)),
+            Ok(data) => Some(data),
+            Err(_) => None, // trailers first: nothing to send from this frame
+        },
+        Poll::Pending => None,
+    };
+    Ok(converted.with_body(ResponseBody::stream(Frames {
         body,
         pump,
+        first,
         flushed: true,
-    }))
+    })))
 }
 
 /// The response body as chunks for the host, pulled one frame at a time.
 struct Frames {
     body: BoxBody,
     pump: Pump,
+    /// Data taken from the body while the head was prepared, sent first.
+    first: Option<Bytes>,
     /// Whether a flush was already requested since the last data.
     flushed: bool,
 }
@@ -243,18 +283,20 @@ enum Next {
 
 impl Frames {
     fn next_frame(&mut self) -> Next {
-        let runtime = runtime::get();
-        let _context = runtime.enter();
         // Try without waiting first: a stream that pauses should have what it produced so far
         // reach the client, while a body that is ready keeps filling Apache's buffers.
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.body.as_mut().poll_frame(&mut cx) {
+        let ready = {
+            let _context = runtime::get().enter();
+            let mut cx = Context::from_waker(Waker::noop());
+            self.body.as_mut().poll_frame(&mut cx)
+        };
+        match ready {
             Poll::Ready(frame) => Next::Frame(frame),
             Poll::Pending if !self.flushed => Next::FlushFirst,
             Poll::Pending => {
                 let body = &mut self.body;
                 let waited = poll_fn(|cx| body.as_mut().poll_frame(cx));
-                Next::Frame(runtime.block_on(while_pumping(waited, &mut self.pump)))
+                Next::Frame(runtime::block_on(while_pumping(waited, &mut self.pump)))
             }
         }
     }
@@ -264,6 +306,10 @@ impl Iterator for Frames {
     type Item = Result<Chunk, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(data) = self.first.take() {
+            self.flushed = false;
+            return Some(Ok(Chunk::Data(data)));
+        }
         loop {
             let frame = match self.next_frame() {
                 Next::FlushFirst => {
