@@ -1,0 +1,232 @@
+use std::fmt;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::frame::{Frame, HEADER_LEN, Limits, RequestHead, TOKEN_LEN, kind};
+
+/// Why the bytes from a peer are not a valid frame. After an error the connection is unusable
+/// (the stream's framing is lost): close it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DecodeError {
+    UnknownKind(u8),
+    /// The header's flags or reserved bytes are not zero.
+    ReservedBits {
+        kind: u8,
+    },
+    /// The declared payload is larger than this side accepts for that kind.
+    TooLarge {
+        kind: u8,
+        len: u32,
+        limit: u32,
+    },
+    /// The payload does not have the shape its kind requires.
+    Malformed {
+        kind: u8,
+        problem: &'static str,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::UnknownKind(k) => write!(
+                f,
+                "unknown frame kind 0x{k:02x} (is the peer a different mod_rustapp version?)"
+            ),
+            DecodeError::ReservedBits { kind } => {
+                write!(f, "frame 0x{kind:02x} has non-zero reserved header bits")
+            }
+            DecodeError::TooLarge { kind, len, limit } => {
+                write!(
+                    f,
+                    "frame 0x{kind:02x} declares {len} bytes, over the limit of {limit}"
+                )
+            }
+            DecodeError::Malformed { kind, problem } => {
+                write!(f, "frame 0x{kind:02x} is malformed: {problem}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Turns a byte stream into frames, however the bytes were split by reads.
+pub struct Decoder {
+    buf: BytesMut,
+    limits: Limits,
+}
+
+impl Decoder {
+    pub fn new(limits: Limits) -> Decoder {
+        Decoder {
+            buf: BytesMut::with_capacity(16 * 1024),
+            limits,
+        }
+    }
+
+    /// Adds bytes read from the peer.
+    pub fn extend(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer to read into directly (`BufMut`), avoiding a copy through `extend`.
+    pub fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// The next complete frame, `Ok(None)` when more bytes are needed.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let header = &self.buf[..HEADER_LEN];
+        let k = header[0];
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let limit = self.limits.for_kind(k).ok_or(DecodeError::UnknownKind(k))?;
+        if header[1] != 0 || header[2] != 0 || header[3] != 0 {
+            return Err(DecodeError::ReservedBits { kind: k });
+        }
+        if len > limit {
+            return Err(DecodeError::TooLarge {
+                kind: k,
+                len,
+                limit,
+            });
+        }
+        let total = HEADER_LEN + len as usize;
+        if self.buf.len() < total {
+            // Room for the rest of this frame (bounded by the limit checked above).
+            self.buf.reserve(total - self.buf.len());
+            return Ok(None);
+        }
+        self.buf.advance(HEADER_LEN);
+        let payload = self.buf.split_to(len as usize).freeze();
+        parse(k, payload).map(Some)
+    }
+}
+
+fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
+    let mut r = Reader {
+        kind: k,
+        data: payload,
+    };
+    let frame = match k {
+        kind::HELLO => {
+            let version = r.u16()?;
+            let mut token = [0u8; TOKEN_LEN];
+            token.copy_from_slice(&r.take(TOKEN_LEN)?);
+            Frame::Hello { version, token }
+        }
+        kind::REQUEST_HEAD => Frame::RequestHead(Box::new(RequestHead {
+            app: r.u32()?,
+            method: r.bytes()?,
+            uri: r.bytes()?,
+            protocol: r.bytes()?,
+            script_name: r.bytes()?,
+            path_info: r.bytes()?,
+            query_string: r.bytes()?,
+            content_length: r.i64()?,
+            headers: r.pairs()?,
+            vars: r.pairs()?,
+        })),
+        kind::REQUEST_BODY => Frame::RequestBody(r.rest()),
+        kind::RESPONSE_BODY => Frame::ResponseBody(r.rest()),
+        kind::REQUEST_BODY_END => Frame::RequestBodyEnd,
+        kind::CANCEL => Frame::Cancel,
+        kind::FLUSH => Frame::Flush,
+        kind::RESPONSE_END => Frame::ResponseEnd,
+        kind::REQUEST_BODY_FAILED => Frame::RequestBodyFailed { status: r.u16()? },
+        kind::WELCOME => Frame::Welcome { pid: r.u32()? },
+        kind::READ_BODY => Frame::ReadBody { max: r.u32()? },
+        kind::RESPONSE_HEAD => Frame::ResponseHead {
+            status: r.u16()?,
+            headers: r.pairs()?,
+        },
+        kind::RESPONSE_ABORT => Frame::ResponseAbort { reason: r.bytes()? },
+        kind::FAILED => Frame::Failed {
+            status: r.u16()?,
+            reason: r.bytes()?,
+        },
+        kind::LOG => Frame::Log {
+            level: r.u8()?,
+            message: r.bytes()?,
+        },
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    r.finish()?;
+    Ok(frame)
+}
+
+/// Reads a payload field by field; every read checks the bytes are there.
+struct Reader {
+    kind: u8,
+    data: Bytes,
+}
+
+impl Reader {
+    fn malformed(&self, problem: &'static str) -> DecodeError {
+        DecodeError::Malformed {
+            kind: self.kind,
+            problem,
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        if self.data.len() < n {
+            return Err(self.malformed("it ends inside a field"));
+        }
+        Ok(self.data.split_to(n))
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        let b = self.take(2)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn i64(&mut self) -> Result<i64, DecodeError> {
+        let b = self.take(8)?;
+        Ok(i64::from_le_bytes(b[..].try_into().expect("8 bytes")))
+    }
+
+    /// A length-prefixed byte string (zero-copy: a slice of the payload).
+    fn bytes(&mut self) -> Result<Bytes, DecodeError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
+
+    fn pairs(&mut self) -> Result<Vec<(Bytes, Bytes)>, DecodeError> {
+        let count = self.u32()? as usize;
+        // Each pair takes at least its two length prefixes: a count the payload cannot hold is
+        // refused before anything is allocated for it.
+        if count > self.data.len() / 8 {
+            return Err(self.malformed("it claims more pairs than it holds"));
+        }
+        let mut pairs = Vec::with_capacity(count);
+        for _ in 0..count {
+            pairs.push((self.bytes()?, self.bytes()?));
+        }
+        Ok(pairs)
+    }
+
+    fn rest(&mut self) -> Bytes {
+        std::mem::take(&mut self.data)
+    }
+
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.data.is_empty() {
+            Ok(())
+        } else {
+            Err(self.malformed("it has bytes after its last field"))
+        }
+    }
+}
