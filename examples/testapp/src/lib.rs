@@ -206,6 +206,20 @@ impl App for TestApp {
                     .with_body(data))
             }
             "/upload-digest" => Self::digest_upload(request),
+            // Throughput: move bytes with no per-byte work (the benchmarks' 64 MiB transfers).
+            "/sink" => {
+                let copied = std::io::copy(&mut request.body(), &mut std::io::sink())?;
+                Ok(Response::text(format!("length={copied}\n")))
+            }
+            "/source" => {
+                let mib: usize = query_param(request, "mib").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let block = bytes::Bytes::from(vec![b'x'; 1 << 20]);
+                let blocks = (0..mib).map(move |_| Ok(Chunk::Data(block.clone())));
+                Ok(Response::new(200)
+                    .with_header("Content-Type", "application/octet-stream")
+                    .with_header("Content-Length", (mib << 20).to_string())
+                    .with_body(ResponseBody::stream(blocks)))
+            }
             "/stream" => {
                 let mib: u64 = query_param(request, "mib")
                     .and_then(|v| v.parse().ok())
