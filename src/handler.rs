@@ -71,7 +71,7 @@ pub(crate) fn handle(request: Request<'_>) -> c_int {
 }
 
 fn serve(exchange: &Exchange<'_>, alias: &Alias, app: &AppInstance) -> c_int {
-    let body = match app.handle(exchange) {
+    let body = match app.handle(&exchange.abi_request()) {
         Handled::Answered(body) => body,
         Handled::Stopped => {
             log::warn!("{alias} is shutting down in this process; answering 503");

@@ -6,6 +6,7 @@
 //! - [`handler`]: claims the URLs under each alias and streams the application's answer;
 //! - [`app`]: the host side of the application ABI (loading, instances, host functions);
 //! - [`lifecycle`]: applications start in each child after the fork, stop at its exit;
+//! - [`daemon`]: daemon mode (in progress): the daemon's request server;
 //! - [`ffi`]: the only code that touches httpd's C API.
 
 // The unit-test binary does not export the module record (it has no httpd to link against),
@@ -14,6 +15,10 @@
 
 mod app;
 mod config;
+// The daemon's request server is tested on its own; Apache's process management (forking,
+// supervising) and the Apache child's client side come next, and will start it.
+#[cfg_attr(not(test), allow(dead_code))]
+mod daemon;
 mod ffi;
 mod handler;
 mod lifecycle;

@@ -1,7 +1,7 @@
 //! Process life: applications start in each serving process after Apache forks it (never in
 //! the parent) and are destroyed when that process exits.
 
-use crate::app::{AppContext, AppInstance, load_library};
+use crate::app::{AppContext, AppInstance, HOST_V1, load_library};
 use crate::config::{Alias, ServerConfig};
 use crate::ffi::{Pool, Server, raise_module_log_level, server_log_scope};
 
@@ -41,7 +41,8 @@ fn start(
             let settings = config.settings.overridden_by(&alias.settings);
             AppInstance::create(
                 table,
-                AppContext { server },
+                &HOST_V1,
+                Box::new(AppContext { server }),
                 alias.mount.script_name(),
                 &alias.library,
                 &settings,

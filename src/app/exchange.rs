@@ -83,8 +83,12 @@ impl<'r> Exchange<'r> {
         self.request
     }
 
-    /// The ABI view of the request, borrowing Apache's strings.
-    pub(crate) fn abi_request(&self, handle: *mut HostRequest) -> RequestV1 {
+    /// The ABI view of the request, borrowing Apache's strings; its `host_request` is this
+    /// exchange, as the embedded host table expects.
+    pub(crate) fn abi_request(&self) -> RequestV1 {
+        let handle = (self as *const Exchange<'_>)
+            .cast_mut()
+            .cast::<HostRequest>();
         let r = self.request;
         let content_length = r
             .headers_in()

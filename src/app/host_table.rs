@@ -6,8 +6,21 @@ use std::ffi::c_void;
 use rustapp::abi::{self, HostApp, HostRequest, HostV1, Str, VisitFn};
 
 use super::exchange::Exchange;
-use super::instance::AppContext;
-use crate::ffi::{ApacheLevel, guard, log_main, log_request, log_server};
+use crate::ffi::{ApacheLevel, Server, guard, log_main, log_request, log_server};
+
+/// An embedded instance's context: the server (virtual host) whose error log it writes to.
+pub(crate) struct AppContext {
+    pub(crate) server: Server<'static>,
+}
+
+impl AppContext {
+    /// # Safety
+    /// `app` must be null or the `HostApp` of an instance created with this host table.
+    unsafe fn from_host_app<'a>(app: *const HostApp) -> Option<&'a AppContext> {
+        // SAFETY: per the contract, it points at the `AppContext` the instance owns.
+        unsafe { app.cast::<AppContext>().as_ref() }
+    }
+}
 
 pub(crate) static HOST_V1: HostV1 = HostV1 {
     size: size_of::<HostV1>() as u32,

@@ -5,24 +5,22 @@ use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustapp::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostRequest, Setting, Str};
+use std::any::Any;
 
-use super::exchange::Exchange;
-use super::host_table::HOST_V1;
+use rustapp::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostV1, RequestV1, Setting, Str};
+
 use crate::config::SettingList;
-use crate::ffi::Server;
 
-/// What an instance's log lines are attributed to.
-pub(crate) struct AppContext {
-    pub(crate) server: Server<'static>,
-}
+/// What a host table's per-instance functions (`log_app`, `max_log_level`) receive as the
+/// instance's `HostApp`; each host (embedded, daemon) defines its own.
+pub(crate) type HostContext = Box<dyn Any + Send + Sync>;
 
 /// A created application instance, callable from any thread of the process.
 pub(crate) struct AppInstance {
     table: &'static AppV1,
     raw: *mut c_void,
-    /// Boxed so the `HostApp` pointer the application holds stays put.
-    _context: Box<AppContext>,
+    /// Owned here, so the `HostApp` pointer the application holds stays valid.
+    _context: HostContext,
     stopped: AtomicBool,
 }
 
@@ -58,14 +56,16 @@ pub(crate) struct ResponseBody<'i> {
 }
 
 impl AppInstance {
+    /// Creates an instance served through `host`, whose per-instance functions receive
+    /// `context` (which must be the type that host expects).
     pub(crate) fn create(
         table: &'static AppV1,
-        context: AppContext,
+        host: &'static HostV1,
+        context: HostContext,
         mount_point: &str,
         library: &str,
         settings: &SettingList,
     ) -> Result<AppInstance, String> {
-        let context = Box::new(context);
         let pairs: Vec<Setting> = settings
             .iter()
             .map(|(name, value)| Setting {
@@ -84,7 +84,7 @@ impl AppInstance {
         let create = table.create.expect("checked when loaded");
         let mut raw = ptr::null_mut();
         // SAFETY: the host table is static, `config` and its strings outlive the call.
-        let status = unsafe { create(&HOST_V1, &config, &mut raw) };
+        let status = unsafe { create(host, &config, &mut raw) };
         if status != 0 || raw.is_null() {
             return Err(
                 "the application failed to start (its own message precedes this one)".into(),
@@ -98,21 +98,17 @@ impl AppInstance {
         })
     }
 
-    /// Asks the application to answer the request behind `exchange`.
-    pub(crate) fn handle<'i>(&'i self, exchange: &Exchange<'_>) -> Handled<'i> {
+    /// Asks the application to answer `request`, whose `host_request` is the state the
+    /// instance's host table expects.
+    pub(crate) fn handle<'i>(&'i self, request: &RequestV1) -> Handled<'i> {
         if self.stopped.load(Ordering::Acquire) {
             return Handled::Stopped;
         }
-        let request = exchange.abi_request(
-            (exchange as *const Exchange<'_>)
-                .cast_mut()
-                .cast::<HostRequest>(),
-        );
         let handle = self.table.handle.expect("checked when loaded");
         let mut body = ptr::null_mut();
-        // SAFETY: a live instance; `request` and the exchange behind it outlive the call and the
-        // body (the handler keeps both until the body is closed).
-        let status = unsafe { handle(self.raw, &request, &mut body) };
+        // SAFETY: a live instance; `request` and the host state behind it outlive the call and
+        // the body (callers keep both until the body is closed).
+        let status = unsafe { handle(self.raw, request, &mut body) };
         // Lazily: a `ResponseBody` closes its body when dropped, so one must never exist for
         // a null body.
         let body = (!body.is_null()).then(|| ResponseBody {
@@ -136,8 +132,9 @@ impl AppInstance {
     }
 }
 
-fn host_app(context: &AppContext) -> *const HostApp {
-    (context as *const AppContext).cast()
+/// The thin pointer to a context's value, as the application sees it.
+fn host_app(context: &HostContext) -> *const HostApp {
+    (&**context as *const (dyn Any + Send + Sync)).cast()
 }
 
 impl ResponseBody<'_> {
@@ -167,14 +164,5 @@ impl Drop for ResponseBody<'_> {
         let body_close = self.instance.table.body_close.expect("checked when loaded");
         // SAFETY: each body is closed exactly once, here.
         unsafe { body_close(self.raw) };
-    }
-}
-
-impl AppContext {
-    /// # Safety
-    /// `app` must be a `HostApp` pointer this module gave an instance.
-    pub(crate) unsafe fn from_host_app<'a>(app: *const HostApp) -> Option<&'a AppContext> {
-        // SAFETY: per the contract, it points at a live boxed `AppContext`.
-        unsafe { app.cast::<AppContext>().as_ref() }
     }
 }

@@ -9,7 +9,8 @@ mod library;
 use std::sync::OnceLock;
 
 pub(crate) use exchange::Exchange;
-pub(crate) use instance::{AppContext, AppInstance, BodyPiece, Handled, ResponseBody};
+pub(crate) use host_table::{AppContext, HOST_V1};
+pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
 pub(crate) use library::load_library;
 
 /// Where an alias keeps its application instance in a serving process: empty in Apache's

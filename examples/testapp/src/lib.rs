@@ -212,7 +212,9 @@ impl App for TestApp {
                 Ok(Response::text(format!("length={copied}\n")))
             }
             "/source" => {
-                let mib: usize = query_param(request, "mib").and_then(|v| v.parse().ok()).unwrap_or(1);
+                let mib: usize = query_param(request, "mib")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
                 let block = bytes::Bytes::from(vec![b'x'; 1 << 20]);
                 let blocks = (0..mib).map(move |_| Ok(Chunk::Data(block.clone())));
                 Ok(Response::new(200)

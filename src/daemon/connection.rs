@@ -1,0 +1,62 @@
+//! One connection between an Apache child and a daemon: frames in, frames out.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+
+use bytes::BytesMut;
+use rustapp_daemon_protocol::{Decoder, Frame, Limits, encode};
+
+pub(crate) struct Connection {
+    pub(crate) stream: UnixStream,
+    decoder: Decoder,
+    scratch: Box<[u8]>,
+    out: BytesMut,
+    /// Whether the peer has proven it is this Apache (`Hello` checked).
+    pub(crate) greeted: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(stream: UnixStream, limits: Limits) -> Connection {
+        Connection {
+            stream,
+            decoder: Decoder::new(limits),
+            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
+            out: BytesMut::with_capacity(16 * 1024),
+            greeted: false,
+        }
+    }
+
+    /// The next frame, or `None` when the peer closed the connection between frames.
+    pub(crate) fn read_frame(&mut self) -> io::Result<Option<Frame>> {
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(None) => {}
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+            let n = self.stream.read(&mut self.scratch)?;
+            if n == 0 {
+                return if self.decoder.buffer().is_empty() {
+                    Ok(None)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed inside a frame",
+                    ))
+                };
+            }
+            self.decoder.extend(&self.scratch[..n]);
+        }
+    }
+
+    /// Whether a whole or partial frame is already buffered (so the peer will not signal it).
+    pub(crate) fn has_buffered_input(&mut self) -> bool {
+        !self.decoder.buffer().is_empty()
+    }
+
+    pub(crate) fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        self.out.clear();
+        encode(frame, &mut self.out);
+        self.stream.write_all(&self.out)
+    }
+}
