@@ -5,7 +5,8 @@ use std::ffi::{CStr, c_int};
 
 use crate::app::{AppInstance, BodyPiece, Exchange, Handled, ResponseBody};
 use crate::config::{Alias, DirConfig, ServerConfig};
-use crate::ffi::{Request, request_log_scope, sys};
+use crate::daemon::serve_via_daemon;
+use crate::ffi::{Request, main_server, request_log_scope, sys};
 
 /// `r->handler` of requests routed to an application.
 const HANDLER_NAME: &CStr = c"rustapp";
@@ -54,20 +55,56 @@ pub(crate) fn handle(request: Request<'_>) -> c_int {
         );
         return INTERNAL_SERVER_ERROR;
     };
-    let app = match alias.app.get() {
-        Ok(app) => app,
-        Err(reason) => {
-            log::error!("{alias} cannot serve: {reason}");
-            return INTERNAL_SERVER_ERROR;
-        }
-    };
-    let pass_authorization = request
-        .module_dir_config::<DirConfig>()
-        .is_some_and(DirConfig::passes_authorization);
+    let dir = request.module_dir_config::<DirConfig>();
+    let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
+    // The alias line's process-group= wins over RustAppProcessGroup.
+    let group = alias
+        .process_group
+        .as_deref()
+        .or_else(|| dir.and_then(|d| d.process_group.as_deref()));
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
     let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
-    serve(&exchange, alias, app)
+    match group {
+        Some(group) => serve_in_group(&exchange, alias, group),
+        None => serve_embedded(&exchange, alias),
+    }
+}
+
+fn serve_in_group(exchange: &Exchange<'_>, alias: &Alias, group: &str) -> c_int {
+    let runtime = main_server()
+        .and_then(|main| main.module_config::<ServerConfig>())
+        .and_then(|config| config.daemons.get());
+    match runtime.and_then(|r| r.group(group).map(|g| (r, g))) {
+        Some((runtime, group)) => serve_via_daemon(exchange, alias, runtime, group),
+        None => {
+            log::error!(
+                "{alias} should run in daemon group '{group}', which no RustAppDaemonProcess defines; answering 500"
+            );
+            INTERNAL_SERVER_ERROR
+        }
+    }
+}
+
+fn serve_embedded(exchange: &Exchange<'_>, alias: &Alias) -> c_int {
+    let restricted = exchange
+        .request()
+        .server()
+        .module_config::<ServerConfig>()
+        .is_some_and(|c| c.restrict_embedded == Some(true));
+    if restricted {
+        log::error!(
+            "{alias} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache; give it one with RustAppProcessGroup or process-group=; answering 500"
+        );
+        return INTERNAL_SERVER_ERROR;
+    }
+    match alias.app.get() {
+        Ok(app) => serve(exchange, alias, app),
+        Err(reason) => {
+            log::error!("{alias} cannot serve: {reason}");
+            INTERNAL_SERVER_ERROR
+        }
+    }
 }
 
 fn serve(exchange: &Exchange<'_>, alias: &Alias, app: &AppInstance) -> c_int {
@@ -105,15 +142,26 @@ fn serve(exchange: &Exchange<'_>, alias: &Alias, app: &AppInstance) -> c_int {
 
 /// Streams the body to the client, holding it to a declared `Content-Length`. A body that
 /// breaks off reaches the client as an aborted response, never as a clean end.
-fn send_body(
+/// Where a response body comes from: an embedded instance or a daemon.
+pub(crate) trait BodySource {
+    fn next_piece(&mut self) -> BodyPiece<'_>;
+}
+
+impl BodySource for ResponseBody<'_> {
+    fn next_piece(&mut self) -> BodyPiece<'_> {
+        self.next()
+    }
+}
+
+pub(crate) fn send_body(
     request: Request<'_>,
     alias: &Alias,
-    body: &mut ResponseBody<'_>,
+    body: &mut impl BodySource,
     declared: Option<u64>,
 ) {
     let mut sent: u64 = 0;
     loop {
-        match body.next() {
+        match body.next_piece() {
             BodyPiece::Data(bytes) => {
                 let room = declared.map_or(u64::MAX, |limit| limit - sent);
                 let overflow = bytes.len() as u64 > room;

@@ -133,7 +133,8 @@ unsafe extern "C" fn add_header(request: *mut HostRequest, name: Str, value: Str
     })
 }
 
-fn apache_level(level: u32) -> ApacheLevel {
+/// An ABI log level as Apache's.
+pub(crate) fn apache_level(level: u32) -> ApacheLevel {
     match level {
         abi::LOG_ERROR => ApacheLevel::ERR,
         abi::LOG_WARN => ApacheLevel::WARNING,

@@ -53,6 +53,8 @@ pub(crate) struct Alias {
     pub(crate) settings: SettingList,
     /// `file:line` of the directive, for messages.
     pub(crate) defined_at: String,
+    /// The alias line's `process-group=` option.
+    pub(crate) process_group: Option<String>,
     /// The application instance, once a serving process has started it.
     pub(crate) app: AppSlot,
 }
@@ -63,6 +65,7 @@ impl Alias {
         library: String,
         settings: SettingList,
         defined_at: String,
+        process_group: Option<String>,
     ) -> Result<Alias, String> {
         let library_c = CString::new(library.clone())
             .map_err(|_| format!("the library path '{library}' contains a NUL byte"))?;
@@ -72,6 +75,7 @@ impl Alias {
             library_c,
             settings,
             defined_at,
+            process_group,
             app: AppSlot::default(),
         })
     }

@@ -3,12 +3,18 @@
 pub(crate) struct DirConfig {
     /// `RustAppPassAuthorization`: unset inherits, the default is Off.
     pub(crate) pass_authorization: Option<bool>,
+    /// `RustAppProcessGroup` for this location.
+    pub(crate) process_group: Option<String>,
 }
 
 impl super::Merge for DirConfig {
     fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
         DirConfig {
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
+            process_group: add
+                .process_group
+                .clone()
+                .or_else(|| base.process_group.clone()),
         }
     }
 }

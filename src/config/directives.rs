@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use super::{Alias, MountPoint, ServerConfig, SettingList};
+use super::{
+    Alias, MountPoint, ServerConfig, SettingList, parse_daemon_group, parse_group_reference,
+};
 
-const ALIAS_USAGE: &str = "RustAppAlias takes a URL path and an application library: RustAppAlias /url-path /path/to/libapp.so [setting=NAME=VALUE ...]";
+const ALIAS_USAGE: &str = "RustAppAlias takes a URL path and an application library: \
+     RustAppAlias /url-path /path/to/libapp.so [setting=NAME=VALUE ...] [process-group=NAME]";
 
 /// `RustAppAlias URL-PATH LIBRARY [setting=NAME=VALUE ...]`.
 /// `resolve` turns a relative library path into one under ServerRoot.
@@ -23,15 +26,22 @@ pub(crate) fn rust_app_alias(
     check_library_file(&library).map_err(|e| format!("RustAppAlias {mount}: {e}"))?;
 
     let mut settings = SettingList::default();
+    let mut process_group = None;
     for option in options {
-        let Some(pair) = option.strip_prefix("setting=") else {
+        if let Some(pair) = option.strip_prefix("setting=") {
+            let (name, value) = parse_setting_pair(pair)
+                .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?;
+            settings.set(name, value);
+        } else if let Some(group) = option.strip_prefix("process-group=") {
+            process_group = Some(parse_group_reference(
+                group,
+                &format!("RustAppAlias {mount}"),
+            )?);
+        } else {
             return Err(format!(
-                "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable)"
+                "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable), process-group=NAME"
             ));
-        };
-        let (name, value) = parse_setting_pair(pair)
-            .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?;
-        settings.set(name, value);
+        }
     }
 
     if let Some(existing) = config.aliases.iter().find(|a| a.mount == mount) {
@@ -40,7 +50,7 @@ pub(crate) fn rust_app_alias(
             existing.defined_at
         ));
     }
-    let alias = Alias::new(mount, library, settings, defined_at)?;
+    let alias = Alias::new(mount, library, settings, defined_at, process_group)?;
     config.aliases.push(Arc::new(alias));
     Ok(())
 }
@@ -53,6 +63,25 @@ pub(crate) fn rust_app_setting(
 ) -> Result<(), String> {
     check_setting_name(name).map_err(|e| format!("RustAppSetting: {e}"))?;
     config.settings.set(name, value);
+    Ok(())
+}
+
+/// `RustAppDaemonProcess NAME [options]`.
+pub(crate) fn rust_app_daemon_process(
+    config: &mut ServerConfig,
+    args: &[&str],
+    defined_at: String,
+) -> Result<(), String> {
+    let group = parse_daemon_group(args, defined_at, |path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+    })?;
+    if let Some(existing) = config.daemon_groups.iter().find(|g| g.name == group.name) {
+        return Err(format!(
+            "RustAppDaemonProcess {} is already defined at {}; group names must be unique",
+            group.name, existing.defined_at
+        ));
+    }
+    config.daemon_groups.push(Arc::new(group));
     Ok(())
 }
 

@@ -2,14 +2,16 @@
 //! Nothing in here calls Apache, so all of it is unit-tested.
 
 mod alias;
+mod daemon;
 mod dir;
 mod directives;
 mod server;
 mod settings;
 
 pub(crate) use alias::{Alias, MountPoint};
+pub(crate) use daemon::{DaemonGroup, parse_daemon_group, parse_group_reference};
 pub(crate) use dir::DirConfig;
-pub(crate) use directives::{rust_app_alias, rust_app_setting};
+pub(crate) use directives::{rust_app_alias, rust_app_daemon_process, rust_app_setting};
 pub(crate) use server::ServerConfig;
 pub(crate) use settings::SettingList;
 

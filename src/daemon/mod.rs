@@ -1,17 +1,22 @@
 //! Daemon mode: applications served in processes of their own, reached over a UNIX socket with
 //! the protocol in `rustapp_daemon_protocol`.
 //!
-//! Built so far: the daemon's request server ([`server`]), which serves the protocol to
-//! application instances through its own implementation of the application ABI's host
-//! functions ([`host`]). Still to come: forking and supervising daemon processes from Apache's
-//! parent, and the Apache child's side of the connection.
+//! - `supervisor`: in Apache's parent, each group's socket and processes, replaced when they die;
+//! - `process`, `privileges`: a daemon becoming its group's user and serving;
+//! - `server`, `host`: the daemon's request server and its host functions for applications;
+//! - `client`: in Apache's children, sending a request to a group and relaying the answer.
 
+mod client;
 mod connection;
 mod host;
+mod privileges;
+mod process;
+mod runtime;
 mod server;
+mod supervisor;
 #[cfg(test)]
 mod tests;
 
-// The server is exercised by its tests; Apache's process management starts it in a later step.
-#[allow(unused_imports)]
-pub(crate) use server::{Registry, ServerConfig, serve};
+pub(crate) use client::serve_via_daemon;
+pub(crate) use runtime::DaemonRuntime;
+pub(crate) use supervisor::start;

@@ -11,7 +11,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,16 +39,55 @@ pub(crate) struct ServerConfig {
 
 /// The applications a daemon serves, by the index the Apache child names in `RequestHead`.
 pub(crate) struct Registry {
-    apps: Vec<Option<AppInstance>>,
+    apps: Vec<LazyApp>,
+}
+
+type StartFn = Box<dyn Fn() -> Result<AppInstance, String> + Send + Sync>;
+
+/// An application a daemon starts at most once, when first needed (or at once if preloaded).
+pub(crate) struct LazyApp {
+    start: StartFn,
+    instance: OnceLock<Result<AppInstance, String>>,
+}
+
+impl LazyApp {
+    pub(crate) fn new(start: StartFn, preload: bool) -> LazyApp {
+        let app = LazyApp {
+            start,
+            instance: OnceLock::new(),
+        };
+        if preload {
+            let _ = app.get();
+        }
+        app
+    }
+
+    fn get(&self) -> Result<&AppInstance, &str> {
+        match self.instance.get_or_init(|| {
+            let started = (self.start)();
+            if let Err(reason) = &started {
+                log::error!("daemon: an application cannot serve: {reason}");
+            }
+            started
+        }) {
+            Ok(app) => Ok(app),
+            Err(reason) => Err(reason),
+        }
+    }
 }
 
 impl Registry {
-    pub(crate) fn new(apps: Vec<Option<AppInstance>>) -> Registry {
+    pub(crate) fn new(apps: Vec<LazyApp>) -> Registry {
         Registry { apps }
     }
 
-    fn get(&self, index: u32) -> Option<&AppInstance> {
-        self.apps.get(index as usize).and_then(Option::as_ref)
+    fn get(&self, index: u32) -> Result<&AppInstance, String> {
+        match self.apps.get(index as usize) {
+            Some(app) => app
+                .get()
+                .map_err(|reason| format!("the application cannot serve: {reason}")),
+            None => Err(format!("this daemon has no application #{index}")),
+        }
     }
 }
 
@@ -245,13 +284,12 @@ fn serve_request(
     registry: &Registry,
     config: &ServerConfig,
 ) -> io::Result<Turn> {
-    let app_index = head.app;
-    let Some(app) = registry.get(app_index) else {
-        conn.send(&failed(
-            500,
-            &format!("this daemon has no application #{app_index}"),
-        ))?;
-        return Ok(Turn::Again);
+    let app = match registry.get(head.app) {
+        Ok(app) => app,
+        Err(reason) => {
+            conn.send(&failed(500, &reason))?;
+            return Ok(Turn::Again);
+        }
     };
     let request = DaemonRequest::new(conn, head);
     let body = match app.handle(&request.abi_request()) {

@@ -11,7 +11,7 @@ use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, TOKE
 
 use super::connection::Connection;
 use super::host::{DAEMON_HOST_V1, DaemonAppContext};
-use super::server::{Registry, ServerConfig, serve};
+use super::server::{LazyApp, Registry, ServerConfig, serve};
 use crate::app::{AppInstance, load_library};
 use crate::config::SettingList;
 
@@ -40,18 +40,20 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
     let socket = dir.path().join("daemon.sock");
     let listener = UnixListener::bind(&socket).unwrap();
     let library = testapp();
-    let table = load_library(&library).unwrap();
-    let instance = AppInstance::create(
-        table,
-        &DAEMON_HOST_V1,
-        Box::new(DaemonAppContext {
+    let start = move || {
+        let table = load_library(&library).map_err(|e| e.to_string())?;
+        let context = Box::new(DaemonAppContext {
             label: "test".into(),
-        }),
-        "/t",
-        &library,
-        &SettingList::default(),
-    )
-    .unwrap();
+        });
+        AppInstance::create(
+            table,
+            &DAEMON_HOST_V1,
+            context,
+            "/t",
+            &library,
+            &SettingList::default(),
+        )
+    };
     let config = ServerConfig {
         threads,
         token: TOKEN,
@@ -60,7 +62,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         limits: Limits::default(),
         socket_timeout: Duration::from_secs(10),
     };
-    let registry = Arc::new(Registry::new(vec![Some(instance)]));
+    let registry = Arc::new(Registry::new(vec![LazyApp::new(Box::new(start), true)]));
     std::thread::spawn(move || serve(listener, registry, config));
     (dir, socket)
 }

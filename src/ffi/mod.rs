@@ -20,6 +20,7 @@ mod entry;
 mod log;
 mod module;
 mod pool;
+mod process;
 mod request;
 mod server;
 mod table;
@@ -30,5 +31,9 @@ pub(crate) use log::{
     server_log_scope,
 };
 pub(crate) use pool::Pool;
+pub(crate) use process::{
+    Exit, apache_child_user, close_http_listeners, config_generation, is_serving_start,
+    is_stopping, main_server, runtime_path, set_process_title, watch_process,
+};
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;

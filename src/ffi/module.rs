@@ -8,7 +8,7 @@ use std::ptr;
 
 use super::cmd::{Cmd, argument};
 use super::entry::guard;
-use super::log::install_module_logger;
+use super::log::{ApacheLevel, install_module_logger, log_main};
 use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
@@ -89,7 +89,7 @@ const END_OF_TABLE: sys::command_rec = sys::command_rec {
     errmsg: ptr::null(),
 };
 
-static COMMANDS: CommandTable<4> = CommandTable([
+static COMMANDS: CommandTable<8> = CommandTable([
     command(
         c"RustAppAlias",
         sys::cmd_func { take_argv: Some(directive_alias) },
@@ -110,6 +110,34 @@ static COMMANDS: CommandTable<4> = CommandTable([
         sys::cmd_how_FLAG,
         sys::RSRC_CONF | sys::ACCESS_CONF | sys::OR_AUTHCFG,
         c"RustAppPassAuthorization On|Off: whether applications see the Authorization header (default Off)",
+    ),
+    command(
+        c"RustAppDaemonProcess",
+        sys::cmd_func { take_argv: Some(directive_daemon_process) },
+        sys::cmd_how_TAKE_ARGV,
+        sys::RSRC_CONF,
+        c"RustAppDaemonProcess NAME [processes=N threads=N user=NAME group=NAME home=DIR umask=0NNN display-name=NAME env=K=V env-file=PATH connect-timeout=S socket-timeout=S listen-backlog=N]: a group of daemon processes",
+    ),
+    command(
+        c"RustAppProcessGroup",
+        sys::cmd_func { take1: Some(directive_process_group) },
+        sys::cmd_how_TAKE1,
+        sys::RSRC_CONF | sys::ACCESS_CONF,
+        c"RustAppProcessGroup NAME: run the applications of this server or location in daemon group NAME",
+    ),
+    command(
+        c"RustAppRestrictEmbedded",
+        sys::cmd_func { flag: Some(directive_restrict_embedded) },
+        sys::cmd_how_FLAG,
+        sys::RSRC_CONF,
+        c"RustAppRestrictEmbedded On|Off: refuse to run applications inside Apache's own processes (default Off)",
+    ),
+    command(
+        c"RustAppSocketPrefix",
+        sys::cmd_func { take1: Some(directive_socket_prefix) },
+        sys::cmd_how_TAKE1,
+        sys::RSRC_CONF,
+        c"RustAppSocketPrefix DIR: where daemon groups' sockets go (default: DefaultRuntimeDir)",
     ),
     END_OF_TABLE,
 ]);
@@ -135,6 +163,76 @@ unsafe extern "C" fn directive_alias(
             |path| cmd.server_root_relative(path),
             cmd.location(),
         )
+    })
+}
+
+unsafe extern "C" fn directive_daemon_process(
+    cmd: *mut sys::cmd_parms,
+    _dir: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        let count = usize::try_from(argc).unwrap_or(0);
+        let args = (0..count)
+            // SAFETY: Apache passes `argc` argument strings.
+            .map(|i| argument(unsafe { *argv.add(i) }))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("RustAppDaemonProcess: {e}"))?;
+        config::rust_app_daemon_process(
+            cmd.server_config_mut::<ServerConfig>(),
+            &args,
+            cmd.location(),
+        )
+    })
+}
+
+unsafe extern "C" fn directive_process_group(
+    cmd: *mut sys::cmd_parms,
+    dir: *mut c_void,
+    name: *const c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms and our per-directory record.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        let name = argument(name).map_err(|e| format!("RustAppProcessGroup: {e}"))?;
+        let group = config::parse_group_reference(name, "RustAppProcessGroup")?;
+        // SAFETY: `dir` is the DirConfig our create_dir_config made for this section.
+        unsafe { &mut *dir.cast::<DirConfig>() }.process_group = Some(group);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn directive_restrict_embedded(
+    cmd: *mut sys::cmd_parms,
+    _dir: *mut c_void,
+    on: c_int,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        cmd.server_config_mut::<ServerConfig>().restrict_embedded = Some(on != 0);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn directive_socket_prefix(
+    cmd: *mut sys::cmd_parms,
+    _dir: *mut c_void,
+    dir: *const c_char,
+) -> *const c_char {
+    // SAFETY: Apache passes the directive's cmd_parms.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        let dir = argument(dir).map_err(|e| format!("RustAppSocketPrefix: {e}"))?;
+        let dir = cmd.server_root_relative(dir);
+        if !std::path::Path::new(&dir).is_dir() {
+            return Err(format!("RustAppSocketPrefix: {dir} is not a directory; give the directory the daemon sockets go in"));
+        }
+        cmd.server_config_mut::<ServerConfig>().socket_prefix = Some(dir);
+        Ok(())
     })
 }
 
@@ -247,6 +345,18 @@ unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
                 ptr::null(),
                 sys::APR_HOOK_MIDDLE,
             );
+            sys::ap_hook_post_config(
+                Some(post_config),
+                ptr::null(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
+            sys::ap_hook_check_config(
+                Some(check_config),
+                ptr::null(),
+                ptr::null(),
+                sys::APR_HOOK_MIDDLE,
+            );
             sys::ap_hook_child_init(
                 Some(child_init),
                 ptr::null(),
@@ -283,5 +393,43 @@ unsafe extern "C" fn child_init(pool: *mut sys::apr_pool_t, server: *mut sys::se
         // SAFETY: the child's pool and the main server live until the child exits.
         let (pool, server) = unsafe { (Pool::from_raw(pool), Server::from_raw(server)) };
         lifecycle::child_init(pool, server);
+    })
+}
+
+unsafe extern "C" fn post_config(
+    pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+    server: *mut sys::server_rec,
+) -> c_int {
+    guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        // SAFETY: the configuration pool and main server live for this generation.
+        let (pool, server) = unsafe { (Pool::from_raw(pconf), Server::from_raw(server)) };
+        match lifecycle::post_config(pool, server) {
+            Ok(()) => sys::OK,
+            Err(problem) => {
+                log_main(ApacheLevel::ERR, &format!("mod_rustapp: {problem}"));
+                sys::HTTP_INTERNAL_SERVER_ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn check_config(
+    _pconf: *mut sys::apr_pool_t,
+    _plog: *mut sys::apr_pool_t,
+    _ptemp: *mut sys::apr_pool_t,
+    server: *mut sys::server_rec,
+) -> c_int {
+    guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
+        // SAFETY: the main server of the configuration being checked.
+        let server = unsafe { Server::from_raw(server) };
+        match lifecycle::check_config(server) {
+            Ok(()) => sys::OK,
+            Err(problem) => {
+                log_main(ApacheLevel::ERR, &format!("mod_rustapp: {problem}"));
+                sys::HTTP_INTERNAL_SERVER_ERROR
+            }
+        }
     })
 }

@@ -7,6 +7,8 @@
 #include <http_request.h>
 #include <http_ssl.h>
 #include <http_main.h>
+#include <unixd.h>
+#include <ap_listen.h>
 #include <ap_mpm.h>
 #include <ap_mmn.h>
 #include <util_filter.h>

@@ -393,3 +393,39 @@ pub fn shared_temp_dir() -> tempfile::TempDir {
     set_mode(dir.path(), 0o755);
     dir
 }
+
+/// A system user for daemon processes to run as, created if missing (tests run as root).
+pub fn ensure_user(name: &str) -> u32 {
+    assert!(
+        is_root(),
+        "daemon mode tests start Apache as root so daemons can run as other users: run them as root (CI does)"
+    );
+    let exists = Command::new("id")
+        .arg("-u")
+        .arg(name)
+        .output()
+        .expect("run id");
+    if !exists.status.success() {
+        let status = Command::new("useradd")
+            .args([
+                "--system",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--home-dir",
+                "/nonexistent",
+                name,
+            ])
+            .status()
+            .expect("run useradd");
+        assert!(status.success(), "useradd {name} failed");
+    }
+    let out = Command::new("id")
+        .arg("-u")
+        .arg(name)
+        .output()
+        .expect("run id");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a uid")
+}

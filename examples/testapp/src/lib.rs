@@ -130,6 +130,24 @@ impl TestApp {
         }
         let _ = writeln!(out, "mount_point={}", self.settings.mount_point());
         let _ = writeln!(out, "pid={}", std::process::id());
+        // Which user and environment the serving process has (daemon mode changes both).
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next());
+        let _ = writeln!(out, "uid={}", uid.unwrap_or("?"));
+        for name in ["SITE", "HOME", "USER"] {
+            let _ = writeln!(
+                out,
+                "env.{name}={}",
+                std::env::var(name).unwrap_or_else(|_| "(unset)".into())
+            );
+        }
+        let cwd = std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default();
+        let _ = writeln!(out, "cwd={cwd}");
         Response::text(out)
     }
 
@@ -231,6 +249,8 @@ impl App for TestApp {
                     .with_body(ResponseBody::stream(Generated::new(mib << 20))))
             }
             "/panic" => panic!("the test asked for a panic"),
+            // Ends the whole serving process, as a crash in native code would.
+            "/abort" => std::process::abort(),
             "/error" => Err("the test asked for an error".into()),
             "/bad-header" => {
                 Ok(Response::text("never sent").with_header("X-Split", "a\r\nInjected: yes"))

@@ -1,0 +1,290 @@
+//! `RustAppDaemonProcess NAME [options]`: a group of daemon processes serving applications
+//! under their own user, with their own environment.
+
+use std::time::Duration;
+
+use super::SettingList;
+
+/// Options that need daemon recycling or request deadlines, which are not built yet: refused
+/// rather than accepted and ignored.
+const NOT_YET: [&str; 7] = [
+    "maximum-requests",
+    "request-timeout",
+    "queue-timeout",
+    "graceful-timeout",
+    "shutdown-timeout",
+    "inactivity-timeout",
+    "startup-timeout",
+];
+
+const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
+display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
+socket-timeout=SECONDS, listen-backlog=N";
+
+/// One daemon process group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DaemonGroup {
+    pub(crate) name: String,
+    /// Processes in the group (default 1).
+    pub(crate) processes: u32,
+    /// Requests each process serves at once (default 15, as mod_wsgi).
+    pub(crate) threads: u32,
+    /// The user the processes run as (default: Apache's child user); never root.
+    pub(crate) user: Option<String>,
+    /// The group they run as (default: the user's primary group).
+    pub(crate) group: Option<String>,
+    /// Working directory (default: the user's home directory).
+    pub(crate) home: Option<String>,
+    pub(crate) umask: Option<u32>,
+    /// Shown by `ps` instead of Apache's command line.
+    pub(crate) display_name: Option<String>,
+    /// The process environment, exactly (plus PATH, HOME, USER and LOGNAME).
+    pub(crate) env: SettingList,
+    /// How long an Apache child waits to connect to the group (default 15 s).
+    pub(crate) connect_timeout: Duration,
+    /// How long an Apache child waits for the daemon while a request is on the connection
+    /// (default 60 s; a daemon silent for longer answers 504).
+    pub(crate) socket_timeout: Duration,
+    pub(crate) listen_backlog: u32,
+    /// `file:line` of the directive.
+    pub(crate) defined_at: String,
+}
+
+impl DaemonGroup {
+    /// The name `ps` shows, if the group asked for one.
+    pub(crate) fn process_title(&self) -> Option<String> {
+        self.display_name.as_ref().map(|d| {
+            if d == "%{GROUP}" {
+                format!("(rustapp:{})", self.name)
+            } else {
+                d.clone()
+            }
+        })
+    }
+}
+
+/// Parses the directive's arguments; `read_env_file` reads an `env-file=` (a function so that
+/// tests need no files).
+pub(crate) fn parse_daemon_group(
+    args: &[&str],
+    defined_at: String,
+    read_env_file: impl Fn(&str) -> Result<String, String>,
+) -> Result<DaemonGroup, String> {
+    let Some((name, options)) = args.split_first() else {
+        return Err(format!(
+            "RustAppDaemonProcess takes a group name and options: {ALLOWED}"
+        ));
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(format!(
+            "RustAppDaemonProcess: the group name '{name}' may contain only letters, digits, '_', '.' and '-'"
+        ));
+    }
+    let mut group = DaemonGroup {
+        name: (*name).to_owned(),
+        processes: 1,
+        threads: 15,
+        user: None,
+        group: None,
+        home: None,
+        umask: None,
+        display_name: None,
+        env: SettingList::default(),
+        connect_timeout: Duration::from_secs(15),
+        socket_timeout: Duration::from_secs(60),
+        listen_backlog: 100,
+        defined_at,
+    };
+    for option in options {
+        let bad = |why: String| format!("RustAppDaemonProcess {name}: option '{option}': {why}");
+        let Some((key, value)) = option.split_once('=') else {
+            return Err(format!(
+                "RustAppDaemonProcess {name}: '{option}' is not KEY=VALUE; allowed: {ALLOWED}"
+            ));
+        };
+        match key {
+            "processes" => group.processes = number(value, 1, 1000).map_err(bad)?,
+            "threads" => group.threads = number(value, 1, 1000).map_err(bad)?,
+            "listen-backlog" => group.listen_backlog = number(value, 1, 65535).map_err(bad)?,
+            "connect-timeout" => group.connect_timeout = seconds(value).map_err(bad)?,
+            "socket-timeout" => group.socket_timeout = seconds(value).map_err(bad)?,
+            "user" => group.user = Some(account(value, "root").map_err(bad)?),
+            "group" => group.group = Some(account(value, "").map_err(bad)?),
+            "home" => group.home = Some(absolute(value).map_err(bad)?),
+            "umask" => group.umask = Some(octal(value).map_err(bad)?),
+            "display-name" if !value.is_empty() => group.display_name = Some(value.to_owned()),
+            "env" => {
+                let (k, v) = env_pair(value).map_err(bad)?;
+                group.env.set(k, v);
+            }
+            "env-file" => {
+                let text = read_env_file(value).map_err(bad)?;
+                for (line_no, line) in text.lines().enumerate() {
+                    let line = line.trim();
+                    if line.is_empty() || line.starts_with('#') {
+                        continue;
+                    }
+                    let (k, v) =
+                        env_pair(line).map_err(|e| bad(format!("line {}: {e}", line_no + 1)))?;
+                    group.env.set(k, v);
+                }
+            }
+            k if NOT_YET.contains(&k) => {
+                return Err(format!(
+                    "RustAppDaemonProcess {name}: option '{k}' is not supported yet by this mod_rustapp \
+                     (daemon recycling and request deadlines are still being built); allowed: {ALLOWED}"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "RustAppDaemonProcess {name}: unknown option '{key}'; allowed: {ALLOWED}"
+                ));
+            }
+        }
+    }
+    Ok(group)
+}
+
+fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{value}' is not a whole number from {min} to {max}"
+        )),
+    }
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    number(value, 1, 86_400).map(|s| Duration::from_secs(u64::from(s)))
+}
+
+fn account(value: &str, forbidden: &str) -> Result<String, String> {
+    if value.is_empty() {
+        return Err("a user or group name is required".into());
+    }
+    if value == forbidden || value == "#0" {
+        return Err("daemon processes never run as root".into());
+    }
+    Ok(value.to_owned())
+}
+
+fn absolute(value: &str) -> Result<String, String> {
+    if value.starts_with('/') {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("'{value}' is not an absolute path"))
+    }
+}
+
+fn octal(value: &str) -> Result<u32, String> {
+    u32::from_str_radix(value, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("'{value}' is not an octal mode such as 0027"))
+}
+
+fn env_pair(value: &str) -> Result<(&str, &str), String> {
+    match value.split_once('=') {
+        Some((k, v))
+            if !k.is_empty()
+                && !k.contains(|c: char| c.is_whitespace() || c == '\0')
+                && !v.contains('\0') =>
+        {
+            Ok((k, v))
+        }
+        _ => Err(format!("'{value}' is not KEY=VALUE")),
+    }
+}
+
+/// A `RustAppProcessGroup` / `process-group=` value: a group name.
+pub(crate) fn parse_group_reference(name: &str, directive: &str) -> Result<String, String> {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(format!(
+            "{directive}: '{name}' is not a daemon process group name"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<DaemonGroup, String> {
+        parse_daemon_group(args, "t.conf:1".into(), |path| match path {
+            "/etc/shop.env" => {
+                Ok("# settings\nDJANGO_SETTINGS_MODULE=shop.settings\n\nSECRET=a=b\n".into())
+            }
+            other => Err(format!("cannot read {other}")),
+        })
+    }
+
+    #[test]
+    fn defaults_are_production_sane() {
+        let g = parse(&["shop"]).unwrap();
+        assert_eq!((g.processes, g.threads), (1, 15));
+        assert_eq!(g.socket_timeout, Duration::from_secs(60));
+        assert_eq!(g.connect_timeout, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn options_are_parsed_into_values() {
+        let g = parse(&[
+            "shop",
+            "processes=2",
+            "threads=16",
+            "user=shop",
+            "group=www",
+            "home=/srv/shop",
+            "umask=0027",
+            "display-name=%{GROUP}",
+            "env=APP_SETTINGS=/etc/shop/settings.toml",
+            "env-file=/etc/shop.env",
+            "socket-timeout=30",
+        ])
+        .unwrap();
+        assert_eq!((g.processes, g.threads, g.umask), (2, 16, Some(0o027)));
+        assert_eq!(g.user.as_deref(), Some("shop"));
+        assert_eq!(g.process_title().as_deref(), Some("(rustapp:shop)"));
+        assert_eq!(g.env.get("APP_SETTINGS"), Some("/etc/shop/settings.toml"));
+        assert_eq!(g.env.get("DJANGO_SETTINGS_MODULE"), Some("shop.settings"));
+        assert_eq!(g.env.get("SECRET"), Some("a=b"));
+        assert_eq!(g.socket_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_name_the_option_the_value_and_what_is_allowed() {
+        let cases = [
+            (
+                vec!["shop", "processes=0"],
+                "option 'processes=0': '0' is not a whole number from 1 to 1000",
+            ),
+            (vec!["shop", "user=root"], "never run as root"),
+            (vec!["shop", "home=relative"], "not an absolute path"),
+            (vec!["shop", "umask=999"], "not an octal mode"),
+            (
+                vec!["shop", "colour=blue"],
+                "unknown option 'colour'; allowed: processes=N",
+            ),
+            (vec!["shop", "env-file=/missing"], "cannot read /missing"),
+            (
+                vec!["shop", "maximum-requests=100"],
+                "option 'maximum-requests' is not supported yet",
+            ),
+            (vec!["sh op"], "may contain only letters"),
+            (vec![], "takes a group name"),
+        ];
+        for (args, expected) in cases {
+            let err = parse(&args).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! In an Apache child: a request for an application in a daemon group goes over the group's
+//! socket, and the answer comes back to the client as if the application were embedded.
+//! Everything the daemon sends is checked again here: it runs as another user.
+
+use std::ffi::c_int;
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead};
+
+use super::connection::Connection;
+use super::runtime::{DaemonRuntime, GroupRuntime};
+use crate::app::{BodyPiece, Exchange, apache_level};
+use crate::config::Alias;
+use crate::ffi::{log_request, sys};
+use crate::handler::{BodySource, send_body};
+
+/// Largest piece of request body sent per `ReadBody`.
+const BODY_PIECE: usize = 64 * 1024;
+
+pub(crate) fn serve_via_daemon(
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    runtime: &DaemonRuntime,
+    group: &GroupRuntime,
+) -> c_int {
+    let name = &group.config.name;
+    let Some(app) = runtime.app_index(alias) else {
+        log::error!(
+            "{alias} is not known to daemon group '{name}' (configuration changed without a restart?)"
+        );
+        return sys::HTTP_INTERNAL_SERVER_ERROR;
+    };
+    let head = Frame::RequestHead(Box::new(request_head(exchange, app)));
+    let mut conn = match group.send_request(&head, || connect(group)) {
+        Ok(conn) => conn,
+        Err(e) => {
+            log::error!(
+                "daemon group '{name}' is not reachable at {}: {e}; answering 503",
+                group.socket.display()
+            );
+            return sys::HTTP_SERVICE_UNAVAILABLE;
+        }
+    };
+
+    // Until the response head: answer body reads, pass log lines on.
+    loop {
+        match conn.read_frame() {
+            Ok(Some(Frame::ReadBody { max })) => {
+                if answer_body_read(&mut conn, exchange, max).is_err() {
+                    log::error!(
+                        "daemon group '{name}' went away while reading {alias}'s request body; answering 502"
+                    );
+                    return sys::HTTP_BAD_GATEWAY;
+                }
+            }
+            Ok(Some(Frame::Log { level, message })) => relay_log(exchange, level, &message),
+            Ok(Some(Frame::ResponseHead { status, headers })) => {
+                exchange.set_status(u32::from(status));
+                for (header, value) in &headers {
+                    exchange.add_header(header, value);
+                }
+                break;
+            }
+            Ok(Some(Frame::Failed { status, reason })) => {
+                log::error!(
+                    "{alias} in daemon group '{name}': {}; answering {status}",
+                    String::from_utf8_lossy(&reason)
+                );
+                group.give_back(conn);
+                return c_int::from(status);
+            }
+            Ok(Some(other)) => {
+                log::error!(
+                    "daemon group '{name}' sent {other:?} before a response head; answering 502"
+                );
+                return sys::HTTP_BAD_GATEWAY;
+            }
+            Ok(None) => {
+                log::error!(
+                    "daemon group '{name}' closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
+                );
+                return sys::HTTP_BAD_GATEWAY;
+            }
+            Err(e) if is_timeout(&e) => {
+                log::error!(
+                    "daemon group '{name}' did not answer {alias} within its socket-timeout of {} s; answering 504",
+                    group.config.socket_timeout.as_secs()
+                );
+                return sys::HTTP_GATEWAY_TIME_OUT;
+            }
+            Err(e) => {
+                log::error!(
+                    "daemon group '{name}' connection failed before answering {alias}: {e}; answering 502"
+                );
+                return sys::HTTP_BAD_GATEWAY;
+            }
+        }
+    }
+
+    let head = match exchange.finish_head() {
+        Ok(head) => head,
+        Err(problem) => {
+            log::error!(
+                "{alias} in daemon group '{name}' sent a response Apache refuses: {problem}; answering 500"
+            );
+            return sys::HTTP_INTERNAL_SERVER_ERROR;
+        }
+    };
+    let request = exchange.request();
+    request.set_status(head.status);
+    if request.is_head() {
+        return sys::OK; // the connection is dropped: its body frames are not wanted
+    }
+    let mut body = DaemonBody {
+        conn: &mut conn,
+        exchange,
+        group,
+        current: Bytes::new(),
+        in_sync: false,
+    };
+    send_body(request, alias, &mut body, head.content_length);
+    if body.in_sync {
+        group.give_back(conn);
+    }
+    sys::OK
+}
+
+fn request_head(exchange: &Exchange<'_>, app: u32) -> RequestHead {
+    let abi = exchange.abi_request();
+    let bytes = |s: rustapp::abi::Str| {
+        // SAFETY: the exchange's strings live in the request pool for the whole request.
+        Bytes::copy_from_slice(unsafe { s.as_bytes() })
+    };
+    let mut headers = Vec::new();
+    exchange
+        .each_header(|n, v| headers.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v))));
+    let mut vars = Vec::new();
+    exchange.each_var(|n, v| vars.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v))));
+    RequestHead {
+        app,
+        method: bytes(abi.method),
+        uri: bytes(abi.uri),
+        protocol: bytes(abi.protocol),
+        script_name: bytes(abi.script_name),
+        path_info: bytes(abi.path_info),
+        query_string: bytes(abi.query_string),
+        content_length: abi.content_length,
+        headers,
+        vars,
+    }
+}
+
+/// Opens and greets a new connection, waiting up to the group's connect-timeout while the
+/// daemons' backlog is full.
+fn connect(group: &GroupRuntime) -> io::Result<Connection> {
+    let deadline = Instant::now() + group.config.connect_timeout;
+    let stream = loop {
+        match UnixStream::connect(&group.socket) {
+            Ok(stream) => break stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_read_timeout(Some(group.config.socket_timeout))?;
+    stream.set_write_timeout(Some(group.config.socket_timeout))?;
+    let mut conn = Connection::new(stream, Limits::default());
+    conn.send(&Frame::Hello {
+        version: PROTOCOL_VERSION,
+        token: group.token,
+    })?;
+    match conn.read_frame()? {
+        Some(Frame::Welcome { .. }) => Ok(conn),
+        _ => Err(io::Error::other("the daemon did not accept the connection")),
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn answer_body_read(conn: &mut Connection, exchange: &Exchange<'_>, max: u32) -> io::Result<()> {
+    let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
+    let answer = match exchange.read_body(&mut buf) {
+        Some(0) => Frame::RequestBodyEnd,
+        Some(n) => Frame::RequestBody(Bytes::copy_from_slice(&buf[..n])),
+        None => Frame::RequestBodyFailed {
+            status: exchange.body_failure_status().unwrap_or(400),
+        },
+    };
+    conn.send(&answer)
+}
+
+fn relay_log(exchange: &Exchange<'_>, level: u8, message: &[u8]) {
+    log_request(
+        exchange.request(),
+        apache_level(u32::from(level)),
+        &String::from_utf8_lossy(message),
+    );
+}
+
+/// The response body as the daemon sends it.
+struct DaemonBody<'c, 'e, 'r> {
+    conn: &'c mut Connection,
+    exchange: &'e Exchange<'r>,
+    group: &'e GroupRuntime,
+    current: Bytes,
+    /// Whether the response ended on a frame boundary, so the connection can serve again.
+    in_sync: bool,
+}
+
+impl BodySource for DaemonBody<'_, '_, '_> {
+    fn next_piece(&mut self) -> BodyPiece<'_> {
+        loop {
+            match self.conn.read_frame() {
+                Ok(Some(Frame::ResponseBody(data))) => {
+                    self.current = data;
+                    return BodyPiece::Data(&self.current);
+                }
+                Ok(Some(Frame::Flush)) => return BodyPiece::Flush,
+                Ok(Some(Frame::ResponseEnd)) => {
+                    self.in_sync = true;
+                    return BodyPiece::End;
+                }
+                Ok(Some(Frame::ResponseAbort { reason })) => {
+                    self.in_sync = true;
+                    log::error!(
+                        "daemon group '{}': {}",
+                        self.group.config.name,
+                        String::from_utf8_lossy(&reason)
+                    );
+                    return BodyPiece::Failed;
+                }
+                Ok(Some(Frame::Log { level, message })) => {
+                    relay_log(self.exchange, level, &message)
+                }
+                Ok(Some(Frame::ReadBody { max })) => {
+                    if answer_body_read(self.conn, self.exchange, max).is_err() {
+                        return BodyPiece::Failed;
+                    }
+                }
+                other => {
+                    let what = match other {
+                        Ok(None) => "closed the connection: its process probably died".to_owned(),
+                        Ok(Some(frame)) => format!("sent {frame:?} inside a body"),
+                        Err(e) if is_timeout(&e) => {
+                            "fell silent past its socket-timeout".to_owned()
+                        }
+                        Err(e) => e.to_string(),
+                    };
+                    log::error!(
+                        "daemon group '{}' {what}, in the middle of a response",
+                        self.group.config.name
+                    );
+                    return BodyPiece::Failed;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Turning a process forked from Apache's parent (running as root) into a daemon of its group:
+//! its own user and groups, environment, working directory, umask. The OS calls live here.
+
+use std::ffi::{CStr, CString};
+
+use crate::config::DaemonGroup;
+
+/// The user the daemon becomes.
+pub(crate) struct Account {
+    pub(crate) name: String,
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) home: String,
+}
+
+fn c(s: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("'{s}' contains a NUL byte"))
+}
+
+/// Looks a user up by name, or by uid when `name` is `None`.
+pub(crate) fn account(name: Option<&str>, uid: u32) -> Result<Account, String> {
+    // SAFETY: getpwnam/getpwuid return null or a pointer to static storage, read at once
+    // (the process is single-threaded here: just forked from Apache's parent).
+    unsafe {
+        let entry = match name {
+            Some(name) => libc::getpwnam(c(name)?.as_ptr()),
+            None => libc::getpwuid(uid),
+        };
+        let entry = entry.as_ref().ok_or_else(|| match name {
+            Some(name) => format!("the user '{name}' does not exist"),
+            None => format!("no user has uid {uid}"),
+        })?;
+        Ok(Account {
+            name: CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned(),
+            uid: entry.pw_uid,
+            gid: entry.pw_gid,
+            home: CStr::from_ptr(entry.pw_dir).to_string_lossy().into_owned(),
+        })
+    }
+}
+
+fn group_id(name: &str) -> Result<u32, String> {
+    // SAFETY: as for `account`.
+    unsafe {
+        libc::getgrnam(c(name)?.as_ptr())
+            .as_ref()
+            .map(|g| g.gr_gid)
+            .ok_or_else(|| format!("the group '{name}' does not exist"))
+    }
+}
+
+fn check(rc: libc::c_int, what: &str) -> Result<(), String> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(format!("{what}: {}", std::io::Error::last_os_error()))
+    }
+}
+
+/// Applies the group's user, environment, directory and umask to this process. `apache_uid`
+/// is the default user (Apache's `User`). Refuses to leave the process running as root.
+pub(crate) fn become_daemon(group: &DaemonGroup, apache_uid: u32) -> Result<Account, String> {
+    // SAFETY: getuid has no preconditions.
+    let started_as_root = unsafe { libc::getuid() } == 0;
+    let account = match &group.user {
+        Some(name) => account(Some(name), 0)?,
+        None if started_as_root => account(None, apache_uid)?,
+        // SAFETY: as above.
+        None => account(None, unsafe { libc::getuid() })?,
+    };
+    if account.uid == 0 {
+        return Err(
+            "daemon processes never run as root; give the group a user= or Apache a User".into(),
+        );
+    }
+    let gid = match &group.group {
+        Some(name) => group_id(name)?,
+        None => account.gid,
+    };
+    // SAFETY: plain system calls on this process; the name is NUL-terminated.
+    unsafe {
+        if started_as_root {
+            check(libc::setgid(gid), "setgid")?;
+            check(
+                libc::initgroups(c(&account.name)?.as_ptr(), gid),
+                "initgroups",
+            )?;
+            check(libc::setuid(account.uid), "setuid")?;
+        } else if account.uid != libc::getuid() {
+            return Err(format!(
+                "Apache does not run as root, so its daemons cannot become '{}'",
+                account.name
+            ));
+        }
+        if libc::getuid() == 0 || libc::geteuid() == 0 {
+            return Err("the process is still root after dropping privileges".into());
+        }
+    }
+
+    // Exactly the group's environment, plus what any process expects to find.
+    let home = group.home.clone().unwrap_or_else(|| account.home.clone());
+    scrub_inherited_environment();
+    // SAFETY: single-threaded here, so nothing reads the environment concurrently.
+    unsafe {
+        libc::clearenv();
+        for (key, value) in [
+            ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            ("HOME", home.as_str()),
+            ("USER", account.name.as_str()),
+            ("LOGNAME", account.name.as_str()),
+        ]
+        .into_iter()
+        .chain(group.env.iter())
+        {
+            std::env::set_var(key, value);
+        }
+    }
+    std::env::set_current_dir(&home)
+        .map_err(|e| format!("cannot change to the home directory {home}: {e}"))?;
+    if let Some(mask) = group.umask {
+        // SAFETY: umask only changes this process's file creation mask.
+        unsafe { libc::umask(mask as libc::mode_t) };
+    }
+    Ok(account)
+}
+
+unsafe extern "C" {
+    static mut environ: *mut *mut libc::c_char;
+}
+
+/// Overwrites the environment strings inherited from Apache's parent in place: `clearenv` only
+/// forgets them, and `/proc/PID/environ`, readable by the daemon's user, would still show them.
+fn scrub_inherited_environment() {
+    // SAFETY: single-threaded; `environ` is a null-terminated array of NUL-terminated strings,
+    // each overwritten only within its own length, and forgotten by `clearenv` right after.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let len = CStr::from_ptr(*entry).to_bytes().len();
+            std::ptr::write_bytes(*entry, 0, len);
+            entry = entry.add(1);
+        }
+    }
+}
+
+/// Names this process's thread in `top`/`ps -L` (15 bytes at most).
+pub(crate) fn set_thread_name(name: &str) {
+    if let Ok(name) = CString::new(name.chars().take(15).collect::<String>()) {
+        // SAFETY: PR_SET_NAME copies at most 16 bytes from a NUL-terminated string.
+        unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
+    }
+}
+
+/// Puts the signal handling a forked copy of Apache's parent inherited back to defaults: the
+/// daemon dies on SIGTERM, and writes to a closed socket fail instead of killing it.
+pub(crate) fn reset_signals() {
+    // SAFETY: installing default dispositions in a single-threaded process.
+    unsafe {
+        for signal in [
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGWINCH,
+            libc::SIGCHLD,
+        ] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}

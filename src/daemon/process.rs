@@ -1,0 +1,108 @@
+//! A daemon process: forked from Apache's parent, it becomes its group's user with its group's
+//! environment, then serves the group's socket until it is told to stop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustapp_daemon_protocol::Limits;
+
+use super::host::{DAEMON_HOST_V1, DaemonAppContext};
+use super::privileges::{become_daemon, reset_signals, set_thread_name};
+use super::runtime::DaemonRuntime;
+use super::server::{LazyApp, Registry, ServerConfig, serve};
+use crate::app::{AppInstance, load_library};
+use crate::ffi::{self, Server, server_log_scope};
+
+/// A daemon that fails while starting waits this long before exiting, so a broken group is
+/// retried three times a minute, not in a tight loop (mod_wsgi's fork-bomb guard).
+const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
+
+/// Runs daemon `index` of `runtime` in this (just forked) process; never returns.
+pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) -> ! {
+    let _scope = server_log_scope(main);
+    reset_signals();
+    ffi::close_http_listeners();
+    let group = &runtime.groups[index];
+    let name = group.config.name.clone();
+    let listener = group.listener_for_daemon();
+    // Other groups' sockets are not this daemon's.
+    runtime.close_listeners();
+    let (apache_uid, _) = ffi::apache_child_user();
+
+    let started = listener.map_err(|e| e.to_string()).and_then(|listener| {
+        let account = become_daemon(&group.config, apache_uid)?;
+        Ok((listener, account))
+    });
+    let (listener, account) = match started {
+        Ok(ready) => ready,
+        Err(reason) => {
+            log::error!(
+                "daemon group '{name}' process {} cannot start: {reason}; retrying in {} s",
+                std::process::id(),
+                STARTUP_FAILURE_DELAY.as_secs()
+            );
+            std::thread::sleep(STARTUP_FAILURE_DELAY);
+            exit(1);
+        }
+    };
+    if let Some(title) = group.config.process_title() {
+        ffi::set_process_title(main, &title);
+        set_thread_name(&title);
+    }
+
+    let apps = runtime
+        .apps
+        .iter()
+        .map(|app| {
+            let (alias, settings) = (app.alias.clone(), app.settings.clone());
+            let label = format!("{alias} in daemon group '{name}'");
+            let server = app.server;
+            let start = move || {
+                let _scope = server_log_scope(server);
+                let table = load_library(&alias.library).map_err(|e| e.to_string())?;
+                let context = Box::new(DaemonAppContext {
+                    label: label.clone(),
+                });
+                AppInstance::create(
+                    table,
+                    &DAEMON_HOST_V1,
+                    context,
+                    alias.mount.script_name(),
+                    &alias.library,
+                    &settings,
+                )
+            };
+            // Applications mounted into this group by name start now, so that a broken library
+            // shows up in the log at once; others on their first request.
+            let preload = app.alias.process_group.as_deref() == Some(name.as_str());
+            LazyApp::new(Box::new(start), preload)
+        })
+        .collect();
+    log::info!(
+        "daemon group '{name}' process {} serving as {} (uid {}) with {} threads",
+        std::process::id(),
+        account.name,
+        account.uid,
+        group.config.threads
+    );
+    let config = ServerConfig {
+        threads: group.config.threads as usize,
+        token: group.token,
+        allowed_uid: apache_uid,
+        limits: Limits::default(),
+        socket_timeout: group.config.socket_timeout,
+    };
+    if let Err(e) = serve(listener, Arc::new(Registry::new(apps)), config) {
+        log::error!(
+            "daemon group '{name}' process {} stopped serving: {e}",
+            std::process::id()
+        );
+    }
+    exit(1)
+}
+
+/// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process immediately.
+    unsafe { libc::_exit(code) }
+}

@@ -1,0 +1,116 @@
+//! What the Apache parent sets up for daemon mode at each configuration generation, and what
+//! its children and daemons inherit: each group's socket and secret, and the applications by
+//! the index the protocol names.
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rustapp_daemon_protocol::{Frame, TOKEN_LEN};
+
+use super::connection::Connection;
+use crate::config::{Alias, DaemonGroup, SettingList};
+use crate::ffi::Server;
+
+pub(crate) struct DaemonRuntime {
+    pub(crate) groups: Vec<GroupRuntime>,
+    /// Every alias, by the index `RequestHead::app` names.
+    pub(crate) apps: Vec<DaemonApp>,
+}
+
+pub(crate) struct GroupRuntime {
+    pub(crate) config: Arc<DaemonGroup>,
+    pub(crate) socket: PathBuf,
+    pub(crate) token: [u8; TOKEN_LEN],
+    /// Held by the parent for its daemons (which inherit it); closed in Apache's children.
+    listener: Mutex<Option<UnixListener>>,
+    /// This Apache child's connections to the group, idle between requests.
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// An application as a daemon starts it.
+pub(crate) struct DaemonApp {
+    pub(crate) alias: Arc<Alias>,
+    /// The server (virtual host) that defines it.
+    pub(crate) server: Server<'static>,
+    pub(crate) settings: SettingList,
+}
+
+impl DaemonRuntime {
+    pub(crate) fn group(&self, name: &str) -> Option<&GroupRuntime> {
+        self.groups.iter().find(|g| g.config.name == name)
+    }
+
+    pub(crate) fn app_index(&self, alias: &Alias) -> Option<u32> {
+        self.apps
+            .iter()
+            .position(|a| std::ptr::eq(Arc::as_ptr(&a.alias), alias))
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// In an Apache child: the daemons' listening sockets are not its business.
+    pub(crate) fn close_listeners(&self) {
+        for group in &self.groups {
+            group.take_listener();
+        }
+    }
+}
+
+impl GroupRuntime {
+    pub(crate) fn new(
+        config: Arc<DaemonGroup>,
+        socket: PathBuf,
+        token: [u8; TOKEN_LEN],
+        listener: UnixListener,
+    ) -> GroupRuntime {
+        GroupRuntime {
+            config,
+            socket,
+            token,
+            listener: Mutex::new(Some(listener)),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn take_listener(&self) -> Option<UnixListener> {
+        self.listener.lock().ok()?.take()
+    }
+
+    /// A duplicate of the listening socket, for a daemon about to be forked.
+    pub(crate) fn listener_for_daemon(&self) -> std::io::Result<UnixListener> {
+        match &*self
+            .listener
+            .lock()
+            .map_err(|_| std::io::Error::other("listener lock poisoned"))?
+        {
+            Some(listener) => listener.try_clone(),
+            None => Err(std::io::Error::other("the group's socket is closed")),
+        }
+    }
+
+    /// Sends a request head on an idle connection or a new one; a connection the daemon closed
+    /// while idle fails on write, before the daemon saw anything, so the next one is tried.
+    pub(crate) fn send_request(
+        &self,
+        head: &Frame,
+        new_connection: impl Fn() -> std::io::Result<Connection>,
+    ) -> std::io::Result<Connection> {
+        loop {
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            let Some(mut conn) = idle else { break };
+            if conn.send(head).is_ok() {
+                return Ok(conn);
+            }
+        }
+        let mut conn = new_connection()?;
+        conn.send(head)?;
+        Ok(conn)
+    }
+
+    /// Keeps a connection whose last response ended cleanly, for the next request.
+    pub(crate) fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Daemon mode through a real Apache started as root: each site's application runs in its own
+//! processes, as its own user, with its own environment, and failures there stay there.
+
+mod support;
+
+use std::io::Read;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use support::http::{self, PatternReader};
+use support::{Apache, ApacheConfig, artifacts, config_test, ensure_user, memory_kib};
+
+const USER_A: &str = "rustapp-test-a";
+const USER_B: &str = "rustapp-test-b";
+
+/// Two virtual hosts, each with its own daemon group, user and environment, plus an embedded
+/// application in the main server.
+fn two_sites(extra_a: &str) -> Apache {
+    ensure_user(USER_A);
+    ensure_user(USER_B);
+    let lib = artifacts().testapp.display().to_string();
+    Apache::start(ApacheConfig::new(&format!(
+        "RustAppAlias /embedded {lib}\n\
+         <VirtualHost *>\n  ServerName default.test\n  RustAppAlias /embedded {lib}\n</VirtualHost>\n\
+         <VirtualHost *>\n  ServerName site-a.test\n\
+           RustAppDaemonProcess site-a processes=2 threads=8 user={USER_A} home=/tmp env=SITE=alpha display-name=%{{GROUP}} {extra_a}\n\
+           RustAppProcessGroup site-a\n  RustAppAlias /app {lib}\n</VirtualHost>\n\
+         <VirtualHost *>\n  ServerName site-b.test\n\
+           RustAppDaemonProcess site-b user={USER_B} home=/ env=SITE=beta\n\
+           RustAppAlias /app {lib} process-group=site-b\n</VirtualHost>"
+    )))
+}
+
+fn info(apache: &Apache, host: &str, path: &str) -> http::Reply {
+    let reply = http::get_with(&apache.url(path), &[("Host", host)]);
+    assert_eq!(reply.status, 200, "{host}{path}: {}", reply.text());
+    reply
+}
+
+fn uid_of(name: &str) -> String {
+    ensure_user(name).to_string()
+}
+
+#[test]
+fn each_site_runs_as_its_own_user_with_its_own_environment_and_processes() {
+    let apache = two_sites("");
+    let a = info(&apache, "site-a.test", "/app/info");
+    let b = info(&apache, "site-b.test", "/app/info");
+    let embedded = info(&apache, "default.test", "/embedded/info");
+
+    assert_eq!(a.field("uid"), Some(uid_of(USER_A)));
+    assert_eq!(b.field("uid"), Some(uid_of(USER_B)));
+    assert_eq!(
+        embedded.field("uid").as_deref(),
+        Some("33"),
+        "embedded apps run as Apache's user"
+    );
+    assert_eq!(
+        (a.field("env.SITE").as_deref(), a.field("cwd").as_deref()),
+        (Some("alpha"), Some("/tmp"))
+    );
+    assert_eq!(
+        (b.field("env.SITE").as_deref(), b.field("cwd").as_deref()),
+        (Some("beta"), Some("/"))
+    );
+    assert_eq!(embedded.field("env.SITE").as_deref(), Some("(unset)"));
+    let pids = [a.field("pid"), b.field("pid"), embedded.field("pid")];
+    assert!(
+        pids[0] != pids[1] && pids[1] != pids[2] && pids[0] != pids[2],
+        "{pids:?}"
+    );
+    // What the application sees of the request is the same as when embedded.
+    assert_eq!(a.field("script_name").as_deref(), Some("/app"));
+    assert_eq!(a.field("path_info").as_deref(), Some("/info"));
+    assert_eq!(a.field("var.REMOTE_ADDR").as_deref(), Some("127.0.0.1"));
+    // `ps` shows the group's display name.
+    let pid = a.field("pid").unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(
+        cmdline.starts_with(b"(rustapp:site-a)"),
+        "{}",
+        String::from_utf8_lossy(&cmdline)
+    );
+    // Neither daemon can read the other's (or Apache's) environment from /proc.
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    assert!(
+        !environ.windows(5).any(|w| w == b"PATH="),
+        "the inherited environment is still visible"
+    );
+}
+
+#[test]
+fn an_app_that_kills_its_process_costs_one_502_and_a_new_process_serves_the_next() {
+    let apache = two_sites("");
+    let before = info(&apache, "site-b.test", "/app/info").field("pid");
+    let crashed = http::get_with(&apache.url("/app/abort"), &[("Host", "site-b.test")]);
+    assert_eq!(crashed.status, 502);
+    let after = info(&apache, "site-b.test", "/app/info").field("pid");
+    assert_ne!(before, after, "the same process answered after aborting");
+    assert!(
+        apache.wait_for_log(
+            "was killed by signal 6; started process",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        apache
+            .error_log()
+            .contains("daemon group 'site-b' closed the connection before answering")
+    );
+    // The other site never noticed.
+    info(&apache, "site-a.test", "/app/info");
+}
+
+#[test]
+fn a_daemon_killed_under_load_is_replaced_and_service_goes_on() {
+    let apache = two_sites("");
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let url = apache.url("/app/info");
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, served, url) = (stop.clone(), served.clone(), url.clone());
+            std::thread::spawn(move || {
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                    if http::agent()
+                        .get(&url)
+                        .set("Host", "site-a.test")
+                        .call()
+                        .is_ok()
+                    {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let victim = info(&apache, "site-a.test", "/app/info")
+        .field("pid")
+        .unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &victim])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    assert!(
+        served.load(Ordering::Relaxed) > 100,
+        "only {} served",
+        served.load(Ordering::Relaxed)
+    );
+    // After the kill, every request is answered.
+    for _ in 0..50 {
+        let reply = info(&apache, "site-a.test", "/app/info");
+        assert_ne!(reply.field("pid").as_deref(), Some(victim.as_str()));
+    }
+    assert!(
+        apache.wait_for_log(
+            &format!("process {victim} was killed by signal 9"),
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+fn socket_of(apache: &Apache, group: &str) -> String {
+    let log = apache.error_log();
+    let marker = format!("daemon group '{group}' started process ");
+    log.lines()
+        .filter(|l| l.contains(&marker))
+        .find_map(|l| l.split("listening on ").nth(1))
+        .expect("the socket is logged")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn only_apache_can_talk_to_a_daemon() {
+    let apache = two_sites("");
+    let socket = socket_of(&apache, "site-b");
+    let connect = |user: &str, group: &str| {
+        Command::new("setpriv")
+            .args([&format!("--reuid={user}"), &format!("--regid={group}"), "--clear-groups", "/usr/bin/python3", "-c"])
+            .arg("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(bytes([1,0,0,0,34,0,0,0,1,0]+[0]*32))\nprint(len(s.recv(64)))")
+            .arg(&socket)
+            .output()
+            .unwrap()
+    };
+    let other = connect("nobody", "nogroup");
+    assert!(!other.status.success());
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("Permission denied"),
+        "{other:?}"
+    );
+    // Apache's own user can connect, but without this Apache's token it is sent away.
+    let forged = connect("www-data", "www-data");
+    assert_eq!(
+        String::from_utf8_lossy(&forged.stdout).trim(),
+        "0",
+        "{forged:?}"
+    );
+    assert!(apache.wait_for_log(
+        "refused a connection that did not present this Apache's token",
+        1,
+        Duration::from_secs(5)
+    ));
+    info(&apache, "site-b.test", "/app/info");
+}
+
+#[test]
+fn bodies_of_64_mib_stream_both_ways_with_bounded_memory() {
+    let apache = Apache::start(
+        ApacheConfig::new(&format!(
+            "RustAppDaemonProcess big user={} home=/\nRustAppAlias /t {} process-group=big",
+            {
+                ensure_user(USER_A);
+                USER_A
+            },
+            artifacts().testapp.display()
+        ))
+        .processes(1),
+    );
+    let daemon = http::get(&apache.url("/t/info"))
+        .field("pid")
+        .unwrap()
+        .parse::<u32>()
+        .unwrap();
+    let child = apache
+        .child_pids()
+        .into_iter()
+        .find(|&p| p != daemon)
+        .unwrap();
+    let (daemon_before, _) = memory_kib(daemon);
+    let (child_before, _) = memory_kib(child);
+    let size: u64 = 64 << 20;
+    let up = http::post_chunked(
+        &apache.url("/t/upload-digest"),
+        PatternReader {
+            offset: 0,
+            len: size,
+        },
+    );
+    assert_eq!(up.field("length"), Some(size.to_string()));
+    let mut down = http::agent()
+        .get(&apache.url("/t/stream?mib=64"))
+        .call()
+        .unwrap()
+        .into_reader();
+    let (mut got, mut buf, mut offset_ok) = (0u64, vec![0u8; 1 << 20], true);
+    loop {
+        let n = down.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        offset_ok &= buf[..n]
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| b == http::pattern_byte(got + i as u64));
+        got += n as u64;
+    }
+    assert!(offset_ok && got == size, "{got} bytes");
+    for (what, pid, before) in [
+        ("daemon", daemon, daemon_before),
+        ("Apache child", child, child_before),
+    ] {
+        let (_, peak) = memory_kib(pid);
+        assert!(
+            peak < before + 24 * 1024,
+            "{what} peak {peak} KiB vs {before} KiB before"
+        );
+    }
+}
+
+#[test]
+fn restrict_embedded_refuses_apps_without_a_group() {
+    ensure_user(USER_A);
+    let lib = artifacts().testapp.display().to_string();
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppRestrictEmbedded On\nRustAppDaemonProcess g user={USER_A} home=/\n\
+         RustAppAlias /inside {lib}\nRustAppAlias /daemon {lib} process-group=g"
+    )));
+    assert_eq!(http::get(&apache.url("/inside/info")).status, 500);
+    assert!(
+        apache
+            .error_log()
+            .contains("RustAppRestrictEmbedded On forbids running it inside Apache")
+    );
+    assert_eq!(http::get(&apache.url("/daemon/info")).status, 200);
+}
+
+#[test]
+fn daemon_configuration_errors_fail_the_configuration_test() {
+    let lib = artifacts().testapp.display().to_string();
+    let cases = [
+        (format!("RustAppAlias /x {lib} process-group=nowhere"), "names process-group=nowhere, which no RustAppDaemonProcess defines"),
+        ("RustAppDaemonProcess g processes=0".to_owned(), "option 'processes=0': '0' is not a whole number from 1 to 1000"),
+        ("RustAppDaemonProcess g user=root".to_owned(), "never run as root"),
+        ("RustAppDaemonProcess g request-timeout=10".to_owned(), "option 'request-timeout' is not supported yet"),
+        (
+            "RustAppDaemonProcess g\n<VirtualHost *>\n ServerName v.test\n RustAppDaemonProcess g\n</VirtualHost>".to_owned(),
+            "is already defined at",
+        ),
+        ("RustAppSocketPrefix /no/such/dir".to_owned(), "RustAppSocketPrefix: /no/such/dir is not a directory"),
+    ];
+    for (directives, expected) in cases {
+        let test = config_test(&ApacheConfig::new(&directives));
+        assert!(!test.ok, "apache2 -t passed for:\n{directives}");
+        assert!(
+            test.output.contains(expected),
+            "for:\n{directives}\nexpected {expected:?} in:\n{}",
+            test.output
+        );
+    }
+}
