@@ -2,6 +2,23 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::frame::{Frame, HEADER_LEN, RequestHead};
 
+/// For a body frame (`RequestBody`, `ResponseBody`): its header and payload, so the sender can
+/// write both with one vectored write instead of copying the payload into a buffer.
+pub fn body_frame_parts(frame: &Frame) -> Option<([u8; HEADER_LEN], &Bytes)> {
+    let data = match frame {
+        Frame::RequestBody(data) | Frame::ResponseBody(data) => data,
+        _ => return None,
+    };
+    let mut header = [0u8; HEADER_LEN];
+    header[0] = frame.kind();
+    header[4..8].copy_from_slice(
+        &u32::try_from(data.len())
+            .expect("body piece over 4 GiB")
+            .to_le_bytes(),
+    );
+    Some((header, data))
+}
+
 /// Appends `frame` to `out`. Encoding cannot fail: the sender is responsible for staying within
 /// the peer's [`crate::Limits`] (body pieces are split by the code that produces them).
 pub fn encode(frame: &Frame, out: &mut BytesMut) {

@@ -35,7 +35,7 @@ mod encode;
 mod frame;
 
 pub use decode::{DecodeError, Decoder};
-pub use encode::encode;
+pub use encode::{body_frame_parts, encode};
 pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN};
 
 /// Decodes `data` as a stream of frames and checks that each decodes again identically after

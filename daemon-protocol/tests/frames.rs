@@ -92,6 +92,18 @@ fn every_frame_kind_round_trips() {
 }
 
 #[test]
+fn body_frames_written_in_two_parts_decode_like_encoded_ones() {
+    let frame = Frame::ResponseBody(b("vectored"));
+    let (header, data) = rustapp_daemon_protocol::body_frame_parts(&frame).unwrap();
+    let mut decoder = Decoder::new(Limits::default());
+    decoder.extend(&header);
+    decoder.extend(data);
+    assert_eq!(decoder.next_frame().unwrap(), Some(frame.clone()));
+    assert_eq!(stream_of(&[frame])[..HEADER_LEN], header);
+    assert!(rustapp_daemon_protocol::body_frame_parts(&Frame::Flush).is_none());
+}
+
+#[test]
 fn frames_split_at_every_byte_still_decode() {
     let frames = every_kind();
     let stream = stream_of(&frames);

@@ -18,7 +18,7 @@ use crate::ffi::{log_request, sys};
 use crate::handler::{BodySource, send_body};
 
 /// Largest piece of request body sent per `ReadBody`.
-const BODY_PIECE: usize = 64 * 1024;
+const BODY_PIECE: usize = 256 * 1024;
 
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
@@ -190,7 +190,10 @@ fn answer_body_read(conn: &mut Connection, exchange: &Exchange<'_>, max: u32) ->
     let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
     let answer = match exchange.read_body(&mut buf) {
         Some(0) => Frame::RequestBodyEnd,
-        Some(n) => Frame::RequestBody(Bytes::copy_from_slice(&buf[..n])),
+        Some(n) => {
+            buf.truncate(n);
+            Frame::RequestBody(Bytes::from(buf))
+        }
         None => Frame::RequestBodyFailed {
             status: exchange.body_failure_status().unwrap_or(400),
         },

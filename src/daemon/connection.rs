@@ -1,10 +1,10 @@
 //! One connection between an Apache child and a daemon: frames in, frames out.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::net::UnixStream;
 
 use bytes::BytesMut;
-use rustapp_daemon_protocol::{Decoder, Frame, Limits, encode};
+use rustapp_daemon_protocol::{Decoder, Frame, Limits, body_frame_parts, encode};
 
 pub(crate) struct Connection {
     pub(crate) stream: UnixStream,
@@ -55,6 +55,19 @@ impl Connection {
     }
 
     pub(crate) fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        if let Some((header, data)) = body_frame_parts(frame) {
+            // Body pieces go out as they are, without a copy into the frame buffer.
+            let mut parts = [IoSlice::new(&header), IoSlice::new(data)];
+            let mut parts = &mut parts[..];
+            while !parts.is_empty() {
+                let n = self.stream.write_vectored(parts)?;
+                if n == 0 {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut parts, n);
+            }
+            return Ok(());
+        }
         self.out.clear();
         encode(frame, &mut self.out);
         self.stream.write_all(&self.out)

@@ -21,8 +21,14 @@ pub(crate) struct DaemonRequest<'c> {
     state: RefCell<RequestState>,
 }
 
+/// How much request body the daemon asks the Apache child for at once: applications often read
+/// in small buffers, and each ask is a round trip.
+const BODY_READ_AHEAD: usize = 256 * 1024;
+
 #[derive(Default)]
 struct RequestState {
+    /// Request body received but not yet read by the application.
+    pending: Bytes,
     status: u16,
     headers: Vec<(Bytes, Bytes)>,
     /// The first thing in the response head the host refused.
@@ -96,22 +102,29 @@ impl<'c> DaemonRequest<'c> {
             .map(|(_, v)| &v[..])
     }
 
-    /// Asks the Apache child for up to `buf.len()` bytes of request body.
+    /// Reads request body into `buf`, asking the Apache child for more when none is pending.
     fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
         let mut state = self.state.borrow_mut();
+        if !state.pending.is_empty() {
+            let n = state.pending.len().min(buf.len());
+            buf[..n].copy_from_slice(&state.pending.split_to(n));
+            return Some(n);
+        }
         if state.body_ended {
             return Some(0);
         }
         if state.body_failed.is_some() {
             return None;
         }
-        let max = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let max = buf.len().max(BODY_READ_AHEAD);
         let mut conn = self.conn.borrow_mut();
-        conn.send(&Frame::ReadBody { max }).ok()?;
+        conn.send(&Frame::ReadBody { max: max as u32 }).ok()?;
         match conn.read_frame() {
-            Ok(Some(Frame::RequestBody(data))) if data.len() <= buf.len() => {
-                buf[..data.len()].copy_from_slice(&data);
-                Some(data.len())
+            Ok(Some(Frame::RequestBody(mut data))) if data.len() <= max => {
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data.split_to(n));
+                state.pending = data;
+                Some(n)
             }
             Ok(Some(Frame::RequestBodyEnd)) => {
                 state.body_ended = true;
