@@ -311,6 +311,7 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
         ("RustAppDaemonProcess g processes=0".to_owned(), "option 'processes=0': '0' is not a whole number from 1 to 1000"),
         ("RustAppDaemonProcess g user=root".to_owned(), "never run as root"),
         ("RustAppDaemonProcess g request-timeout=10".to_owned(), "option 'request-timeout' is not supported yet"),
+        ("RustAppDaemonProcess g maximum-requests=none".to_owned(), "option 'maximum-requests=none': 'none' is not a whole number"),
         (
             "RustAppDaemonProcess g\n<VirtualHost *>\n ServerName v.test\n RustAppDaemonProcess g\n</VirtualHost>".to_owned(),
             "is already defined at",
@@ -326,4 +327,189 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
             test.output
         );
     }
+}
+
+/// Sends requests from four clients for `seconds`; returns how many were answered and what
+/// failed (a failure is anything but a complete 200).
+fn under_load(apache: &Apache, seconds: u64, during: impl FnOnce()) -> (usize, Vec<String>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..4)
+        .map(|n| {
+            let (stop, served, failures) = (stop.clone(), served.clone(), failures.clone());
+            let (info, upload) = (apache.url("/t/info"), apache.url("/t/upload-digest"));
+            std::thread::spawn(move || {
+                let agent = http::agent();
+                let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                    // One client posts bodies: a request resent after a Goodbye still has its body.
+                    let outcome = if n == 0 {
+                        agent
+                            .post(&upload)
+                            .send_bytes(&[7u8; 65536])
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.into_string().map_err(|e| e.to_string()))
+                            .and_then(|body| {
+                                if body.starts_with("length=65536") {
+                                    Ok(())
+                                } else {
+                                    Err(body)
+                                }
+                            })
+                    } else {
+                        agent
+                            .get(&info)
+                            .call()
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| {
+                                let mut body = String::new();
+                                r.into_reader()
+                                    .read_to_string(&mut body)
+                                    .map_err(|e| e.to_string())
+                                    .map(|_| body)
+                            })
+                            .and_then(|body| {
+                                if body.contains("script_name=/t") {
+                                    Ok(())
+                                } else {
+                                    Err(body)
+                                }
+                            })
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            served.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => failures.lock().unwrap().push(e),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    during();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().unwrap();
+    }
+    let failures = failures.lock().unwrap().clone();
+    (served.load(Ordering::Relaxed), failures)
+}
+
+fn daemon_pids_in_log(apache: &Apache, group: &str) -> usize {
+    let marker = format!("daemon group '{group}' process ");
+    let mut pids: Vec<&str> = Vec::new();
+    let log = apache.error_log();
+    for line in log
+        .lines()
+        .filter(|l| l.contains(&marker) && l.contains(" serving as "))
+    {
+        if let Some(pid) = line
+            .split(&marker)
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            if !pids.contains(&pid) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids.len()
+}
+
+#[test]
+fn maximum_requests_recycles_processes_under_load_without_a_failed_request() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess rec processes=2 threads=8 maximum-requests=40 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=rec",
+        artifacts().testapp.display()
+    )));
+    let (served, failures) = under_load(&apache, 3, || {});
+    let answered: Vec<String> = apache
+        .error_log()
+        .lines()
+        .filter(|l| l.contains("answering"))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {:?}\n{answered:#?}",
+        failures.len(),
+        served + failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(served > 200, "only {served} served");
+    assert!(
+        apache.error_log().matches("(maximum-requests=40)").count() >= 3,
+        "{}",
+        apache.error_log()
+    );
+    assert!(
+        daemon_pids_in_log(&apache, "rec") >= 5,
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
+    ensure_user(USER_A);
+    let dir = support::shared_temp_dir();
+    let library = dir.path().join("libsite.so");
+    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess site processes=2 threads=8 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=site",
+        library.display()
+    )));
+    let before = http::get(&apache.url("/t/info")).field("pid");
+    let (served, failures) = under_load(&apache, 3, || {
+        // A deployment: the new library is written beside the old one and renamed over it.
+        let staged = dir.path().join("libsite.so.new");
+        std::fs::copy(&artifacts().testapp, &staged).unwrap();
+        std::fs::rename(&staged, &library).unwrap();
+    });
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {:?}",
+        failures.len(),
+        served + failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        apache.error_log().contains(&format!(
+            "its application library {} was replaced",
+            library.display()
+        )),
+        "{}",
+        apache.error_log()
+    );
+    let after = http::get(&apache.url("/t/info")).field("pid");
+    assert_ne!(before, after);
+}
+
+#[test]
+fn inactivity_timeout_replaces_an_idle_process() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess idle inactivity-timeout=1 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=idle",
+        artifacts().testapp.display()
+    )));
+    let before = http::get(&apache.url("/t/info")).field("pid");
+    assert!(
+        apache.wait_for_log(
+            "no request for 1 s (inactivity-timeout)",
+            1,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = http::get(&apache.url("/t/info")).field("pid");
+    assert_ne!(before, after, "the idle process was not replaced");
 }

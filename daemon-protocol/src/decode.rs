@@ -136,6 +136,7 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
         kind::CANCEL => Frame::Cancel,
         kind::FLUSH => Frame::Flush,
         kind::RESPONSE_END => Frame::ResponseEnd,
+        kind::GOODBYE => Frame::Goodbye,
         kind::REQUEST_BODY_FAILED => Frame::RequestBodyFailed { status: r.u16()? },
         kind::WELCOME => Frame::Welcome { pid: r.u32()? },
         kind::READ_BODY => Frame::ReadBody { max: r.u32()? },

@@ -31,7 +31,11 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
         }
         Frame::RequestHead(head) => put_request_head(out, head),
         Frame::RequestBody(data) | Frame::ResponseBody(data) => out.put_slice(data),
-        Frame::RequestBodyEnd | Frame::Cancel | Frame::Flush | Frame::ResponseEnd => {}
+        Frame::RequestBodyEnd
+        | Frame::Cancel
+        | Frame::Flush
+        | Frame::ResponseEnd
+        | Frame::Goodbye => {}
         Frame::RequestBodyFailed { status } => out.put_u16_le(*status),
         Frame::Welcome { pid } => out.put_u32_le(*pid),
         Frame::ReadBody { max } => out.put_u32_le(*max),

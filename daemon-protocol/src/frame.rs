@@ -81,6 +81,9 @@ pub enum Frame {
         level: u8,
         message: Bytes,
     },
+    /// The daemon is closing this idle connection: it did not read, and will not read, any
+    /// request sent on it, so the child may send that request again elsewhere.
+    Goodbye,
 }
 
 /// Frame kinds on the wire.
@@ -100,6 +103,7 @@ pub(crate) mod kind {
     pub const RESPONSE_ABORT: u8 = 0x87;
     pub const FAILED: u8 = 0x88;
     pub const LOG: u8 = 0x89;
+    pub const GOODBYE: u8 = 0x8a;
 }
 
 impl Frame {
@@ -120,6 +124,7 @@ impl Frame {
             Frame::ResponseAbort { .. } => kind::RESPONSE_ABORT,
             Frame::Failed { .. } => kind::FAILED,
             Frame::Log { .. } => kind::LOG,
+            Frame::Goodbye => kind::GOODBYE,
         }
     }
 }
@@ -154,7 +159,7 @@ impl Limits {
             HELLO => 2 + TOKEN_LEN as u32,
             REQUEST_HEAD | RESPONSE_HEAD => self.max_head,
             REQUEST_BODY | RESPONSE_BODY => self.max_body_chunk,
-            REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END => 0,
+            REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE => 0,
             REQUEST_BODY_FAILED => 2,
             WELCOME | READ_BODY => 4,
             RESPONSE_ABORT => 4 + self.max_message,

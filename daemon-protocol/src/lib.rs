@@ -20,6 +20,9 @@
 //!                <------------------------  ResponseEnd          (or ResponseAbort)
 //!   Cancel       ------------------------>                       (client went away)
 //! ```
+//! A daemon that is being recycled sends [`Frame::Goodbye`] on each idle connection and closes
+//! it, never reading a request sent on it after that: a child that reads `Goodbye` where it
+//! expected an answer sends its request again on another connection, and nothing is lost.
 //! Bodies are pulled, never pushed: the daemon asks for request body when the application
 //! reads, and the child writes response data to the client before it reads the next frame,
 //! so neither side buffers a whole body.

@@ -68,6 +68,7 @@ fn every_kind() -> Vec<Frame> {
             level: 2,
             message: b("careful"),
         },
+        Frame::Goodbye,
     ]
 }
 

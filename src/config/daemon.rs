@@ -7,19 +7,17 @@ use super::SettingList;
 
 /// Options that need daemon recycling or request deadlines, which are not built yet: refused
 /// rather than accepted and ignored.
-const NOT_YET: [&str; 7] = [
-    "maximum-requests",
+const NOT_YET: [&str; 4] = [
     "request-timeout",
     "queue-timeout",
-    "graceful-timeout",
     "shutdown-timeout",
-    "inactivity-timeout",
     "startup-timeout",
 ];
 
 const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
-socket-timeout=SECONDS, listen-backlog=N";
+socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
+graceful-timeout=SECONDS";
 
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +44,12 @@ pub(crate) struct DaemonGroup {
     /// (default 60 s; a daemon silent for longer answers 504).
     pub(crate) socket_timeout: Duration,
     pub(crate) listen_backlog: u32,
+    /// A process that has served this many requests is replaced (off by default).
+    pub(crate) maximum_requests: Option<u64>,
+    /// A process that has served nothing for this long is replaced (off by default).
+    pub(crate) inactivity_timeout: Option<Duration>,
+    /// How long a process being replaced may take to finish its requests (default 15 s).
+    pub(crate) graceful_timeout: Duration,
     /// `file:line` of the directive.
     pub(crate) defined_at: String,
 }
@@ -97,6 +101,9 @@ pub(crate) fn parse_daemon_group(
         connect_timeout: Duration::from_secs(15),
         socket_timeout: Duration::from_secs(60),
         listen_backlog: 100,
+        maximum_requests: None,
+        inactivity_timeout: None,
+        graceful_timeout: Duration::from_secs(15),
         defined_at,
     };
     for option in options {
@@ -110,6 +117,11 @@ pub(crate) fn parse_daemon_group(
             "processes" => group.processes = number(value, 1, 1000).map_err(bad)?,
             "threads" => group.threads = number(value, 1, 1000).map_err(bad)?,
             "listen-backlog" => group.listen_backlog = number(value, 1, 65535).map_err(bad)?,
+            "maximum-requests" => {
+                group.maximum_requests = Some(u64::from(number(value, 1, u32::MAX).map_err(bad)?))
+            }
+            "inactivity-timeout" => group.inactivity_timeout = Some(seconds(value).map_err(bad)?),
+            "graceful-timeout" => group.graceful_timeout = seconds(value).map_err(bad)?,
             "connect-timeout" => group.connect_timeout = seconds(value).map_err(bad)?,
             "socket-timeout" => group.socket_timeout = seconds(value).map_err(bad)?,
             "user" => group.user = Some(account(value, "root").map_err(bad)?),
@@ -276,8 +288,8 @@ mod tests {
             ),
             (vec!["shop", "env-file=/missing"], "cannot read /missing"),
             (
-                vec!["shop", "maximum-requests=100"],
-                "option 'maximum-requests' is not supported yet",
+                vec!["shop", "request-timeout=100"],
+                "option 'request-timeout' is not supported yet",
             ),
             (vec!["sh op"], "may contain only letters"),
             (vec![], "takes a group name"),

@@ -17,6 +17,9 @@ use crate::config::Alias;
 use crate::ffi::{log_request, sys};
 use crate::handler::{BodySource, send_body};
 
+/// How often one request is sent again after daemons retired the connections it was sent on.
+const MAX_GOODBYES: usize = 8;
+
 /// Largest piece of request body sent per `ReadBody`.
 const BODY_PIECE: usize = 256 * 1024;
 
@@ -44,6 +47,7 @@ pub(crate) fn serve_via_daemon(
             return sys::HTTP_SERVICE_UNAVAILABLE;
         }
     };
+    let mut goodbyes = 0;
 
     // Until the response head: answer body reads, pass log lines on.
     loop {
@@ -57,6 +61,21 @@ pub(crate) fn serve_via_daemon(
                 }
             }
             Ok(Some(Frame::Log { level, message })) => relay_log(exchange, level, &message),
+            // The daemon retired this connection without reading the request: send it again,
+            // on another connection (a fresh daemon takes over through the group's socket).
+            Ok(Some(Frame::Goodbye)) if goodbyes < MAX_GOODBYES => {
+                goodbyes += 1;
+                conn = match group.send_request(&head, || connect(group)) {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        log::error!(
+                            "daemon group '{name}' is not reachable at {}: {e}; answering 503",
+                            group.socket.display()
+                        );
+                        return sys::HTTP_SERVICE_UNAVAILABLE;
+                    }
+                };
+            }
             Ok(Some(Frame::ResponseHead { status, headers })) => {
                 exchange.set_status(u32::from(status));
                 for (header, value) in &headers {

@@ -9,7 +9,7 @@ use rustapp_daemon_protocol::Limits;
 use super::host::{DAEMON_HOST_V1, DaemonAppContext};
 use super::privileges::{become_daemon, reset_signals, set_thread_name};
 use super::runtime::DaemonRuntime;
-use super::server::{LazyApp, Registry, ServerConfig, serve};
+use super::server::{LazyApp, Recycle, Registry, ServerConfig, serve};
 use crate::app::{AppInstance, load_library};
 use crate::ffi::{self, Server, server_log_scope};
 
@@ -75,7 +75,11 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
             // Applications mounted into this group by name start now, so that a broken library
             // shows up in the log at once; others on their first request.
             let preload = app.alias.process_group.as_deref() == Some(name.as_str());
-            LazyApp::new(Box::new(start), preload)
+            LazyApp::new(
+                Box::new(start),
+                Some(app.alias.library.clone().into()),
+                preload,
+            )
         })
         .collect();
     log::info!(
@@ -91,15 +95,33 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
         allowed_uid: apache_uid,
         limits: Limits::default(),
         socket_timeout: group.config.socket_timeout,
+        recycle: Recycle {
+            maximum_requests: group.config.maximum_requests,
+            inactivity_timeout: group.config.inactivity_timeout,
+            graceful_timeout: group.config.graceful_timeout,
+        },
     };
-    if let Err(e) = serve(listener, Arc::new(Registry::new(apps)), config) {
-        log::error!(
-            "daemon group '{name}' process {} stopped serving: {e}",
-            std::process::id()
-        );
+    match serve(listener, Arc::new(Registry::new(apps)), config) {
+        Ok(retired) => {
+            log::info!(
+                "daemon group '{name}' process {} retired: {}",
+                std::process::id(),
+                retired.reason
+            );
+            exit(RETIRED)
+        }
+        Err(e) => {
+            log::error!(
+                "daemon group '{name}' process {} stopped serving: {e}",
+                std::process::id()
+            );
+            exit(1)
+        }
     }
-    exit(1)
 }
+
+/// The exit status of a daemon that retired as planned (recycling), for the supervisor.
+pub(crate) const RETIRED: i32 = 0;
 
 /// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
 fn exit(code: i32) -> ! {

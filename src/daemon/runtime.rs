@@ -12,6 +12,9 @@ use super::connection::Connection;
 use crate::config::{Alias, DaemonGroup, SettingList};
 use crate::ffi::Server;
 
+/// New connections tried for one request whose head could not be written.
+const NEW_CONNECTION_ATTEMPTS: usize = 8;
+
 pub(crate) struct DaemonRuntime {
     pub(crate) groups: Vec<GroupRuntime>,
     /// Every alias, by the index `RequestHead::app` names.
@@ -88,8 +91,9 @@ impl GroupRuntime {
         }
     }
 
-    /// Sends a request head on an idle connection or a new one; a connection the daemon closed
-    /// while idle fails on write, before the daemon saw anything, so the next one is tried.
+    /// Sends a request head on an idle connection or a new one. A write that fails means the
+    /// daemon did not read the head (it closed the connection: it died, or retired and said
+    /// goodbye), so the next connection is tried, a bounded number of times for new ones.
     pub(crate) fn send_request(
         &self,
         head: &Frame,
@@ -102,9 +106,15 @@ impl GroupRuntime {
                 return Ok(conn);
             }
         }
-        let mut conn = new_connection()?;
-        conn.send(head)?;
-        Ok(conn)
+        let mut attempts = 0;
+        loop {
+            let mut conn = new_connection()?;
+            match conn.send(head) {
+                Ok(()) => return Ok(conn),
+                Err(e) if attempts >= NEW_CONNECTION_ATTEMPTS => return Err(e),
+                Err(_) => attempts += 1,
+            }
+        }
     }
 
     /// Keeps a connection whose last response ended cleanly, for the next request.

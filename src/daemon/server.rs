@@ -10,9 +10,12 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 use mio::unix::SourceFd;
@@ -35,6 +38,31 @@ pub(crate) struct ServerConfig {
     pub(crate) limits: Limits,
     /// How long to wait for the Apache child while a request is on the connection.
     pub(crate) socket_timeout: Duration,
+    pub(crate) recycle: Recycle,
+}
+
+/// When a daemon process retires so that a fresh one replaces it.
+#[derive(Clone, Default)]
+pub(crate) struct Recycle {
+    pub(crate) maximum_requests: Option<u64>,
+    pub(crate) inactivity_timeout: Option<Duration>,
+    /// How long requests still running may take once retiring has begun.
+    pub(crate) graceful_timeout: Duration,
+}
+
+/// Why `serve` returned: the process retires and its supervisor starts another.
+pub(crate) struct Retired {
+    pub(crate) reason: String,
+}
+
+/// What the poller and the workers share.
+#[derive(Default)]
+struct Activity {
+    served: AtomicU64,
+    /// Connections handed to workers and not yet given back or closed.
+    outstanding: AtomicUsize,
+    /// When the last request ended, in milliseconds since `Activity::epoch`.
+    last_request_ms: AtomicU64,
 }
 
 /// The applications a daemon serves, by the index the Apache child names in `RequestHead`.
@@ -48,13 +76,36 @@ type StartFn = Box<dyn Fn() -> Result<AppInstance, String> + Send + Sync>;
 pub(crate) struct LazyApp {
     start: StartFn,
     instance: OnceLock<Result<AppInstance, String>>,
+    /// The library file, and which file it was when the application started.
+    library: Option<PathBuf>,
+    loaded: OnceLock<Option<FileIdentity>>,
+}
+
+/// Enough to tell that a file at a path was replaced (a new file renamed over it, or rewritten).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIdentity {
+    device: u64,
+    inode: u64,
+    modified_ns: i64,
+}
+
+fn identity(path: &PathBuf) -> Option<FileIdentity> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    Some(FileIdentity {
+        device: meta.dev(),
+        inode: meta.ino(),
+        modified_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+    })
 }
 
 impl LazyApp {
-    pub(crate) fn new(start: StartFn, preload: bool) -> LazyApp {
+    pub(crate) fn new(start: StartFn, library: Option<PathBuf>, preload: bool) -> LazyApp {
         let app = LazyApp {
             start,
             instance: OnceLock::new(),
+            library,
+            loaded: OnceLock::new(),
         };
         if preload {
             let _ = app.get();
@@ -64,6 +115,7 @@ impl LazyApp {
 
     fn get(&self) -> Result<&AppInstance, &str> {
         match self.instance.get_or_init(|| {
+            let _ = self.loaded.set(self.library.as_ref().and_then(identity));
             let started = (self.start)();
             if let Err(reason) = &started {
                 log::error!("daemon: an application cannot serve: {reason}");
@@ -81,6 +133,16 @@ impl Registry {
         Registry { apps }
     }
 
+    /// A library of a started application whose file is no longer the one loaded.
+    fn replaced_library(&self) -> Option<&PathBuf> {
+        self.apps.iter().find_map(|app| {
+            let (path, Some(Some(loaded))) = (app.library.as_ref()?, app.loaded.get()) else {
+                return None;
+            };
+            (identity(path).as_ref() != Some(loaded)).then_some(path)
+        })
+    }
+
     fn get(&self, index: u32) -> Result<&AppInstance, String> {
         match self.apps.get(index as usize) {
             Some(app) => app
@@ -95,49 +157,63 @@ const LISTENER: Token = Token(0);
 const WAKE: Token = Token(1);
 const FIRST_CONNECTION: usize = 2;
 
-/// Serves connections from `listener` until it fails. Blocks the calling thread (the poller).
+/// Serves connections from `listener` until the process should retire (or the listener fails).
+/// Blocks the calling thread, which becomes the poller.
 pub(crate) fn serve(
     listener: UnixListener,
     registry: Arc<Registry>,
     config: ServerConfig,
-) -> io::Result<()> {
+) -> io::Result<Retired> {
     let mut poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
     listener.set_nonblocking(true)?;
-    poll.registry().register(
-        &mut SourceFd(&listener.as_raw_fd()),
-        LISTENER,
-        Interest::READABLE,
-    )?;
+    let listener_fd = listener.as_raw_fd();
+    poll.registry()
+        .register(&mut SourceFd(&listener_fd), LISTENER, Interest::READABLE)?;
 
+    let epoch = Instant::now();
+    let activity = Arc::new(Activity::default());
     let (ready, to_workers) = mpsc::channel::<Connection>();
     let to_workers = Arc::new(Mutex::new(to_workers));
     let (returned, from_workers) = mpsc::channel::<Connection>();
     for n in 0..config.threads.max(1) {
         let (to_workers, returned, waker) = (to_workers.clone(), returned.clone(), waker.clone());
-        let (registry, config) = (registry.clone(), config.clone());
+        let (registry, config, activity) = (registry.clone(), config.clone(), activity.clone());
         std::thread::Builder::new()
             .name(format!("rustapp-daemon-{n}"))
-            .spawn(move || work(&to_workers, &returned, &waker, &registry, &config))?;
+            .spawn(move || {
+                work(
+                    &to_workers,
+                    &returned,
+                    &waker,
+                    &registry,
+                    &config,
+                    &activity,
+                    epoch,
+                )
+            })?;
     }
+    let hand_over = |conn: Connection| {
+        activity.outstanding.fetch_add(1, Ordering::AcqRel);
+        let _ = ready.send(conn);
+    };
 
     let mut idle: HashMap<Token, Connection> = HashMap::new();
     let mut next_token = FIRST_CONNECTION;
     let mut events = Events::with_capacity(256);
+    // Set once the process starts retiring: why, and since when.
+    let mut retiring: Option<(String, Instant)> = None;
     loop {
-        if let Err(e) = poll.poll(&mut events, None) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
             }
-            return Err(e);
         }
         for event in &events {
             match event.token() {
-                LISTENER => loop {
+                LISTENER if retiring.is_none() => loop {
                     match listener.accept() {
-                        Ok((stream, _)) => {
-                            let _ = ready.send(Connection::new(stream, config.limits));
-                        }
+                        Ok((stream, _)) => hand_over(Connection::new(stream, config.limits)),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => {
                             log::error!("daemon: accepting a connection failed: {e}");
@@ -145,34 +221,102 @@ pub(crate) fn serve(
                         }
                     }
                 },
-                WAKE => {
-                    for mut conn in from_workers.try_iter() {
-                        if conn.has_buffered_input() {
-                            let _ = ready.send(conn);
-                            continue;
-                        }
-                        let token = Token(next_token);
-                        next_token += 1;
-                        let fd = conn.stream.as_raw_fd();
-                        if poll
-                            .registry()
-                            .register(&mut SourceFd(&fd), token, Interest::READABLE)
-                            .is_ok()
-                        {
-                            idle.insert(token, conn);
-                        }
-                    }
-                }
+                LISTENER => {}
+                WAKE => {}
                 token => {
                     if let Some(conn) = idle.remove(&token) {
                         let fd = conn.stream.as_raw_fd();
                         let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                        let _ = ready.send(conn);
+                        hand_over(conn);
                     }
                 }
             }
         }
+        // Connections the workers are done with: idle until their next request.
+        for mut conn in from_workers.try_iter() {
+            activity.outstanding.fetch_sub(1, Ordering::AcqRel);
+            if retiring.is_some() {
+                say_goodbye(conn);
+            } else if conn.has_buffered_input() {
+                hand_over(conn);
+            } else {
+                let token = Token(next_token);
+                next_token += 1;
+                let fd = conn.stream.as_raw_fd();
+                if poll
+                    .registry()
+                    .register(&mut SourceFd(&fd), token, Interest::READABLE)
+                    .is_ok()
+                {
+                    idle.insert(token, conn);
+                }
+            }
+        }
+        match &retiring {
+            None => {
+                if let Some(reason) = reason_to_retire(&config.recycle, &activity, &registry, epoch)
+                {
+                    log::info!("daemon process {} retires: {reason}", std::process::id());
+                    let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
+                    for (_, conn) in idle.drain() {
+                        say_goodbye(conn);
+                    }
+                    retiring = Some((reason, Instant::now()));
+                }
+            }
+            Some((reason, since)) => {
+                let running = activity.outstanding.load(Ordering::Acquire);
+                if running == 0 {
+                    return Ok(Retired {
+                        reason: reason.clone(),
+                    });
+                }
+                if since.elapsed() > config.recycle.graceful_timeout {
+                    return Ok(Retired {
+                        reason: format!(
+                            "{reason}; {running} requests still running at its graceful-timeout were cut off"
+                        ),
+                    });
+                }
+            }
+        }
     }
+}
+
+fn reason_to_retire(
+    recycle: &Recycle,
+    activity: &Activity,
+    registry: &Registry,
+    epoch: Instant,
+) -> Option<String> {
+    let served = activity.served.load(Ordering::Acquire);
+    if let Some(max) = recycle.maximum_requests {
+        if served >= max {
+            return Some(format!(
+                "it served {served} requests (maximum-requests={max})"
+            ));
+        }
+    }
+    if let Some(limit) = recycle.inactivity_timeout {
+        let last = Duration::from_millis(activity.last_request_ms.load(Ordering::Acquire));
+        if activity.outstanding.load(Ordering::Acquire) == 0
+            && epoch.elapsed().saturating_sub(last) > limit
+        {
+            return Some(format!(
+                "no request for {} s (inactivity-timeout)",
+                limit.as_secs()
+            ));
+        }
+    }
+    registry
+        .replaced_library()
+        .map(|path| format!("its application library {} was replaced", path.display()))
+}
+
+/// Closes an idle connection, telling the Apache child that nothing sent on it will be read.
+fn say_goodbye(mut conn: Connection) {
+    let _ = conn.stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = conn.send(&Frame::Goodbye);
 }
 
 /// A worker: serves one turn of whichever connection is ready, then gives it back.
@@ -182,25 +326,43 @@ fn work(
     waker: &Waker,
     registry: &Registry,
     config: &ServerConfig,
+    activity: &Activity,
+    epoch: Instant,
 ) {
     loop {
         let next = to_workers.lock().map(|r| r.recv());
         let Ok(Ok(mut conn)) = next else { return };
-        match serve_turn(&mut conn, registry, config) {
-            Ok(Turn::Again) => {
+        let outcome = serve_turn(&mut conn, registry, config);
+        if matches!(outcome, Ok(Turn::Served)) {
+            activity.served.fetch_add(1, Ordering::AcqRel);
+            activity
+                .last_request_ms
+                .store(epoch.elapsed().as_millis() as u64, Ordering::Release);
+        }
+        match outcome {
+            Ok(Turn::Again | Turn::Served) => {
                 if returned.send(conn).is_err() || waker.wake().is_err() {
                     return;
                 }
             }
-            Ok(Turn::Closed) => {}
-            Err(e) => log::info!("daemon: closing a connection: {e}"),
+            Ok(Turn::Closed) => {
+                activity.outstanding.fetch_sub(1, Ordering::AcqRel);
+            }
+            Err(e) => {
+                activity.outstanding.fetch_sub(1, Ordering::AcqRel);
+                log::info!("daemon: closing a connection: {e}");
+            }
         }
+        // The poller may be waiting for this count to reach zero.
+        let _ = waker.wake();
     }
 }
 
 enum Turn {
     /// Keep the connection for the next request.
     Again,
+    /// A request was answered; keep the connection.
+    Served,
     Closed,
 }
 
@@ -215,7 +377,9 @@ fn serve_turn(
     }
     match conn.read_frame()? {
         None => Ok(Turn::Closed),
-        Some(Frame::RequestHead(head)) => serve_request(conn, head, registry, config),
+        Some(Frame::RequestHead(head)) => {
+            serve_request(conn, head, registry, config).map(|_| Turn::Served)
+        }
         Some(other) => Err(protocol_error(&format!(
             "expected a request, got {other:?}"
         ))),

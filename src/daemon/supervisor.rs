@@ -108,6 +108,7 @@ fn replace(
     exit: Exit,
 ) -> Option<i32> {
     let name = &runtime.groups[index].config.name;
+    let planned = matches!(exit, Exit::Code(process::RETIRED));
     let how = match exit {
         Exit::Code(code) => format!("exited with status {code}"),
         Exit::Signal(signal) => format!("was killed by signal {signal}"),
@@ -118,6 +119,12 @@ fn replace(
         return None;
     }
     match spawn(runtime, index, main) {
+        Ok(new_pid) if planned => {
+            log::info!(
+                "daemon group '{name}' process {pid} retired; started process {new_pid} in its place"
+            );
+            Some(new_pid)
+        }
         Ok(new_pid) => {
             log::error!(
                 "daemon group '{name}' process {pid} {how}; started process {new_pid} in its place"

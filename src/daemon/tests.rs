@@ -11,7 +11,7 @@ use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, TOKE
 
 use super::connection::Connection;
 use super::host::{DAEMON_HOST_V1, DaemonAppContext};
-use super::server::{LazyApp, Registry, ServerConfig, serve};
+use super::server::{LazyApp, Recycle, Registry, ServerConfig, serve};
 use crate::app::{AppInstance, load_library};
 use crate::config::SettingList;
 
@@ -61,8 +61,13 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         allowed_uid: unsafe { libc::getuid() },
         limits: Limits::default(),
         socket_timeout: Duration::from_secs(10),
+        recycle: Recycle::default(),
     };
-    let registry = Arc::new(Registry::new(vec![LazyApp::new(Box::new(start), true)]));
+    let registry = Arc::new(Registry::new(vec![LazyApp::new(
+        Box::new(start),
+        None,
+        true,
+    )]));
     std::thread::spawn(move || serve(listener, registry, config));
     (dir, socket)
 }
