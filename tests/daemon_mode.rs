@@ -329,9 +329,14 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
     }
 }
 
-/// Sends requests from four clients for `seconds`; returns how many were answered and what
-/// failed (a failure is anything but a complete 200).
-fn under_load(apache: &Apache, seconds: u64, during: impl FnOnce()) -> (usize, Vec<String>) {
+/// Sends requests from four clients for `seconds` (one of them POSTing bodies when `posts`);
+/// returns how many were answered and what failed (anything but a complete 200).
+fn under_load(
+    apache: &Apache,
+    seconds: u64,
+    posts: bool,
+    during: impl FnOnce(),
+) -> (usize, Vec<String>) {
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -344,7 +349,7 @@ fn under_load(apache: &Apache, seconds: u64, during: impl FnOnce()) -> (usize, V
                 let deadline = std::time::Instant::now() + Duration::from_secs(60);
                 while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
                     // One client posts bodies: a request resent after a Goodbye still has its body.
-                    let outcome = if n == 0 {
+                    let outcome = if n == 0 && posts {
                         agent
                             .post(&upload)
                             .send_bytes(&[7u8; 65536])
@@ -427,7 +432,7 @@ fn maximum_requests_recycles_processes_under_load_without_a_failed_request() {
          RustAppAlias /t {} process-group=rec",
         artifacts().testapp.display()
     )));
-    let (served, failures) = under_load(&apache, 3, || {});
+    let (served, failures) = under_load(&apache, 3, true, || {});
     let answered: Vec<String> = apache
         .error_log()
         .lines()
@@ -466,7 +471,7 @@ fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
         library.display()
     )));
     let before = http::get(&apache.url("/t/info")).field("pid");
-    let (served, failures) = under_load(&apache, 3, || {
+    let (served, failures) = under_load(&apache, 3, true, || {
         // A deployment: the new library is written beside the old one and renamed over it.
         let staged = dir.path().join("libsite.so.new");
         std::fs::copy(&artifacts().testapp, &staged).unwrap();
@@ -512,4 +517,59 @@ fn inactivity_timeout_replaces_an_idle_process() {
     std::thread::sleep(Duration::from_millis(1500));
     let after = http::get(&apache.url("/t/info")).field("pid");
     assert_ne!(before, after, "the idle process was not replaced");
+}
+
+#[test]
+fn graceful_restarts_under_load_hand_daemons_over_without_a_failed_request() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess gr processes=2 threads=8 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=gr",
+        artifacts().testapp.display()
+    )));
+    let first = http::get(&apache.url("/t/info")).field("pid");
+    // GETs only: a client may send a POST on a keep-alive connection that Apache's own old
+    // children close during a graceful restart, which is Apache's behaviour, not the daemons'.
+    let (served, failures) = under_load(&apache, 1, false, || {
+        for restart in 1..=5 {
+            apache.graceful();
+            assert!(apache.wait_for_log(
+                "resuming normal operations",
+                restart + 1,
+                Duration::from_secs(20)
+            ));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    assert!(
+        failures.is_empty(),
+        "{} failed of {}: {:?}",
+        failures.len(),
+        served + failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let log = apache.error_log();
+    assert!(
+        log.matches("retired: Apache is restarting").count() >= 8,
+        "{log}"
+    );
+    assert!(
+        !log.contains("signal 11") && !log.contains("answering 50"),
+        "{log}"
+    );
+    assert_ne!(http::get(&apache.url("/t/info")).field("pid"), first);
+    // Only the current generation's daemons are left.
+    std::thread::sleep(Duration::from_secs(2));
+    let daemons = apache
+        .child_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                String::from_utf8_lossy(&s)
+                    .lines()
+                    .any(|l| l.starts_with("Uid:") && l.contains(&uid_of(USER_A)))
+            })
+        })
+        .count();
+    assert_eq!(daemons, 2, "{log}");
 }

@@ -151,6 +151,15 @@ pub(crate) fn set_thread_name(name: &str) {
     }
 }
 
+/// Set when the supervisor asks this daemon to retire (SIGUSR1); the request server checks it.
+pub(crate) static RETIRE_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_retire_signal(_signal: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    RETIRE_REQUESTED.store(true, std::sync::atomic::Ordering::Release);
+}
+
 /// Puts the signal handling a forked copy of Apache's parent inherited back to defaults: the
 /// daemon dies on SIGTERM, and writes to a closed socket fail instead of killing it.
 pub(crate) fn reset_signals() {
@@ -160,12 +169,16 @@ pub(crate) fn reset_signals() {
             libc::SIGTERM,
             libc::SIGINT,
             libc::SIGHUP,
-            libc::SIGUSR1,
             libc::SIGWINCH,
             libc::SIGCHLD,
         ] {
             libc::signal(signal, libc::SIG_DFL);
         }
+        // The supervisor asks a daemon to retire with it (a restart of Apache).
+        libc::signal(
+            libc::SIGUSR1,
+            on_retire_signal as *const () as libc::sighandler_t,
+        );
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);

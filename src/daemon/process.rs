@@ -123,6 +123,9 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
 /// The exit status of a daemon that retired as planned (recycling), for the supervisor.
 pub(crate) const RETIRED: i32 = 0;
 
+/// What the supervisor sends a daemon to make it retire (a graceful restart of Apache).
+pub(crate) const RETIRE_SIGNAL: i32 = libc::SIGUSR1;
+
 /// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
 fn exit(code: i32) -> ! {
     // SAFETY: _exit ends the process immediately.

@@ -289,6 +289,9 @@ fn reason_to_retire(
     registry: &Registry,
     epoch: Instant,
 ) -> Option<String> {
+    if super::privileges::RETIRE_REQUESTED.load(Ordering::Acquire) {
+        return Some("Apache is restarting; the next generation's processes take over".to_owned());
+    }
     let served = activity.served.load(Ordering::Acquire);
     if let Some(max) = recycle.maximum_requests {
         if served >= max {

@@ -1,18 +1,32 @@
-//! In Apache's parent: sets up each daemon group's socket at every configuration generation,
-//! forks its processes, and replaces any that die (Apache's maintenance loop reports deaths).
+//! In Apache's parent: keeps each daemon group's socket, forks the group's processes at every
+//! configuration generation, replaces any that die (Apache's maintenance loop reports deaths),
+//! and lets a generation's daemons retire when the next one starts.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustapp_daemon_protocol::TOKEN_LEN;
 
 use super::process;
 use super::runtime::{DaemonApp, DaemonRuntime, GroupRuntime};
-use crate::config::ServerConfig;
+use crate::config::{DaemonGroup, ServerConfig};
 use crate::ffi::{self, Exit, Pool, Server};
+
+/// A group's socket and token, kept by Apache's parent across configuration generations: during
+/// a graceful restart, children of the old generation and daemons of the new one meet on it.
+struct Endpoint {
+    group: String,
+    socket: PathBuf,
+    listener: UnixListener,
+    token: [u8; TOKEN_LEN],
+}
+
+/// Lives in Apache's parent from one generation to the next (the module stays loaded).
+static ENDPOINTS: Mutex<Vec<Endpoint>> = Mutex::new(Vec::new());
 
 /// `post_config`: starts every group's daemons, when Apache is really about to serve.
 pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), String> {
@@ -23,12 +37,17 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
         return Ok(());
     };
     let servers: Vec<_> = main.and_following().collect();
-    let groups: Vec<_> = servers
+    let groups: Vec<Arc<DaemonGroup>> = servers
         .iter()
         .filter_map(|s| s.module_config::<ServerConfig>())
         .flat_map(|c| c.daemon_groups.iter().cloned())
         .collect();
-    if groups.is_empty() {
+    let prefix = main_config
+        .socket_prefix
+        .clone()
+        .unwrap_or_else(|| ffi::runtime_path(pconf, ""));
+    let runtimes = group_runtimes(&groups, &prefix)?;
+    if runtimes.is_empty() {
         return Ok(());
     }
     let mut apps: Vec<DaemonApp> = Vec::new();
@@ -46,35 +65,6 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
             }
         }
     }
-
-    let prefix = main_config
-        .socket_prefix
-        .clone()
-        .unwrap_or_else(|| ffi::runtime_path(pconf, ""));
-    let (apache_uid, _) = ffi::apache_child_user();
-    let generation = ffi::config_generation();
-    let mut runtimes = Vec::new();
-    for group in groups {
-        let socket = PathBuf::from(format!(
-            "{}/rustapp.{}.{generation}.{}.sock",
-            prefix.trim_end_matches('/'),
-            std::process::id(),
-            group.name
-        ));
-        let listener = listen(&socket, group.listen_backlog, apache_uid).map_err(|e| {
-            format!(
-                "daemon group '{}': cannot listen on {}: {e}",
-                group.name,
-                socket.display()
-            )
-        })?;
-        // The next generation gets new sockets; this one's goes when Apache restarts or stops.
-        let stale = socket.clone();
-        pconf.on_cleanup(move || {
-            let _ = std::fs::remove_file(&stale);
-        });
-        runtimes.push(GroupRuntime::new(group, socket, random_token()?, listener));
-    }
     let runtime = Arc::new(DaemonRuntime {
         groups: runtimes,
         apps,
@@ -82,6 +72,11 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
     if main_config.daemons.set(runtime.clone()).is_err() {
         return Ok(()); // already started for this generation
     }
+
+    let live: Arc<Mutex<Vec<i32>>> = Arc::default();
+    // Set when this configuration generation ends: its daemons are then reaped, never replaced
+    // (replacing them would use the configuration Apache has just freed).
+    let ended = Arc::new(AtomicBool::new(false));
     for (index, group) in runtime.groups.iter().enumerate() {
         for _ in 0..group.config.processes {
             let pid = spawn(&runtime, index, main)?;
@@ -90,13 +85,120 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
                 group.config.name,
                 group.socket.display()
             );
-            let runtime = runtime.clone();
-            ffi::watch_process(pconf, pid, move |pid, exit| {
-                replace(&runtime, index, main, pid, exit)
+            live.lock()
+                .map_err(|_| "the daemon list is poisoned".to_owned())?
+                .push(pid);
+            let (runtime, live, ended) = (runtime.clone(), live.clone(), ended.clone());
+            ffi::watch_process(ffi::process_pool(main), pid, move |pid, exit| {
+                if ended.load(Ordering::Acquire) {
+                    log::info!(
+                        "daemon process {pid} of an earlier configuration generation has finished"
+                    );
+                    return None;
+                }
+                let replacement = replace(&runtime, index, main, pid, exit);
+                if let Ok(mut live) = live.lock() {
+                    live.retain(|&p| p != pid);
+                    live.extend(replacement);
+                }
+                replacement
             });
         }
     }
+    let parent = std::process::id();
+    pconf.on_cleanup(move || {
+        // Apache's children run the configuration's cleanups too when they exit: only the
+        // parent, which started the daemons, ends them.
+        if std::process::id() == parent {
+            ended.store(true, Ordering::Release);
+            end_generation(&live.lock().map(|l| l.clone()).unwrap_or_default());
+        }
+    });
     Ok(())
+}
+
+/// Each group's runtime on its kept socket (created for groups new to the configuration;
+/// removed for groups no longer in it).
+fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<GroupRuntime>, String> {
+    let (apache_uid, _) = ffi::apache_child_user();
+    let mut endpoints = ENDPOINTS
+        .lock()
+        .map_err(|_| "the daemon socket registry is poisoned".to_owned())?;
+    endpoints.retain(|e| {
+        let kept = groups.iter().any(|g| g.name == e.group);
+        if !kept {
+            let _ = std::fs::remove_file(&e.socket);
+        }
+        kept
+    });
+    let mut runtimes = Vec::new();
+    for group in groups {
+        if !endpoints.iter().any(|e| e.group == group.name) {
+            let socket = PathBuf::from(format!(
+                "{}/rustapp.{}.{}.sock",
+                prefix.trim_end_matches('/'),
+                std::process::id(),
+                group.name
+            ));
+            let listener = listen(&socket, group.listen_backlog, apache_uid).map_err(|e| {
+                format!(
+                    "daemon group '{}': cannot listen on {}: {e}",
+                    group.name,
+                    socket.display()
+                )
+            })?;
+            endpoints.push(Endpoint {
+                group: group.name.clone(),
+                socket,
+                listener,
+                token: random_token()?,
+            });
+        }
+        let endpoint = endpoints
+            .iter()
+            .find(|e| e.group == group.name)
+            .expect("just ensured");
+        // Apache's User may have changed with the configuration.
+        // SAFETY: getuid has no preconditions.
+        if unsafe { libc::getuid() } == 0 {
+            let _ = std::os::unix::fs::chown(&endpoint.socket, Some(apache_uid), None);
+        }
+        let listener = endpoint
+            .listener
+            .try_clone()
+            .map_err(|e| format!("daemon group '{}': {e}", group.name))?;
+        runtimes.push(GroupRuntime::new(
+            group.clone(),
+            endpoint.socket.clone(),
+            endpoint.token,
+            listener,
+        ));
+    }
+    Ok(runtimes)
+}
+
+/// A configuration generation ends. On a restart its daemons retire: they finish their
+/// requests and close their connections with a goodbye while the next generation's daemons take
+/// over the same sockets, so no request is lost. When Apache stops, they stop and the sockets
+/// are removed.
+fn end_generation(daemons: &[i32]) {
+    let exiting = ffi::is_exiting();
+    for &pid in daemons {
+        let signal = if exiting {
+            libc::SIGTERM
+        } else {
+            process::RETIRE_SIGNAL
+        };
+        // SAFETY: signalling daemon processes this parent started.
+        unsafe { libc::kill(pid, signal) };
+    }
+    if exiting {
+        if let Ok(mut endpoints) = ENDPOINTS.lock() {
+            for endpoint in endpoints.drain(..) {
+                let _ = std::fs::remove_file(&endpoint.socket);
+            }
+        }
+    }
 }
 
 /// A daemon died: say how, and start another unless Apache is stopping.

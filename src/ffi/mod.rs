@@ -32,8 +32,8 @@ pub(crate) use log::{
 };
 pub(crate) use pool::Pool;
 pub(crate) use process::{
-    Exit, apache_child_user, close_http_listeners, config_generation, is_serving_start,
-    is_stopping, main_server, runtime_path, set_process_title, watch_process,
+    Exit, apache_child_user, close_http_listeners, is_exiting, is_serving_start, is_stopping,
+    main_server, process_pool, runtime_path, set_process_title, watch_process,
 };
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;

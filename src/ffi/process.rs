@@ -31,10 +31,10 @@ pub(crate) fn is_serving_start() -> bool {
     }
 }
 
-/// The configuration generation: 0 at start-up, one more at each restart.
-pub(crate) fn config_generation() -> i32 {
-    // SAFETY: as above.
-    unsafe { sys::ap_state_query(sys::AP_SQ_CONFIG_GEN) }
+/// Whether Apache is exiting (rather than restarting) while its configuration is torn down.
+pub(crate) fn is_exiting() -> bool {
+    // SAFETY: ap_state_query only reads Apache's state.
+    unsafe { sys::ap_state_query(sys::AP_SQ_MAIN_STATE) == sys::AP_SQ_MS_EXITING }
 }
 
 /// Whether Apache is shutting down (a dead daemon must then not be replaced).
@@ -43,6 +43,12 @@ pub(crate) fn is_stopping() -> bool {
     // SAFETY: ap_mpm_query writes one int.
     let known = unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MPM_STATE, &mut state) } == 0;
     !known || state == sys::AP_MPMQ_STOPPING
+}
+
+/// The pool that lives as long as Apache's parent process, across configuration generations.
+pub(crate) fn process_pool(server: Server<'_>) -> Pool<'static> {
+    // SAFETY: every server record points at the process record, whose pool lives until exit.
+    unsafe { Pool::from_raw((*(*server.raw()).process).pool) }
 }
 
 /// The path under `DefaultRuntimeDir` for `name`.
@@ -120,8 +126,10 @@ struct Watched {
 }
 
 /// Watches child process `pid` from Apache's parent: Apache's maintenance loop reports its death
-/// to `on_exit(pid, how)`, which may return the pid of a replacement to watch instead. On a
-/// restart or stop, pool `pool`'s cleanup ends the process (SIGTERM, then SIGKILL after 3 s).
+/// to `on_exit(pid, how)`, which may return the pid of a replacement to watch instead. Watching
+/// goes on across restarts of Apache (which do not notify watchers), so `pool` must outlive
+/// configuration generations (the process pool) and `on_exit` must know when its generation
+/// ended; ending the process is the caller's business.
 pub(crate) fn watch_process(
     pool: Pool<'static>,
     pid: i32,
@@ -137,11 +145,6 @@ pub(crate) fn watch_process(
     });
     // SAFETY: `watched` lives until the pool is cleared; both registrations end then.
     unsafe {
-        sys::apr_pool_note_subprocess(
-            pool.raw(),
-            &raw mut (*watched).process,
-            sys::apr_kill_conditions_e_APR_KILL_AFTER_TIMEOUT,
-        );
         register(watched, pool);
     }
 }
@@ -170,11 +173,6 @@ unsafe extern "C" fn on_maintenance(reason: c_int, data: *mut c_void, status: c_
             }
             sys::APR_OC_REASON_DEATH => Exit::Code(libc::WEXITSTATUS(status)),
             sys::APR_OC_REASON_LOST => Exit::Lost,
-            sys::APR_OC_REASON_RESTART => {
-                // SAFETY: registered by `register`; Apache is restarting or stopping.
-                unsafe { sys::apr_proc_other_child_unregister(data) };
-                return;
-            }
             _ => return,
         };
         // SAFETY: `watched` is alive until the pool it was adopted by is cleared, which also
