@@ -310,7 +310,7 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
         (format!("RustAppAlias /x {lib} process-group=nowhere"), "names process-group=nowhere, which no RustAppDaemonProcess defines"),
         ("RustAppDaemonProcess g processes=0".to_owned(), "option 'processes=0': '0' is not a whole number from 1 to 1000"),
         ("RustAppDaemonProcess g user=root".to_owned(), "never run as root"),
-        ("RustAppDaemonProcess g request-timeout=10".to_owned(), "option 'request-timeout' is not supported yet"),
+        ("RustAppDaemonProcess g startup-timeout=never".to_owned(), "option 'startup-timeout=never': 'never' is not a whole number"),
         ("RustAppDaemonProcess g maximum-requests=none".to_owned(), "option 'maximum-requests=none': 'none' is not a whole number"),
         (
             "RustAppDaemonProcess g\n<VirtualHost *>\n ServerName v.test\n RustAppDaemonProcess g\n</VirtualHost>".to_owned(),
@@ -572,4 +572,83 @@ fn graceful_restarts_under_load_hand_daemons_over_without_a_failed_request() {
         })
         .count();
     assert_eq!(daemons, 2, "{log}");
+}
+
+#[test]
+fn a_request_past_request_timeout_is_a_504_and_its_process_is_replaced() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess slow threads=2 request-timeout=1 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=slow",
+        artifacts().testapp.display()
+    )));
+    let before = http::get(&apache.url("/t/info")).field("pid");
+    let started = std::time::Instant::now();
+    assert_eq!(http::get(&apache.url("/t/sleep?ms=5000")).status, 504);
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the 504 took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        apache.wait_for_log("past its request-timeout of 1 s", 2, Duration::from_secs(5)),
+        "{}",
+        apache.error_log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = http::get(&apache.url("/t/info"));
+    assert_eq!(after.status, 200);
+    assert_ne!(
+        after.field("pid"),
+        before,
+        "the stuck process was not replaced"
+    );
+}
+
+#[test]
+fn a_request_waiting_past_queue_timeout_is_a_503() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess busy threads=1 queue-timeout=1 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=busy",
+        artifacts().testapp.display()
+    )));
+    let slow = apache.url("/t/sleep?ms=2500");
+    let occupant = std::thread::spawn(move || http::get(&slow).status);
+    std::thread::sleep(Duration::from_millis(300));
+    // The only thread is busy for 2.5 s: this request waits in the queue past 1 s.
+    assert_eq!(http::get(&apache.url("/t/info")).status, 503);
+    assert_eq!(occupant.join().unwrap(), 200);
+    assert!(
+        apache
+            .error_log()
+            .contains("past the group's queue-timeout of 1 s"),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(http::get(&apache.url("/t/info")).status, 200);
+}
+
+#[test]
+fn an_application_slower_to_start_than_startup_timeout_costs_its_process() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess slowstart startup-timeout=1 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=slowstart setting=START_DELAY_MS=4000",
+        artifacts().testapp.display()
+    )));
+    assert!(
+        apache.wait_for_log(
+            "did not start its applications within its startup-timeout of 1 s",
+            1,
+            Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert!(apache.wait_for_log(
+        "daemon group 'slowstart' process",
+        3,
+        Duration::from_secs(10)
+    ));
 }

@@ -5,19 +5,11 @@ use std::time::Duration;
 
 use super::SettingList;
 
-/// Options that need daemon recycling or request deadlines, which are not built yet: refused
-/// rather than accepted and ignored.
-const NOT_YET: [&str; 4] = [
-    "request-timeout",
-    "queue-timeout",
-    "shutdown-timeout",
-    "startup-timeout",
-];
-
 const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
 socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
-graceful-timeout=SECONDS";
+graceful-timeout=SECONDS, request-timeout=SECONDS, queue-timeout=SECONDS, shutdown-timeout=SECONDS, \
+startup-timeout=SECONDS";
 
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +42,14 @@ pub(crate) struct DaemonGroup {
     pub(crate) inactivity_timeout: Option<Duration>,
     /// How long a process being replaced may take to finish its requests (default 15 s).
     pub(crate) graceful_timeout: Duration,
+    /// A request running longer gets 504 and its process is replaced (default 300 s).
+    pub(crate) request_timeout: Duration,
+    /// A request waiting longer than this for a free daemon thread gets 503 (default 45 s).
+    pub(crate) queue_timeout: Duration,
+    /// How long processes may take to finish their requests when Apache stops (default 5 s).
+    pub(crate) shutdown_timeout: Duration,
+    /// A process whose applications have not started after this long is replaced (off).
+    pub(crate) startup_timeout: Option<Duration>,
     /// `file:line` of the directive.
     pub(crate) defined_at: String,
 }
@@ -104,6 +104,10 @@ pub(crate) fn parse_daemon_group(
         maximum_requests: None,
         inactivity_timeout: None,
         graceful_timeout: Duration::from_secs(15),
+        request_timeout: Duration::from_secs(300),
+        queue_timeout: Duration::from_secs(45),
+        shutdown_timeout: Duration::from_secs(5),
+        startup_timeout: None,
         defined_at,
     };
     for option in options {
@@ -122,6 +126,10 @@ pub(crate) fn parse_daemon_group(
             }
             "inactivity-timeout" => group.inactivity_timeout = Some(seconds(value).map_err(bad)?),
             "graceful-timeout" => group.graceful_timeout = seconds(value).map_err(bad)?,
+            "request-timeout" => group.request_timeout = seconds(value).map_err(bad)?,
+            "queue-timeout" => group.queue_timeout = seconds(value).map_err(bad)?,
+            "shutdown-timeout" => group.shutdown_timeout = seconds(value).map_err(bad)?,
+            "startup-timeout" => group.startup_timeout = Some(seconds(value).map_err(bad)?),
             "connect-timeout" => group.connect_timeout = seconds(value).map_err(bad)?,
             "socket-timeout" => group.socket_timeout = seconds(value).map_err(bad)?,
             "user" => group.user = Some(account(value, "root").map_err(bad)?),
@@ -144,12 +152,6 @@ pub(crate) fn parse_daemon_group(
                         env_pair(line).map_err(|e| bad(format!("line {}: {e}", line_no + 1)))?;
                     group.env.set(k, v);
                 }
-            }
-            k if NOT_YET.contains(&k) => {
-                return Err(format!(
-                    "RustAppDaemonProcess {name}: option '{k}' is not supported yet by this mod_rustapp \
-                     (daemon recycling and request deadlines are still being built); allowed: {ALLOWED}"
-                ));
             }
             _ => {
                 return Err(format!(
@@ -245,6 +247,10 @@ mod tests {
         assert_eq!((g.processes, g.threads), (1, 15));
         assert_eq!(g.socket_timeout, Duration::from_secs(60));
         assert_eq!(g.connect_timeout, Duration::from_secs(15));
+        assert_eq!(
+            (g.request_timeout, g.queue_timeout),
+            (Duration::from_secs(300), Duration::from_secs(45))
+        );
     }
 
     #[test]
@@ -288,8 +294,8 @@ mod tests {
             ),
             (vec!["shop", "env-file=/missing"], "cannot read /missing"),
             (
-                vec!["shop", "request-timeout=100"],
-                "option 'request-timeout' is not supported yet",
+                vec!["shop", "startup-timeout=0"],
+                "'0' is not a whole number from 1",
             ),
             (vec!["sh op"], "may contain only letters"),
             (vec![], "takes a group name"),

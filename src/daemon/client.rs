@@ -49,8 +49,23 @@ pub(crate) fn serve_via_daemon(
     };
     let mut goodbyes = 0;
 
-    // Until the response head: answer body reads, pass log lines on.
+    // Until the response head: answer body reads, pass log lines on; no longer than the
+    // group's request-timeout (the daemon replaces a process whose request runs past it).
+    let deadline = Instant::now() + group.config.request_timeout;
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero()
+            || conn
+                .stream
+                .set_read_timeout(Some(left.min(group.config.socket_timeout)))
+                .is_err()
+        {
+            log::error!(
+                "{alias} in daemon group '{name}' ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
+                group.config.request_timeout.as_secs()
+            );
+            return sys::HTTP_GATEWAY_TIME_OUT;
+        }
         match conn.read_frame() {
             Ok(Some(Frame::ReadBody { max })) => {
                 if answer_body_read(&mut conn, exchange, max).is_err() {
@@ -103,13 +118,15 @@ pub(crate) fn serve_via_daemon(
                 );
                 return sys::HTTP_BAD_GATEWAY;
             }
-            Err(e) if is_timeout(&e) => {
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => {
                 log::error!(
                     "daemon group '{name}' did not answer {alias} within its socket-timeout of {} s; answering 504",
                     group.config.socket_timeout.as_secs()
                 );
                 return sys::HTTP_GATEWAY_TIME_OUT;
             }
+            // The deadline passed while waiting: the next turn of the loop answers 504.
+            Err(e) if is_timeout(&e) => {}
             Err(e) => {
                 log::error!(
                     "daemon group '{name}' connection failed before answering {alias}: {e}; answering 502"
@@ -128,6 +145,14 @@ pub(crate) fn serve_via_daemon(
             return sys::HTTP_INTERNAL_SERVER_ERROR;
         }
     };
+    // The body streams under the socket-timeout alone (the daemon enforces request-timeout).
+    if conn
+        .stream
+        .set_read_timeout(Some(group.config.socket_timeout))
+        .is_err()
+    {
+        return sys::HTTP_BAD_GATEWAY;
+    }
     let request = exchange.request();
     request.set_status(head.status);
     if request.is_head() {

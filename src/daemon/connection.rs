@@ -13,6 +13,8 @@ pub(crate) struct Connection {
     out: BytesMut,
     /// Whether the peer has proven it is this Apache (`Hello` checked).
     pub(crate) greeted: bool,
+    /// When the daemon's poller found something to read on it (for `queue-timeout`).
+    pub(crate) ready_at: Option<std::time::Instant>,
 }
 
 impl Connection {
@@ -23,6 +25,7 @@ impl Connection {
             scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
             out: BytesMut::with_capacity(16 * 1024),
             greeted: false,
+            ready_at: None,
         }
     }
 

@@ -155,6 +155,14 @@ pub(crate) fn set_thread_name(name: &str) {
 pub(crate) static RETIRE_REQUESTED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// Set when Apache stops (SIGUSR2): retire within shutdown-timeout.
+pub(crate) static STOP_REQUESTED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_signal: libc::c_int) {
+    STOP_REQUESTED.store(true, std::sync::atomic::Ordering::Release);
+}
+
 extern "C" fn on_retire_signal(_signal: libc::c_int) {
     // Only an atomic store: async-signal-safe.
     RETIRE_REQUESTED.store(true, std::sync::atomic::Ordering::Release);
@@ -178,6 +186,11 @@ pub(crate) fn reset_signals() {
         libc::signal(
             libc::SIGUSR1,
             on_retire_signal as *const () as libc::sighandler_t,
+        );
+        // ... and with this one when Apache stops.
+        libc::signal(
+            libc::SIGUSR2,
+            on_stop_signal as *const () as libc::sighandler_t,
         );
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         let mut none: libc::sigset_t = std::mem::zeroed();

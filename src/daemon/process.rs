@@ -50,6 +50,22 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
         set_thread_name(&title);
     }
 
+    // startup-timeout: applications that do not finish starting in time cost the process.
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(limit) = group.config.startup_timeout {
+        let (started, name) = (started.clone(), name.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(limit);
+            if !started.load(std::sync::atomic::Ordering::Acquire) {
+                log::error!(
+                    "daemon group '{name}' process {} did not start its applications within its startup-timeout of {} s; it is replaced",
+                    std::process::id(),
+                    limit.as_secs()
+                );
+                exit(1);
+            }
+        });
+    }
     let apps = runtime
         .apps
         .iter()
@@ -82,6 +98,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
             )
         })
         .collect();
+    started.store(true, std::sync::atomic::Ordering::Release);
     log::info!(
         "daemon group '{name}' process {} serving as {} (uid {}) with {} threads",
         std::process::id(),
@@ -95,10 +112,13 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
         allowed_uid: apache_uid,
         limits: Limits::default(),
         socket_timeout: group.config.socket_timeout,
+        request_timeout: group.config.request_timeout,
+        queue_timeout: group.config.queue_timeout,
         recycle: Recycle {
             maximum_requests: group.config.maximum_requests,
             inactivity_timeout: group.config.inactivity_timeout,
             graceful_timeout: group.config.graceful_timeout,
+            shutdown_timeout: group.config.shutdown_timeout,
         },
     };
     match serve(listener, Arc::new(Registry::new(apps)), config) {
@@ -125,6 +145,9 @@ pub(crate) const RETIRED: i32 = 0;
 
 /// What the supervisor sends a daemon to make it retire (a graceful restart of Apache).
 pub(crate) const RETIRE_SIGNAL: i32 = libc::SIGUSR1;
+
+/// What the supervisor sends when Apache stops: retire within shutdown-timeout.
+pub(crate) const STOP_SIGNAL: i32 = libc::SIGUSR2;
 
 /// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
 fn exit(code: i32) -> ! {

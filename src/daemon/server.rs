@@ -39,6 +39,10 @@ pub(crate) struct ServerConfig {
     /// How long to wait for the Apache child while a request is on the connection.
     pub(crate) socket_timeout: Duration,
     pub(crate) recycle: Recycle,
+    /// A request running longer ends this process (its Apache child has answered 504).
+    pub(crate) request_timeout: Duration,
+    /// A request that waited longer for a worker is answered 503 without running.
+    pub(crate) queue_timeout: Duration,
 }
 
 /// When a daemon process retires so that a fresh one replaces it.
@@ -48,6 +52,8 @@ pub(crate) struct Recycle {
     pub(crate) inactivity_timeout: Option<Duration>,
     /// How long requests still running may take once retiring has begun.
     pub(crate) graceful_timeout: Duration,
+    /// The same when Apache stops.
+    pub(crate) shutdown_timeout: Duration,
 }
 
 /// Why `serve` returned: the process retires and its supervisor starts another.
@@ -61,8 +67,11 @@ struct Activity {
     served: AtomicU64,
     /// Connections handed to workers and not yet given back or closed.
     outstanding: AtomicUsize,
-    /// When the last request ended, in milliseconds since `Activity::epoch`.
+    /// When the last request ended, in milliseconds since the server started.
     last_request_ms: AtomicU64,
+    /// For each worker, since when it has been busy (milliseconds since the server started,
+    /// plus one), or 0 when idle.
+    busy_since_ms: Vec<AtomicU64>,
 }
 
 /// The applications a daemon serves, by the index the Apache child names in `RequestHead`.
@@ -172,7 +181,12 @@ pub(crate) fn serve(
         .register(&mut SourceFd(&listener_fd), LISTENER, Interest::READABLE)?;
 
     let epoch = Instant::now();
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity {
+        busy_since_ms: (0..config.threads.max(1))
+            .map(|_| AtomicU64::new(0))
+            .collect(),
+        ..Activity::default()
+    });
     let (ready, to_workers) = mpsc::channel::<Connection>();
     let to_workers = Arc::new(Mutex::new(to_workers));
     let (returned, from_workers) = mpsc::channel::<Connection>();
@@ -183,6 +197,7 @@ pub(crate) fn serve(
             .name(format!("rustapp-daemon-{n}"))
             .spawn(move || {
                 work(
+                    n,
                     &to_workers,
                     &returned,
                     &waker,
@@ -193,7 +208,8 @@ pub(crate) fn serve(
                 )
             })?;
     }
-    let hand_over = |conn: Connection| {
+    let hand_over = |mut conn: Connection| {
+        conn.ready_at = Some(Instant::now());
         activity.outstanding.fetch_add(1, Ordering::AcqRel);
         let _ = ready.send(conn);
     };
@@ -252,6 +268,15 @@ pub(crate) fn serve(
                 }
             }
         }
+        if let Some(stuck) = overdue_request(&activity, &config, epoch) {
+            // Its Apache child has answered 504 already; the thread cannot be stopped from
+            // outside, so the process ends and its supervisor starts another.
+            return Err(io::Error::other(format!(
+                "a request ran for {} s, past its request-timeout of {} s",
+                stuck.as_secs(),
+                config.request_timeout.as_secs()
+            )));
+        }
         match &retiring {
             None => {
                 if let Some(reason) = reason_to_retire(&config.recycle, &activity, &registry, epoch)
@@ -271,7 +296,12 @@ pub(crate) fn serve(
                         reason: reason.clone(),
                     });
                 }
-                if since.elapsed() > config.recycle.graceful_timeout {
+                let limit = if super::privileges::STOP_REQUESTED.load(Ordering::Acquire) {
+                    config.recycle.shutdown_timeout
+                } else {
+                    config.recycle.graceful_timeout
+                };
+                if since.elapsed() > limit {
                     return Ok(Retired {
                         reason: format!(
                             "{reason}; {running} requests still running at its graceful-timeout were cut off"
@@ -283,12 +313,29 @@ pub(crate) fn serve(
     }
 }
 
+/// How long the longest-running request has run, if past `request-timeout` (plus a second, so
+/// the Apache child's 504 goes out before the process ends).
+fn overdue_request(activity: &Activity, config: &ServerConfig, epoch: Instant) -> Option<Duration> {
+    let now = epoch.elapsed().as_millis() as u64 + 1;
+    let longest = activity
+        .busy_since_ms
+        .iter()
+        .map(|since| since.load(Ordering::Acquire))
+        .filter(|&since| since != 0)
+        .map(|since| Duration::from_millis(now.saturating_sub(since)))
+        .max()?;
+    (longest > config.request_timeout + Duration::from_secs(1)).then_some(longest)
+}
+
 fn reason_to_retire(
     recycle: &Recycle,
     activity: &Activity,
     registry: &Registry,
     epoch: Instant,
 ) -> Option<String> {
+    if super::privileges::STOP_REQUESTED.load(Ordering::Acquire) {
+        return Some("Apache is stopping".to_owned());
+    }
     if super::privileges::RETIRE_REQUESTED.load(Ordering::Acquire) {
         return Some("Apache is restarting; the next generation's processes take over".to_owned());
     }
@@ -323,7 +370,9 @@ fn say_goodbye(mut conn: Connection) {
 }
 
 /// A worker: serves one turn of whichever connection is ready, then gives it back.
+#[allow(clippy::too_many_arguments)] // one worker's share of the server, passed once
 fn work(
+    index: usize,
     to_workers: &Mutex<Receiver<Connection>>,
     returned: &Sender<Connection>,
     waker: &Waker,
@@ -335,7 +384,10 @@ fn work(
     loop {
         let next = to_workers.lock().map(|r| r.recv());
         let Ok(Ok(mut conn)) = next else { return };
+        let busy = &activity.busy_since_ms[index];
+        busy.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::Release);
         let outcome = serve_turn(&mut conn, registry, config);
+        busy.store(0, Ordering::Release);
         if matches!(outcome, Ok(Turn::Served)) {
             activity.served.fetch_add(1, Ordering::AcqRel);
             activity
@@ -376,7 +428,13 @@ fn serve_turn(
 ) -> io::Result<Turn> {
     conn.stream.set_read_timeout(Some(config.socket_timeout))?;
     if !conn.greeted {
-        return greet(conn, config);
+        // An Apache child opens a connection to send a request at once: read it in this same
+        // turn, so the time the connection waited for this worker counts for queue-timeout.
+        // (A greeted peer that sends nothing holds this worker up to socket-timeout; only
+        // Apache's user with this Apache's token gets this far.)
+        if let Turn::Closed = greet(conn, config)? {
+            return Ok(Turn::Closed);
+        }
     }
     match conn.read_frame()? {
         None => Ok(Turn::Closed),
@@ -451,6 +509,21 @@ fn serve_request(
     registry: &Registry,
     config: &ServerConfig,
 ) -> io::Result<Turn> {
+    if let Some(waited) = conn
+        .ready_at
+        .map(|t| t.elapsed())
+        .filter(|w| *w > config.queue_timeout)
+    {
+        conn.send(&failed(
+            503,
+            &format!(
+                "the request waited {} s for a free thread, past the group's queue-timeout of {} s",
+                waited.as_secs(),
+                config.queue_timeout.as_secs()
+            ),
+        ))?;
+        return Ok(Turn::Again);
+    }
     let app = match registry.get(head.app) {
         Ok(app) => app,
         Err(reason) => {

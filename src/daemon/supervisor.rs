@@ -179,13 +179,13 @@ fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<Group
 
 /// A configuration generation ends. On a restart its daemons retire: they finish their
 /// requests and close their connections with a goodbye while the next generation's daemons take
-/// over the same sockets, so no request is lost. When Apache stops, they stop and the sockets
-/// are removed.
+/// over the same sockets, so no request is lost. When Apache stops they retire within their
+/// shutdown-timeout, and the sockets are removed.
 fn end_generation(daemons: &[i32]) {
     let exiting = ffi::is_exiting();
     for &pid in daemons {
         let signal = if exiting {
-            libc::SIGTERM
+            process::STOP_SIGNAL
         } else {
             process::RETIRE_SIGNAL
         };

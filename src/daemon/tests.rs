@@ -61,7 +61,13 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         allowed_uid: unsafe { libc::getuid() },
         limits: Limits::default(),
         socket_timeout: Duration::from_secs(10),
-        recycle: Recycle::default(),
+        recycle: Recycle {
+            graceful_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            ..Recycle::default()
+        },
+        request_timeout: Duration::from_secs(60),
+        queue_timeout: Duration::from_secs(60),
     };
     let registry = Arc::new(Registry::new(vec![LazyApp::new(
         Box::new(start),
@@ -201,7 +207,15 @@ fn a_request_reaches_the_app_with_its_headers_and_variables() {
 #[test]
 fn idle_connections_do_not_hold_the_only_worker() {
     let (_dir, socket) = start_daemon(1);
-    let mut connections: Vec<Connection> = (0..5).map(|_| greeted(&socket)).collect();
+    // Apache children send a request as soon as a connection is greeted, then keep the
+    // connection for later: five connections that served a request and now sit idle.
+    let mut connections: Vec<Connection> = (0..5)
+        .map(|_| {
+            let mut conn = greeted(&socket);
+            assert_eq!(request(&mut conn, "GET", "/info", b"").status, 200);
+            conn
+        })
+        .collect();
     // Every connection is idle and open; requests on any of them, in any order, are served.
     for i in [4, 0, 2, 1, 3, 4] {
         assert_eq!(

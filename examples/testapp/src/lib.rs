@@ -200,6 +200,10 @@ impl TestApp {
 
 impl App for TestApp {
     fn start(settings: &Settings) -> Result<Self, Error> {
+        if let Some(ms) = settings.parse::<u64>("START_DELAY_MS")? {
+            // A slow start, for startup-timeout.
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
         if settings.get("FAIL_TO_START").is_some() {
             return Err("FAIL_TO_START is set".into());
         }
@@ -249,6 +253,16 @@ impl App for TestApp {
                     .with_body(ResponseBody::stream(Generated::new(mib << 20))))
             }
             "/panic" => panic!("the test asked for a panic"),
+            "/sleep" => {
+                let ms = query_param(request, "ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+                Ok(Response::text(format!(
+                    "slept {ms} ms\npid={}\n",
+                    std::process::id()
+                )))
+            }
             // Ends the whole serving process, as a crash in native code would.
             "/abort" => std::process::abort(),
             "/error" => Err("the test asked for an error".into()),
