@@ -26,7 +26,7 @@ fn two_sites(extra_a: &str) -> Apache {
          <VirtualHost *>\n  ServerName default.test\n  RustAppAlias /embedded {lib}\n</VirtualHost>\n\
          <VirtualHost *>\n  ServerName site-a.test\n\
            RustAppDaemonProcess site-a processes=2 threads=8 user={USER_A} home=/tmp env=SITE=alpha display-name=%{{GROUP}} {extra_a}\n\
-           RustAppProcessGroup site-a\n  RustAppAlias /app {lib}\n</VirtualHost>\n\
+           RustAppProcessGroup site-a\n  RustAppSetting WHO site-a\n  RustAppAlias /app {lib}\n</VirtualHost>\n\
          <VirtualHost *>\n  ServerName site-b.test\n\
            RustAppDaemonProcess site-b user={USER_B} home=/ env=SITE=beta\n\
            RustAppAlias /app {lib} process-group=site-b\n</VirtualHost>"
@@ -73,6 +73,8 @@ fn each_site_runs_as_its_own_user_with_its_own_environment_and_processes() {
     );
     // What the application sees of the request is the same as when embedded.
     assert_eq!(a.field("script_name").as_deref(), Some("/app"));
+    // Settings reach a daemon's application exactly as an embedded one's.
+    assert_eq!(a.field("setting.WHO").as_deref(), Some("site-a"));
     assert_eq!(a.field("path_info").as_deref(), Some("/info"));
     assert_eq!(a.field("var.REMOTE_ADDR").as_deref(), Some("127.0.0.1"));
     // `ps` shows the group's display name.
@@ -111,7 +113,9 @@ fn an_app_that_kills_its_process_costs_one_502_and_a_new_process_serves_the_next
     assert!(
         apache
             .error_log()
-            .contains("daemon group 'site-b' closed the connection before answering")
+            .lines()
+            .any(|l| l.contains("daemon group 'site-b' (process ")
+                && l.contains("closed the connection before answering"))
     );
     // The other site never noticed.
     info(&apache, "site-a.test", "/app/info");

@@ -29,10 +29,10 @@ pub(crate) fn serve_via_daemon(
     runtime: &DaemonRuntime,
     group: &GroupRuntime,
 ) -> c_int {
-    let name = &group.config.name;
+    let name = format!("'{}'", group.config.name);
     let Some(app) = runtime.app_index(alias) else {
         log::error!(
-            "{alias} is not known to daemon group '{name}' (configuration changed without a restart?)"
+            "{alias} is not known to daemon group {name} (configuration changed without a restart?)"
         );
         return sys::HTTP_INTERNAL_SERVER_ERROR;
     };
@@ -41,7 +41,7 @@ pub(crate) fn serve_via_daemon(
         Ok(conn) => conn,
         Err(e) => {
             log::error!(
-                "daemon group '{name}' is not reachable at {}: {e}; answering 503",
+                "daemon group {name} is not reachable at {}: {e}; answering 503",
                 group.socket.display()
             );
             return sys::HTTP_SERVICE_UNAVAILABLE;
@@ -53,6 +53,7 @@ pub(crate) fn serve_via_daemon(
     // group's request-timeout (the daemon replaces a process whose request runs past it).
     let deadline = Instant::now() + group.config.request_timeout;
     loop {
+        let name = described(group, &conn);
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero()
             || conn
@@ -61,7 +62,7 @@ pub(crate) fn serve_via_daemon(
                 .is_err()
         {
             log::error!(
-                "{alias} in daemon group '{name}' ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
+                "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
                 group.config.request_timeout.as_secs()
             );
             return sys::HTTP_GATEWAY_TIME_OUT;
@@ -70,7 +71,7 @@ pub(crate) fn serve_via_daemon(
             Ok(Some(Frame::ReadBody { max })) => {
                 if answer_body_read(&mut conn, exchange, max).is_err() {
                     log::error!(
-                        "daemon group '{name}' went away while reading {alias}'s request body; answering 502"
+                        "daemon group {name} went away while reading {alias}'s request body; answering 502"
                     );
                     return sys::HTTP_BAD_GATEWAY;
                 }
@@ -84,7 +85,7 @@ pub(crate) fn serve_via_daemon(
                     Ok(conn) => conn,
                     Err(e) => {
                         log::error!(
-                            "daemon group '{name}' is not reachable at {}: {e}; answering 503",
+                            "daemon group {name} is not reachable at {}: {e}; answering 503",
                             group.socket.display()
                         );
                         return sys::HTTP_SERVICE_UNAVAILABLE;
@@ -100,7 +101,7 @@ pub(crate) fn serve_via_daemon(
             }
             Ok(Some(Frame::Failed { status, reason })) => {
                 log::error!(
-                    "{alias} in daemon group '{name}': {}; answering {status}",
+                    "{alias} in daemon group {name}: {}; answering {status}",
                     String::from_utf8_lossy(&reason)
                 );
                 group.give_back(conn);
@@ -108,19 +109,19 @@ pub(crate) fn serve_via_daemon(
             }
             Ok(Some(other)) => {
                 log::error!(
-                    "daemon group '{name}' sent {other:?} before a response head; answering 502"
+                    "daemon group {name} sent {other:?} before a response head; answering 502"
                 );
                 return sys::HTTP_BAD_GATEWAY;
             }
             Ok(None) => {
                 log::error!(
-                    "daemon group '{name}' closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
+                    "daemon group {name} closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
                 );
                 return sys::HTTP_BAD_GATEWAY;
             }
             Err(e) if is_timeout(&e) && Instant::now() < deadline => {
                 log::error!(
-                    "daemon group '{name}' did not answer {alias} within its socket-timeout of {} s; answering 504",
+                    "daemon group {name} did not answer {alias} within its socket-timeout of {} s; answering 504",
                     group.config.socket_timeout.as_secs()
                 );
                 return sys::HTTP_GATEWAY_TIME_OUT;
@@ -129,18 +130,19 @@ pub(crate) fn serve_via_daemon(
             Err(e) if is_timeout(&e) => {}
             Err(e) => {
                 log::error!(
-                    "daemon group '{name}' connection failed before answering {alias}: {e}; answering 502"
+                    "daemon group {name} connection failed before answering {alias}: {e}; answering 502"
                 );
                 return sys::HTTP_BAD_GATEWAY;
             }
         }
     }
 
+    let name = described(group, &conn);
     let head = match exchange.finish_head() {
         Ok(head) => head,
         Err(problem) => {
             log::error!(
-                "{alias} in daemon group '{name}' sent a response Apache refuses: {problem}; answering 500"
+                "{alias} in daemon group {name} sent a response Apache refuses: {problem}; answering 500"
             );
             return sys::HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -170,6 +172,14 @@ pub(crate) fn serve_via_daemon(
         group.give_back(conn);
     }
     sys::OK
+}
+
+/// `'shop' (process 1234)`: the group, and the daemon process at the other end if known.
+fn described(group: &GroupRuntime, conn: &Connection) -> String {
+    match conn.peer_pid {
+        Some(pid) => format!("'{}' (process {pid})", group.config.name),
+        None => format!("'{}'", group.config.name),
+    }
 }
 
 fn request_head(exchange: &Exchange<'_>, app: u32) -> RequestHead {
@@ -218,7 +228,10 @@ fn connect(group: &GroupRuntime) -> io::Result<Connection> {
         token: group.token,
     })?;
     match conn.read_frame()? {
-        Some(Frame::Welcome { .. }) => Ok(conn),
+        Some(Frame::Welcome { pid }) => {
+            conn.peer_pid = Some(pid);
+            Ok(conn)
+        }
         _ => Err(io::Error::other("the daemon did not accept the connection")),
     }
 }
@@ -279,8 +292,8 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                 Ok(Some(Frame::ResponseAbort { reason })) => {
                     self.in_sync = true;
                     log::error!(
-                        "daemon group '{}': {}",
-                        self.group.config.name,
+                        "daemon group {}: {}",
+                        described(self.group, self.conn),
                         String::from_utf8_lossy(&reason)
                     );
                     return BodyPiece::Failed;
@@ -303,8 +316,8 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                         Err(e) => e.to_string(),
                     };
                     log::error!(
-                        "daemon group '{}' {what}, in the middle of a response",
-                        self.group.config.name
+                        "daemon group {} {what}, in the middle of a response",
+                        described(self.group, self.conn)
                     );
                     return BodyPiece::Failed;
                 }

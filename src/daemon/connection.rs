@@ -15,6 +15,8 @@ pub(crate) struct Connection {
     pub(crate) greeted: bool,
     /// When the daemon's poller found something to read on it (for `queue-timeout`).
     pub(crate) ready_at: Option<std::time::Instant>,
+    /// On the Apache child's side: the daemon process at the other end (from `Welcome`).
+    pub(crate) peer_pid: Option<u32>,
 }
 
 impl Connection {
@@ -26,6 +28,7 @@ impl Connection {
             out: BytesMut::with_capacity(16 * 1024),
             greeted: false,
             ready_at: None,
+            peer_pid: None,
         }
     }
 
