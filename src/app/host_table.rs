@@ -54,7 +54,7 @@ unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
 ///
 /// # Safety
 /// `value` must be the application's writable out-pointer.
-unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32 {
+pub(crate) unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32 {
     match found {
         Some(v) => {
             // SAFETY: per the contract.

@@ -9,7 +9,7 @@ mod library;
 use std::sync::OnceLock;
 
 pub(crate) use exchange::Exchange;
-pub(crate) use host_table::{AppContext, HOST_V1, apache_level};
+pub(crate) use host_table::{AppContext, HOST_V1, answer_lookup, apache_level};
 pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
 pub(crate) use library::load_library;
 

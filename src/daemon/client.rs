@@ -39,13 +39,7 @@ pub(crate) fn serve_via_daemon(
     let head = Frame::RequestHead(Box::new(request_head(exchange, app)));
     let mut conn = match group.send_request(&head, || connect(group)) {
         Ok(conn) => conn,
-        Err(e) => {
-            log::error!(
-                "daemon group {name} is not reachable at {}: {e}; answering 503",
-                group.socket.display()
-            );
-            return sys::HTTP_SERVICE_UNAVAILABLE;
-        }
+        Err(e) => return unreachable(group, &name, &e),
     };
     let mut goodbyes = 0;
 
@@ -83,13 +77,7 @@ pub(crate) fn serve_via_daemon(
                 goodbyes += 1;
                 conn = match group.send_request(&head, || connect(group)) {
                     Ok(conn) => conn,
-                    Err(e) => {
-                        log::error!(
-                            "daemon group {name} is not reachable at {}: {e}; answering 503",
-                            group.socket.display()
-                        );
-                        return sys::HTTP_SERVICE_UNAVAILABLE;
-                    }
+                    Err(e) => return unreachable(group, &name, &e),
                 };
             }
             Ok(Some(Frame::ResponseHead { status, headers })) => {
@@ -172,6 +160,15 @@ pub(crate) fn serve_via_daemon(
         group.give_back(conn);
     }
     sys::OK
+}
+
+/// No daemon could be reached: 503, and why.
+fn unreachable(group: &GroupRuntime, name: &str, error: &io::Error) -> c_int {
+    log::error!(
+        "daemon group {name} is not reachable at {}: {error}; answering 503",
+        group.socket.display()
+    );
+    sys::HTTP_SERVICE_UNAVAILABLE
 }
 
 /// `'shop' (process 1234)`: the group, and the daemon process at the other end if known.

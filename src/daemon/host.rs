@@ -11,6 +11,7 @@ use rustapp::abi::{self, HostApp, HostRequest, HostV1, RequestV1, Str, VisitFn};
 use rustapp_daemon_protocol::{Frame, RequestHead};
 
 use super::connection::Connection;
+use crate::app::answer_lookup;
 use crate::ffi::guard;
 use crate::response_policy::{HeaderUse, check_header, check_status};
 
@@ -203,30 +204,17 @@ unsafe fn request<'a>(request: *const HostRequest) -> &'a DaemonRequest<'a> {
     unsafe { &*request.cast::<DaemonRequest<'a>>() }
 }
 
-/// # Safety
-/// `value` must be writable.
-unsafe fn answer(found: Option<&[u8]>, value: *mut Str) -> i32 {
-    match found {
-        Some(v) => {
-            // SAFETY: per the contract.
-            unsafe { *value = Str::from_bytes(v) };
-            1
-        }
-        None => 0,
-    }
-}
-
 unsafe extern "C" fn header(r: *const HostRequest, name: Str, value: *mut Str) -> i32 {
     // SAFETY: the ABI's contract for `header`.
     guard(0, || unsafe {
-        answer(request(r).header(name.as_bytes()), value)
+        answer_lookup(request(r).header(name.as_bytes()), value)
     })
 }
 
 unsafe extern "C" fn var(r: *const HostRequest, name: Str, value: *mut Str) -> i32 {
     // SAFETY: the ABI's contract for `var`.
     guard(0, || unsafe {
-        answer(request(r).var(name.as_bytes()), value)
+        answer_lookup(request(r).var(name.as_bytes()), value)
     })
 }
 

@@ -142,6 +142,18 @@ static COMMANDS: CommandTable<8> = CommandTable([
     END_OF_TABLE,
 ]);
 
+/// A `TAKE_ARGV` directive's arguments as text.
+///
+/// # Safety
+/// `argv` must hold `argc` NUL-terminated strings, as Apache passes them.
+unsafe fn arguments<'a>(argc: c_int, argv: *const *mut c_char) -> Result<Vec<&'a str>, String> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    // SAFETY: per the contract.
+    (0..count)
+        .map(|i| argument(unsafe { *argv.add(i) }))
+        .collect()
+}
+
 unsafe extern "C" fn directive_alias(
     cmd: *mut sys::cmd_parms,
     _dir: *mut c_void,
@@ -151,12 +163,8 @@ unsafe extern "C" fn directive_alias(
     // SAFETY: Apache passes the directive's cmd_parms.
     let cmd = unsafe { Cmd::from_raw(cmd) };
     cmd.run(|| {
-        let count = usize::try_from(argc).unwrap_or(0);
-        let args = (0..count)
-            // SAFETY: Apache passes `argc` argument strings.
-            .map(|i| argument(unsafe { *argv.add(i) }))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("RustAppAlias: {e}"))?;
+        // SAFETY: Apache passes `argc` argument strings.
+        let args = unsafe { arguments(argc, argv) }.map_err(|e| format!("RustAppAlias: {e}"))?;
         config::rust_app_alias(
             cmd.server_config_mut::<ServerConfig>(),
             &args,
@@ -175,12 +183,9 @@ unsafe extern "C" fn directive_daemon_process(
     // SAFETY: Apache passes the directive's cmd_parms.
     let cmd = unsafe { Cmd::from_raw(cmd) };
     cmd.run(|| {
-        let count = usize::try_from(argc).unwrap_or(0);
-        let args = (0..count)
-            // SAFETY: Apache passes `argc` argument strings.
-            .map(|i| argument(unsafe { *argv.add(i) }))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("RustAppDaemonProcess: {e}"))?;
+        // SAFETY: Apache passes `argc` argument strings.
+        let args =
+            unsafe { arguments(argc, argv) }.map_err(|e| format!("RustAppDaemonProcess: {e}"))?;
         config::rust_app_daemon_process(
             cmd.server_config_mut::<ServerConfig>(),
             &args,
