@@ -46,21 +46,21 @@ pub(crate) fn serve_via_daemon(
     // Until the response head: answer body reads, pass log lines on; no longer than the
     // group's request-timeout (the daemon replaces a process whose request runs past it).
     let deadline = Instant::now() + group.config.request_timeout;
+    let mut shortened = false;
     loop {
         let name = described(group, &conn);
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero()
-            || conn
-                .stream
-                .set_read_timeout(Some(left.min(group.config.socket_timeout)))
-                .is_err()
-        {
+        // Connections wait socket-timeout per read; only a nearer deadline shortens it (a
+        // system call, so not on every request).
+        let shorten = left < group.config.socket_timeout;
+        if left.is_zero() || (shorten && conn.stream.set_read_timeout(Some(left)).is_err()) {
             log::error!(
                 "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
                 group.config.request_timeout.as_secs()
             );
             return sys::HTTP_GATEWAY_TIME_OUT;
         }
+        shortened |= shorten;
         match conn.read_frame() {
             Ok(Some(Frame::ReadBody { max })) => {
                 if answer_body_read(&mut conn, exchange, max).is_err() {
@@ -92,7 +92,14 @@ pub(crate) fn serve_via_daemon(
                     "{alias} in daemon group {name}: {}; answering {status}",
                     String::from_utf8_lossy(&reason)
                 );
-                group.give_back(conn);
+                if !shortened
+                    || conn
+                        .stream
+                        .set_read_timeout(Some(group.config.socket_timeout))
+                        .is_ok()
+                {
+                    group.give_back(conn);
+                }
                 return c_int::from(status);
             }
             Ok(Some(other)) => {
@@ -136,10 +143,11 @@ pub(crate) fn serve_via_daemon(
         }
     };
     // The body streams under the socket-timeout alone (the daemon enforces request-timeout).
-    if conn
-        .stream
-        .set_read_timeout(Some(group.config.socket_timeout))
-        .is_err()
+    if shortened
+        && conn
+            .stream
+            .set_read_timeout(Some(group.config.socket_timeout))
+            .is_err()
     {
         return sys::HTTP_BAD_GATEWAY;
     }

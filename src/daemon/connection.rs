@@ -6,6 +6,10 @@ use std::os::unix::net::UnixStream;
 use bytes::BytesMut;
 use rustapp_daemon_protocol::{Decoder, Frame, Limits, body_frame_parts, encode};
 
+/// Body pieces up to this size are copied into the outgoing buffer; larger ones are written
+/// straight from where they are.
+const SMALL_BODY_PIECE: usize = 64 * 1024;
+
 pub(crate) struct Connection {
     pub(crate) stream: UnixStream,
     decoder: Decoder,
@@ -60,22 +64,44 @@ impl Connection {
         !self.decoder.buffer().is_empty()
     }
 
+    /// Sends `frame` and everything queued before it.
     pub(crate) fn send(&mut self, frame: &Frame) -> io::Result<()> {
+        self.queue(frame)?;
+        self.flush()
+    }
+
+    /// Adds `frame` to what goes out at the next `flush`, so that a small response (head,
+    /// body, end) costs one write. Large body pieces are written at once, without a copy.
+    pub(crate) fn queue(&mut self, frame: &Frame) -> io::Result<()> {
         if let Some((header, data)) = body_frame_parts(frame) {
-            // Body pieces go out as they are, without a copy into the frame buffer.
-            let mut parts = [IoSlice::new(&header), IoSlice::new(data)];
-            let mut parts = &mut parts[..];
-            while !parts.is_empty() {
-                let n = self.stream.write_vectored(parts)?;
-                if n == 0 {
-                    return Err(io::ErrorKind::WriteZero.into());
+            if data.len() > SMALL_BODY_PIECE {
+                self.flush()?;
+                let mut parts = [IoSlice::new(&header), IoSlice::new(data)];
+                let mut parts = &mut parts[..];
+                while !parts.is_empty() {
+                    let n = self.stream.write_vectored(parts)?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::WriteZero.into());
+                    }
+                    IoSlice::advance_slices(&mut parts, n);
                 }
-                IoSlice::advance_slices(&mut parts, n);
+                return Ok(());
             }
+        }
+        encode(frame, &mut self.out);
+        if self.out.len() > SMALL_BODY_PIECE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
             return Ok(());
         }
+        let written = self.stream.write_all(&self.out);
         self.out.clear();
-        encode(frame, &mut self.out);
-        self.stream.write_all(&self.out)
+        written
     }
 }

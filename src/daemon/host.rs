@@ -73,6 +73,11 @@ impl<'c> DaemonRequest<'c> {
         self.conn.borrow_mut().send(frame)
     }
 
+    /// Queues `frame`; it goes out with the next `send` (see `Connection::queue`).
+    pub(crate) fn queue(&self, frame: &Frame) -> io::Result<()> {
+        self.conn.borrow_mut().queue(frame)
+    }
+
     /// The status and headers the application set, or the first thing in them refused.
     pub(crate) fn take_head(&self) -> Result<(u16, Vec<(Bytes, Bytes)>), String> {
         let mut state = self.state.borrow_mut();

@@ -560,7 +560,7 @@ fn serve_request(
             return Ok(Turn::Again); // `body` is closed as it drops
         }
     };
-    request.send(&Frame::ResponseHead { status, headers })?;
+    request.queue(&Frame::ResponseHead { status, headers })?;
     let Some(mut body) = body else {
         request.send(&Frame::ResponseEnd)?;
         return Ok(Turn::Again);
@@ -570,7 +570,7 @@ fn serve_request(
         let frame = match body.next() {
             BodyPiece::Data(data) => {
                 for piece in data.chunks(max_chunk) {
-                    request.send(&Frame::ResponseBody(Bytes::copy_from_slice(piece)))?;
+                    request.queue(&Frame::ResponseBody(Bytes::copy_from_slice(piece)))?;
                 }
                 continue;
             }
