@@ -74,6 +74,36 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderUse, Strin
     }
 }
 
+/// Checks a response head as an application sets it, remembering the first thing refused:
+/// the response then becomes a 500 naming it.
+#[derive(Debug, Default)]
+pub(crate) struct HeadChecks {
+    refused: Option<String>,
+}
+
+impl HeadChecks {
+    /// The status if allowed.
+    pub(crate) fn status(&mut self, status: u32) -> Option<u16> {
+        self.keep(check_status(status))
+    }
+
+    /// How to apply the header, if allowed.
+    pub(crate) fn header(&mut self, name: &[u8], value: &[u8]) -> Option<HeaderUse> {
+        self.keep(check_header(name, value))
+    }
+
+    /// The first refusal, if any.
+    pub(crate) fn refused(&self) -> Option<&str> {
+        self.refused.as_deref()
+    }
+
+    fn keep<T>(&mut self, checked: Result<T, String>) -> Option<T> {
+        checked
+            .map_err(|problem| self.refused.get_or_insert(problem))
+            .ok()
+    }
+}
+
 fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
@@ -102,6 +132,17 @@ mod tests {
             check_header(b"X-A", b"tab\tand \xc3\xa9"),
             Ok(HeaderUse::Plain)
         );
+    }
+
+    #[test]
+    fn the_first_refusal_is_kept() {
+        let mut checks = HeadChecks::default();
+        assert_eq!(checks.status(201), Some(201));
+        assert_eq!(checks.header(b"X-A", b"ok"), Some(HeaderUse::Plain));
+        assert_eq!(checks.refused(), None);
+        assert_eq!(checks.header(b"X-B", b"a\nb"), None);
+        assert_eq!(checks.status(42), None);
+        assert!(checks.refused().unwrap().contains("X-B"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
 use crate::ffi::{BodyInput, Request};
-use crate::response_policy::{HeaderUse, check_header, check_status};
+use crate::response_policy::{HeadChecks, HeaderUse};
 
 /// The response head an application set, once accepted.
 pub(crate) struct ResponseHead {
@@ -26,8 +26,7 @@ pub(crate) struct Exchange<'r> {
 struct HeadState {
     status: u16,
     content_length: Option<u64>,
-    /// The first thing the application set that the host refused.
-    refused: Option<String>,
+    checks: HeadChecks,
 }
 
 /// CGI variables computed from the request itself; they win over `SetEnv` values of the same
@@ -74,7 +73,7 @@ impl<'r> Exchange<'r> {
             head: RefCell::new(HeadState {
                 status: 200,
                 content_length: None,
-                refused: None,
+                checks: HeadChecks::default(),
             }),
         }
     }
@@ -182,32 +181,21 @@ impl<'r> Exchange<'r> {
 
     pub(crate) fn set_status(&self, status: u32) -> bool {
         let mut head = self.head.borrow_mut();
-        match check_status(status) {
-            Ok(status) => {
-                head.status = status;
-                true
-            }
-            Err(problem) => {
-                head.refused.get_or_insert(problem);
-                false
-            }
-        }
+        let checked = head.checks.status(status);
+        checked.map(|status| head.status = status).is_some()
     }
 
     pub(crate) fn add_header(&self, name: &[u8], value: &[u8]) -> bool {
         let mut head = self.head.borrow_mut();
-        match check_header(name, value) {
-            Ok(HeaderUse::Plain) => self.request.add_response_header(name, value),
-            Ok(HeaderUse::ContentType) => self.request.set_content_type(value),
-            Ok(HeaderUse::ContentLength(length)) => {
+        match head.checks.header(name, value) {
+            Some(HeaderUse::Plain) => self.request.add_response_header(name, value),
+            Some(HeaderUse::ContentType) => self.request.set_content_type(value),
+            Some(HeaderUse::ContentLength(length)) => {
                 head.content_length = Some(length);
                 self.request.add_response_header(name, value);
             }
-            Ok(HeaderUse::HopByHop) => {} // Apache manages the connection itself
-            Err(problem) => {
-                head.refused.get_or_insert(problem);
-                return false;
-            }
+            Some(HeaderUse::HopByHop) => {} // Apache manages the connection itself
+            None => return false,
         }
         true
     }
@@ -215,8 +203,8 @@ impl<'r> Exchange<'r> {
     /// The head the application set, or the first thing in it the host refused.
     pub(crate) fn finish_head(&self) -> Result<ResponseHead, String> {
         let head = self.head.borrow();
-        match &head.refused {
-            Some(problem) => Err(problem.clone()),
+        match head.checks.refused() {
+            Some(problem) => Err(problem.to_owned()),
             None => Ok(ResponseHead {
                 status: head.status,
                 content_length: head.content_length,

@@ -1,46 +1,76 @@
-//! The functions the host offers applications (`rustapp::abi::HostV1`). Each converts the ABI's
-//! handles back into the host's types and never lets a panic unwind into application code.
+//! The functions the host offers applications (`rustapp::abi::HostV1`), once for every host:
+//! each converts the ABI's handles back into the host's state and never lets a panic unwind
+//! into application code. What differs between embedded mode and a daemon is only the state
+//! behind the handles ([`RequestState`], [`InstanceContext`]).
 
 use std::ffi::c_void;
 
 use rustapp::abi::{self, HostApp, HostRequest, HostV1, Str, VisitFn};
 
-use super::exchange::Exchange;
-use crate::ffi::{ApacheLevel, Server, guard, log_main, log_request, log_server};
+use crate::ffi::{ApacheLevel, guard};
 
-/// An embedded instance's context: the server (virtual host) whose error log it writes to.
-pub(crate) struct AppContext {
-    pub(crate) server: Server<'static>,
+/// A host's state for one request, behind the `HostRequest` handle of its `RequestV1`.
+/// Returned bytes must stay valid until the request ends.
+pub(crate) trait RequestState {
+    /// The first value of a request header (case-insensitive name).
+    fn header(&self, name: &[u8]) -> Option<&[u8]>;
+    fn for_each_header(&self, visit: &mut dyn FnMut(&[u8], &[u8]));
+    /// A CGI-style variable.
+    fn var(&self, name: &[u8]) -> Option<&[u8]>;
+    fn for_each_var(&self, visit: &mut dyn FnMut(&[u8], &[u8]));
+    /// Request body bytes: a count, 0 at the end, `None` when it cannot be read.
+    fn read_body(&self, buf: &mut [u8]) -> Option<usize>;
+    /// `false` when the host refuses the status (the response becomes a 500).
+    fn set_status(&self, status: u32) -> bool;
+    /// `false` when the host refuses the header (the response becomes a 500).
+    fn add_header(&self, name: &[u8], value: &[u8]) -> bool;
+    /// A log line attributed to this request (ABI level).
+    fn log(&self, level: u32, message: &[u8]);
 }
 
-impl AppContext {
-    /// # Safety
-    /// `app` must be null or the `HostApp` of an instance created with this host table.
-    unsafe fn from_host_app<'a>(app: *const HostApp) -> Option<&'a AppContext> {
-        // SAFETY: per the contract, it points at the `AppContext` the instance owns.
-        unsafe { app.cast::<AppContext>().as_ref() }
+/// A host's context for one instance, behind its `HostApp` handle: where its log lines go.
+pub(crate) trait InstanceContext {
+    fn log(&self, level: u32, message: &str);
+    /// The most verbose ABI level recorded for this instance.
+    fn max_log_level(&self) -> u32;
+    /// A log line from application code running outside any instance's context (null
+    /// `HostApp`).
+    fn log_unattributed(level: u32, message: &str);
+    fn max_log_level_unattributed() -> u32;
+}
+
+/// The function table for requests of type `R` and instances of type `A`.
+pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 {
+    HostV1 {
+        size: size_of::<HostV1>() as u32,
+        header: header::<R>,
+        each_header: each_header::<R>,
+        var: var::<R>,
+        each_var: each_var::<R>,
+        read_body: read_body::<R>,
+        set_status: set_status::<R>,
+        add_header: add_header::<R>,
+        log_request: log_request::<R>,
+        log_app: log_app::<A>,
+        max_log_level: max_log_level::<A>,
     }
 }
 
-pub(crate) static HOST_V1: HostV1 = HostV1 {
-    size: size_of::<HostV1>() as u32,
-    header,
-    each_header,
-    var,
-    each_var,
-    read_body,
-    set_status,
-    add_header,
-    log_request: log_for_request,
-    log_app,
-    max_log_level,
-};
+/// # Safety
+/// `request` must be the `HostRequest` handle the host put in the `RequestV1` of a call still in
+/// progress, pointing at an `R` (the ABI's contract with applications). The lifetime in `R`
+/// is not checked here: the state lives until the request ends, which outlives the call.
+unsafe fn state<'a, R>(request: *const HostRequest) -> &'a R {
+    // SAFETY: per the contract.
+    unsafe { &*request.cast::<R>() }
+}
 
 /// # Safety
-/// `request` must be the handle the host put in the `RequestV1` of a call still in progress.
-unsafe fn exchange<'a>(request: *const HostRequest) -> &'a Exchange<'a> {
-    // SAFETY: per the contract, it points at the handler's live `Exchange`.
-    unsafe { &*request.cast::<Exchange<'a>>() }
+/// `app` must be null or the `HostApp` of an instance created with this table, pointing at an
+/// `A` it owns.
+unsafe fn context<'a, A>(app: *const HostApp) -> Option<&'a A> {
+    // SAFETY: per the contract.
+    unsafe { app.cast::<A>().as_ref() }
 }
 
 /// # Safety
@@ -54,7 +84,7 @@ unsafe fn bytes<'a>(s: Str) -> &'a [u8] {
 ///
 /// # Safety
 /// `value` must be the application's writable out-pointer.
-pub(crate) unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32 {
+unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32 {
     match found {
         Some(v) => {
             // SAFETY: per the contract.
@@ -65,71 +95,126 @@ pub(crate) unsafe fn answer_lookup(found: Option<&[u8]>, value: *mut Str) -> i32
     }
 }
 
-unsafe extern "C" fn header(request: *const HostRequest, name: Str, value: *mut Str) -> i32 {
-    // SAFETY: ABI contract for `header`.
+fn status_code(accepted: bool) -> i32 {
+    if accepted { 0 } else { -1 }
+}
+
+unsafe extern "C" fn header<R: RequestState>(
+    request: *const HostRequest,
+    name: Str,
+    value: *mut Str,
+) -> i32 {
+    // SAFETY: the ABI's contract for `header`.
     guard(0, || unsafe {
-        answer_lookup(exchange(request).header(bytes(name)), value)
+        answer_lookup(state::<R>(request).header(bytes(name)), value)
     })
 }
 
-unsafe extern "C" fn each_header(
+unsafe extern "C" fn var<R: RequestState>(
+    request: *const HostRequest,
+    name: Str,
+    value: *mut Str,
+) -> i32 {
+    // SAFETY: the ABI's contract for `var`.
+    guard(0, || unsafe {
+        answer_lookup(state::<R>(request).var(bytes(name)), value)
+    })
+}
+
+unsafe extern "C" fn each_header<R: RequestState>(
     request: *const HostRequest,
     visit: VisitFn,
     context: *mut c_void,
 ) {
     guard((), || {
-        // SAFETY: ABI contract for `each_header`; `visit` is the application's callback.
-        unsafe { exchange(request) }
-            .each_header(|n, v| unsafe { visit(context, Str::from_bytes(n), Str::from_bytes(v)) });
+        // SAFETY: the ABI's contract for `each_header`; `visit` is the application's callback.
+        unsafe { state::<R>(request) }.for_each_header(&mut |n, v| unsafe {
+            visit(context, Str::from_bytes(n), Str::from_bytes(v))
+        });
     })
 }
 
-unsafe extern "C" fn var(request: *const HostRequest, name: Str, value: *mut Str) -> i32 {
-    // SAFETY: ABI contract for `var`.
-    guard(0, || unsafe {
-        answer_lookup(exchange(request).var(bytes(name)), value)
-    })
-}
-
-unsafe extern "C" fn each_var(request: *const HostRequest, visit: VisitFn, context: *mut c_void) {
+unsafe extern "C" fn each_var<R: RequestState>(
+    request: *const HostRequest,
+    visit: VisitFn,
+    context: *mut c_void,
+) {
     guard((), || {
-        // SAFETY: ABI contract for `each_var`; `visit` is the application's callback.
-        unsafe { exchange(request) }
-            .each_var(|n, v| unsafe { visit(context, Str::from_bytes(n), Str::from_bytes(v)) });
+        // SAFETY: the ABI's contract for `each_var`; `visit` is the application's callback.
+        unsafe { state::<R>(request) }.for_each_var(&mut |n, v| unsafe {
+            visit(context, Str::from_bytes(n), Str::from_bytes(v))
+        });
     })
 }
 
-unsafe extern "C" fn read_body(request: *mut HostRequest, buf: *mut u8, len: usize) -> isize {
+unsafe extern "C" fn read_body<R: RequestState>(
+    request: *mut HostRequest,
+    buf: *mut u8,
+    len: usize,
+) -> isize {
     guard(-1, || {
         if len == 0 {
             return 0;
         }
-        // SAFETY: ABI contract: `buf` is writable for `len` bytes.
-        let buf = unsafe { std::slice::from_raw_parts_mut(buf, len) };
-        // SAFETY: ABI contract for `read_body`.
-        match unsafe { exchange(request) }.read_body(buf) {
-            Some(n) => n as isize,
-            None => -1,
+        // SAFETY: the ABI's contract for `read_body`: `buf` is writable for `len` bytes.
+        let (state, buf) = unsafe {
+            (
+                state::<R>(request),
+                std::slice::from_raw_parts_mut(buf, len),
+            )
+        };
+        state.read_body(buf).map_or(-1, |n| n as isize)
+    })
+}
+
+unsafe extern "C" fn set_status<R: RequestState>(request: *mut HostRequest, status: u32) -> i32 {
+    // SAFETY: the ABI's contract for `set_status`.
+    guard(-1, || {
+        status_code(unsafe { state::<R>(request) }.set_status(status))
+    })
+}
+
+unsafe extern "C" fn add_header<R: RequestState>(
+    request: *mut HostRequest,
+    name: Str,
+    value: Str,
+) -> i32 {
+    // SAFETY: the ABI's contract for `add_header`.
+    guard(-1, || {
+        status_code(unsafe { state::<R>(request).add_header(bytes(name), bytes(value)) })
+    })
+}
+
+unsafe extern "C" fn log_request<R: RequestState>(
+    request: *const HostRequest,
+    level: u32,
+    message: Str,
+) {
+    // SAFETY: the ABI's contract for `log_request`.
+    guard((), || unsafe {
+        state::<R>(request).log(level, bytes(message))
+    })
+}
+
+unsafe extern "C" fn log_app<A: InstanceContext>(app: *const HostApp, level: u32, message: Str) {
+    guard((), || {
+        // SAFETY: the ABI's contract for `log_app`: null or this host's context.
+        let (context, message) = unsafe { (context::<A>(app), bytes(message)) };
+        let message = String::from_utf8_lossy(message);
+        match context {
+            Some(context) => context.log(level, &message),
+            None => A::log_unattributed(level, &message),
         }
     })
 }
 
-unsafe extern "C" fn set_status(request: *mut HostRequest, status: u32) -> i32 {
-    // SAFETY: ABI contract for `set_status`.
-    guard(-1, || {
-        if unsafe { exchange(request) }.set_status(status) {
-            0
-        } else {
-            -1
+unsafe extern "C" fn max_log_level<A: InstanceContext>(app: *const HostApp) -> u32 {
+    guard(abi::LOG_WARN, || {
+        // SAFETY: the ABI's contract for `max_log_level`: null or this host's context.
+        match unsafe { context::<A>(app) } {
+            Some(context) => context.max_log_level(),
+            None => A::max_log_level_unattributed(),
         }
-    })
-}
-
-unsafe extern "C" fn add_header(request: *mut HostRequest, name: Str, value: Str) -> i32 {
-    guard(-1, || {
-        // SAFETY: ABI contract for `add_header`.
-        let accepted = unsafe { exchange(request).add_header(bytes(name), bytes(value)) };
-        if accepted { 0 } else { -1 }
     })
 }
 
@@ -144,42 +229,13 @@ pub(crate) fn apache_level(level: u32) -> ApacheLevel {
     }
 }
 
-fn text(message: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(message)
-}
-
-unsafe extern "C" fn log_for_request(request: *const HostRequest, level: u32, message: Str) {
-    guard((), || {
-        // SAFETY: ABI contract for `log_request`.
-        let (exchange, message) = unsafe { (exchange(request), bytes(message)) };
-        log_request(exchange.request(), apache_level(level), &text(message));
-    })
-}
-
-unsafe extern "C" fn log_app(app: *const HostApp, level: u32, message: Str) {
-    guard((), || {
-        // SAFETY: ABI contract for `log_app`: null or this host's context.
-        let (context, message) = unsafe { (AppContext::from_host_app(app), bytes(message)) };
-        match context {
-            Some(context) => log_server(context.server, apache_level(level), &text(message)),
-            None => log_main(apache_level(level), &text(message)),
-        }
-    })
-}
-
-unsafe extern "C" fn max_log_level(app: *const HostApp) -> u32 {
-    guard(abi::LOG_WARN, || {
-        // SAFETY: ABI contract for `max_log_level`: null or this host's context.
-        let level = match unsafe { AppContext::from_host_app(app) } {
-            Some(context) => context.server.log_level(),
-            None => ApacheLevel::WARNING,
-        };
-        match level {
-            l if l >= ApacheLevel::TRACE1 => abi::LOG_TRACE,
-            l if l >= ApacheLevel::DEBUG => abi::LOG_DEBUG,
-            l if l >= ApacheLevel::INFO => abi::LOG_INFO,
-            l if l >= ApacheLevel::WARNING => abi::LOG_WARN,
-            _ => abi::LOG_ERROR,
-        }
-    })
+/// Apache's log level as the ABI's.
+pub(crate) fn abi_level(level: ApacheLevel) -> u32 {
+    match level {
+        l if l >= ApacheLevel::TRACE1 => abi::LOG_TRACE,
+        l if l >= ApacheLevel::DEBUG => abi::LOG_DEBUG,
+        l if l >= ApacheLevel::INFO => abi::LOG_INFO,
+        l if l >= ApacheLevel::WARNING => abi::LOG_WARN,
+        _ => abi::LOG_ERROR,
+    }
 }

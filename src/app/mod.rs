@@ -1,6 +1,7 @@
 //! The host side of the application ABI (`rustapp::abi`): loading application libraries,
 //! creating and calling instances, and the functions the host offers them.
 
+mod embedded_host;
 mod exchange;
 mod host_table;
 mod instance;
@@ -8,8 +9,9 @@ mod library;
 
 use std::sync::OnceLock;
 
+pub(crate) use embedded_host::{AppContext, HOST_V1};
 pub(crate) use exchange::Exchange;
-pub(crate) use host_table::{AppContext, HOST_V1, answer_lookup, apache_level};
+pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
 pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
 pub(crate) use library::load_library;
 
