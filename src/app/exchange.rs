@@ -82,6 +82,21 @@ impl<'r> Exchange<'r> {
         self.request
     }
 
+    /// The declared body length, or -1 when the client declared none (chunked or no body).
+    pub(crate) fn content_length(&self) -> i64 {
+        self.request
+            .headers_in()
+            .get(b"Content-Length")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .unwrap_or(-1)
+    }
+
+    /// Where the application is mounted (`SCRIPT_NAME`).
+    pub(crate) fn script_name(&self) -> &'r str {
+        self.script_name
+    }
+
     /// The ABI view of the request, borrowing Apache's strings; its `host_request` is this
     /// exchange, as the embedded host table expects.
     pub(crate) fn abi_request(&self) -> RequestV1 {
@@ -89,12 +104,7 @@ impl<'r> Exchange<'r> {
             .cast_mut()
             .cast::<HostRequest>();
         let r = self.request;
-        let content_length = r
-            .headers_in()
-            .get(b"Content-Length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(-1);
+        let content_length = self.content_length();
         RequestV1 {
             size: size_of::<RequestV1>() as u32,
             host_request: handle,

@@ -29,7 +29,10 @@ pub(crate) fn serve_via_daemon(
     runtime: &DaemonRuntime,
     group: &GroupRuntime,
 ) -> c_int {
-    let name = format!("'{}'", group.config.name);
+    let name = Described {
+        group: &group.config.name,
+        pid: None,
+    };
     let Some(app) = runtime.app_index(alias) else {
         log::error!(
             "{alias} is not known to daemon group {name} (configuration changed without a restart?)"
@@ -171,7 +174,7 @@ pub(crate) fn serve_via_daemon(
 }
 
 /// No daemon could be reached: 503, and why.
-fn unreachable(group: &GroupRuntime, name: &str, error: &io::Error) -> c_int {
+fn unreachable(group: &GroupRuntime, name: &dyn std::fmt::Display, error: &io::Error) -> c_int {
     log::error!(
         "daemon group {name} is not reachable at {}: {error}; answering 503",
         group.socket.display()
@@ -180,33 +183,44 @@ fn unreachable(group: &GroupRuntime, name: &str, error: &io::Error) -> c_int {
 }
 
 /// `'shop' (process 1234)`: the group, and the daemon process at the other end if known.
-fn described(group: &GroupRuntime, conn: &Connection) -> String {
-    match conn.peer_pid {
-        Some(pid) => format!("'{}' (process {pid})", group.config.name),
-        None => format!("'{}'", group.config.name),
+/// Formatted only when a line is logged, not on every request.
+struct Described<'a> {
+    group: &'a str,
+    pid: Option<u32>,
+}
+
+impl std::fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "'{}' (process {pid})", self.group),
+            None => write!(f, "'{}'", self.group),
+        }
+    }
+}
+
+fn described<'a>(group: &'a GroupRuntime, conn: &Connection) -> Described<'a> {
+    Described {
+        group: &group.config.name,
+        pid: conn.peer_pid,
     }
 }
 
 fn request_head(exchange: &Exchange<'_>, app: u32) -> RequestHead {
-    let abi = exchange.abi_request();
-    let bytes = |s: rustapp::abi::Str| {
-        // SAFETY: the exchange's strings live in the request pool for the whole request.
-        Bytes::copy_from_slice(unsafe { s.as_bytes() })
-    };
+    let r = exchange.request();
+    let copy = Bytes::copy_from_slice;
     let mut headers = Vec::new();
-    exchange
-        .each_header(|n, v| headers.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v))));
+    exchange.each_header(|n, v| headers.push((copy(n), copy(v))));
     let mut vars = Vec::new();
-    exchange.each_var(|n, v| vars.push((Bytes::copy_from_slice(n), Bytes::copy_from_slice(v))));
+    exchange.each_var(|n, v| vars.push((copy(n), copy(v))));
     RequestHead {
         app,
-        method: bytes(abi.method),
-        uri: bytes(abi.uri),
-        protocol: bytes(abi.protocol),
-        script_name: bytes(abi.script_name),
-        path_info: bytes(abi.path_info),
-        query_string: bytes(abi.query_string),
-        content_length: abi.content_length,
+        method: copy(r.method()),
+        uri: copy(r.unparsed_uri()),
+        protocol: copy(r.protocol()),
+        script_name: copy(exchange.script_name().as_bytes()),
+        path_info: copy(r.path_info()),
+        query_string: copy(r.query_string()),
+        content_length: exchange.content_length(),
         headers,
         vars,
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rustapp_daemon_protocol::Limits;
 
 use super::host::{DAEMON_HOST_V1, DaemonAppContext};
-use super::privileges::{become_daemon, reset_signals, set_thread_name};
+use super::os::{become_daemon, exit_now, reset_signals, set_thread_name};
 use super::runtime::DaemonRuntime;
 use super::server::{LazyApp, Recycle, Registry, ServerConfig, serve};
 use crate::app::{AppInstance, load_library};
@@ -42,7 +42,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                 STARTUP_FAILURE_DELAY.as_secs()
             );
             std::thread::sleep(STARTUP_FAILURE_DELAY);
-            exit(1);
+            exit_now(1);
         }
     };
     if let Some(title) = group.config.process_title() {
@@ -62,7 +62,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                     std::process::id(),
                     limit.as_secs()
                 );
-                exit(1);
+                exit_now(1);
             }
         });
     }
@@ -128,14 +128,14 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                 std::process::id(),
                 retired.reason
             );
-            exit(RETIRED)
+            exit_now(RETIRED)
         }
         Err(e) => {
             log::error!(
                 "daemon group '{name}' process {} stopped serving: {e}",
                 std::process::id()
             );
-            exit(1)
+            exit_now(1)
         }
     }
 }
@@ -148,9 +148,3 @@ pub(crate) const RETIRE_SIGNAL: i32 = libc::SIGUSR1;
 
 /// What the supervisor sends when Apache stops: retire within shutdown-timeout.
 pub(crate) const STOP_SIGNAL: i32 = libc::SIGUSR2;
-
-/// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
-fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends the process immediately.
-    unsafe { libc::_exit(code) }
-}

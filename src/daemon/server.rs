@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -296,7 +296,7 @@ pub(crate) fn serve(
                         reason: reason.clone(),
                     });
                 }
-                let limit = if super::privileges::STOP_REQUESTED.load(Ordering::Acquire) {
+                let limit = if super::os::STOP_REQUESTED.load(Ordering::Acquire) {
                     config.recycle.shutdown_timeout
                 } else {
                     config.recycle.graceful_timeout
@@ -333,10 +333,10 @@ fn reason_to_retire(
     registry: &Registry,
     epoch: Instant,
 ) -> Option<String> {
-    if super::privileges::STOP_REQUESTED.load(Ordering::Acquire) {
+    if super::os::STOP_REQUESTED.load(Ordering::Acquire) {
         return Some("Apache is stopping".to_owned());
     }
-    if super::privileges::RETIRE_REQUESTED.load(Ordering::Acquire) {
+    if super::os::RETIRE_REQUESTED.load(Ordering::Acquire) {
         return Some("Apache is restarting; the next generation's processes take over".to_owned());
     }
     let served = activity.served.load(Ordering::Acquire);
@@ -453,7 +453,7 @@ fn protocol_error(what: &str) -> io::Error {
 
 /// Checks that the peer is this Apache: its user, then the secret token.
 fn greet(conn: &mut Connection, config: &ServerConfig) -> io::Result<Turn> {
-    let uid = peer_uid(&conn.stream)?;
+    let uid = super::os::peer_uid(&conn.stream)?;
     if uid != config.allowed_uid && uid != 0 {
         log::warn!("daemon: refused a connection from uid {uid}: only Apache's user may connect");
         return Ok(Turn::Closed);
@@ -475,31 +475,6 @@ fn greet(conn: &mut Connection, config: &ServerConfig) -> io::Result<Turn> {
             log::warn!("daemon: refused a connection that did not present this Apache's token");
             Ok(Turn::Closed)
         }
-    }
-}
-
-/// The user on the other end of a UNIX socket, as the kernel reports it.
-fn peer_uid(stream: &UnixStream) -> io::Result<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED fills a `ucred` of the length given.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&raw mut cred).cast(),
-            &mut len,
-        )
-    };
-    if rc == 0 {
-        Ok(cred.uid)
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
 

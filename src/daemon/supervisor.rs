@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use rustapp_daemon_protocol::TOKEN_LEN;
 
+use super::os::{self, Forked};
 use super::process;
 use super::runtime::{DaemonApp, DaemonRuntime, GroupRuntime};
 use crate::config::{DaemonGroup, ServerConfig};
@@ -159,8 +160,7 @@ fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<Group
             .find(|e| e.group == group.name)
             .expect("just ensured");
         // Apache's User may have changed with the configuration.
-        // SAFETY: getuid has no preconditions.
-        if unsafe { libc::getuid() } == 0 {
+        if os::is_root() {
             let _ = std::os::unix::fs::chown(&endpoint.socket, Some(apache_uid), None);
         }
         let listener = endpoint
@@ -189,8 +189,7 @@ fn end_generation(daemons: &[i32]) {
         } else {
             process::RETIRE_SIGNAL
         };
-        // SAFETY: signalling daemon processes this parent started.
-        unsafe { libc::kill(pid, signal) };
+        os::signal(pid, signal);
     }
     if exiting {
         if let Ok(mut endpoints) = ENDPOINTS.lock() {
@@ -243,36 +242,20 @@ fn replace(
 }
 
 fn spawn(runtime: &DaemonRuntime, index: usize, main: Server<'static>) -> Result<i32, String> {
-    // SAFETY: Apache's parent is single-threaded; the child only runs the daemon and exits.
-    match unsafe { libc::fork() } {
-        -1 => Err(format!("fork failed: {}", std::io::Error::last_os_error())),
-        0 => process::run(runtime, index, main),
-        pid => Ok(pid),
+    match os::fork().map_err(|e| format!("fork failed: {e}"))? {
+        Forked::Child => process::run(runtime, index, main),
+        Forked::Parent(pid) => Ok(pid),
     }
 }
 
 /// Binds the group's socket so that only Apache's child user (and root) can connect.
 fn listen(path: &PathBuf, backlog: u32, apache_uid: u32) -> std::io::Result<UnixListener> {
     let _ = std::fs::remove_file(path); // a stale socket from a crashed generation
-    // SAFETY: umask only changes this process's file creation mask; restored below.
-    let previous = unsafe { libc::umask(0o077) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: as above.
-    unsafe { libc::umask(previous) };
-    let listener = bound?;
+    let listener = os::bind_private(path, backlog)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } == 0 {
+    if os::is_root() {
         std::os::unix::fs::chown(path, Some(apache_uid), None)?;
     }
-    // std's default backlog is 128; honour the group's.
-    // SAFETY: listen() on our own listening socket.
-    unsafe {
-        libc::listen(
-            std::os::fd::AsRawFd::as_raw_fd(&listener),
-            backlog as libc::c_int,
-        )
-    };
     Ok(listener)
 }
 

@@ -57,8 +57,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
     let config = ServerConfig {
         threads,
         token: TOKEN,
-        // SAFETY: getuid has no preconditions.
-        allowed_uid: unsafe { libc::getuid() },
+        allowed_uid: super::os::current_uid(),
         limits: Limits::default(),
         socket_timeout: Duration::from_secs(10),
         recycle: Recycle {

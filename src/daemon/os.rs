@@ -1,5 +1,7 @@
-//! Turning a process forked from Apache's parent (running as root) into a daemon of its group:
-//! its own user and groups, environment, working directory, umask. The OS calls live here.
+//! The operating-system calls of daemon mode, and nothing else: forking and signalling daemons,
+//! binding their sockets privately, checking a peer's user, and turning a process forked from
+//! Apache's parent (running as root) into a daemon of its group: its own user and groups,
+//! environment, working directory, umask.
 
 use std::ffi::{CStr, CString};
 
@@ -196,5 +198,93 @@ pub(crate) fn reset_signals() {
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
+/// This process's user id.
+pub(crate) fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() }
+}
+
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
+    current_uid() == 0
+}
+
+/// Sends `signal` to process `pid`.
+pub(crate) fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill only signals; the caller names processes it started.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// Which side of a fork this is.
+pub(crate) enum Forked {
+    Child,
+    Parent(i32),
+}
+
+/// Forks this process. Only sound while the process is single-threaded (Apache's parent).
+pub(crate) fn fork() -> std::io::Result<Forked> {
+    // SAFETY: called only from Apache's single-threaded parent; the child runs a daemon and
+    // leaves with `exit_now`.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Leaves without running the exit handlers and pool cleanups inherited from Apache's parent.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process immediately.
+    unsafe { libc::_exit(code) }
+}
+
+/// Binds a UNIX socket that only its owner can connect to (mode 0700 from the start), with a
+/// listen backlog of `backlog`.
+pub(crate) fn bind_private(
+    path: &std::path::Path,
+    backlog: u32,
+) -> std::io::Result<std::os::unix::net::UnixListener> {
+    // SAFETY: umask only changes this process's file creation mask; restored right after.
+    let previous = unsafe { libc::umask(0o077) };
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    // SAFETY: as above.
+    unsafe { libc::umask(previous) };
+    let listener = bound?;
+    // std's backlog is fixed at 128: listen again with the group's.
+    // SAFETY: listen() on our own listening socket.
+    unsafe {
+        libc::listen(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            backlog as libc::c_int,
+        )
+    };
+    Ok(listener)
+}
+
+/// The user on the other end of a UNIX socket, as the kernel reports it.
+pub(crate) fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: SO_PEERCRED fills a `ucred` of the length given.
+    let rc = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(cred.uid)
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
