@@ -45,8 +45,8 @@ fn main() {
         .clang_args(&clang_args)
         // Without an allowlist libc's `long double` items arrive as u128: a silently wrong ABI.
         .allowlist_function("ap_.*|apr_.*|rustapp_shim_.*")
-        .allowlist_type("request_rec|server_rec|conn_rec|module_struct|command_rec|cmd_parms|cmd_how|ap_conf_vector_t|process_rec|unixd_config_rec|apr_proc_t")
-        .allowlist_var("MODULE_MAGIC_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|APR_HOOK_.*|AP_MPMQ_.*|AP_SQ_.*|APR_SUCCESS|AP_CONN_CLOSE|APR_OC_REASON_.*|ap_unixd_config|ap_server_conf")
+        .allowlist_type("request_rec|server_rec|conn_rec|module_struct|command_rec|cmd_parms|cmd_how|ap_conf_vector_t|process_rec|unixd_config_rec|apr_proc_t|authn_provider|authz_provider")
+        .allowlist_var("MODULE_MAGIC_.*|OK|DECLINED|DONE|HTTP_.*|APLOG_.*|RSRC_CONF|ACCESS_CONF|OR_.*|APR_HOOK_.*|AP_MPMQ_.*|AP_SQ_.*|APR_SUCCESS|AP_CONN_CLOSE|APR_OC_REASON_.*|ap_unixd_config|ap_server_conf|AUTHN_PROVIDER_.*|AUTHZ_PROVIDER_.*|AP_AUTH_INTERNAL_PER_CONF")
         // OK and HTTP_* are unsigned, DECLINED signed, the cookie narrower than its field:
         // make every macro constant a plain signed int so they mix without casts everywhere.
         .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)

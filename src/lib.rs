@@ -6,7 +6,8 @@
 //! - [`handler`]: claims the URLs under each alias and streams the application's answer;
 //! - [`app`]: the host side of the application ABI (loading, instances, host functions);
 //! - [`lifecycle`]: applications start in each child after the fork, stop at its exit;
-//! - [`daemon`]: daemon mode (in progress): the daemon's request server;
+//! - [`auth`]: Apache's authentication against an application's user store;
+//! - [`daemon`]: daemon mode: process groups, their request server, and the Apache child's side;
 //! - [`ffi`]: the only code that touches httpd's C API.
 
 // The unit-test binary does not export the module record (it has no httpd to link against),
@@ -14,10 +15,8 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod app;
+mod auth;
 mod config;
-// The daemon's request server is tested on its own; Apache's process management (forking,
-// supervising) and the Apache child's client side come next, and will start it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod daemon;
 mod ffi;
 mod handler;

@@ -45,11 +45,16 @@ pub(crate) fn child_init(child_pool: Pool<'static>, main_server: Server<'static>
                 alias.app.start_once(|| start(alias, server, config));
             }
         }
+        for store in &config.user_stores {
+            if embedded_allowed && store.process_group.is_none() && config.asks_user_store(store) {
+                store.app.start_once(|| start(store, server, config));
+            }
+        }
     }
     child_pool.on_cleanup(move || {
         for server in main_server.and_following() {
             if let Some(config) = server.module_config::<ServerConfig>() {
-                for alias in &config.aliases {
+                for alias in config.aliases.iter().chain(&config.user_stores) {
                     alias.app.stop();
                 }
             }
@@ -78,6 +83,9 @@ fn start(
         });
     match &outcome {
         Ok(_) => log::info!("{alias} started in process {}", std::process::id()),
+        Err(reason) if alias.authentication_only => {
+            log::error!("{alias} cannot serve: {reason}; the checks it answers will answer 500")
+        }
         Err(reason) => log::error!(
             "{alias} (RustAppAlias at {}) cannot serve: {reason}; its URLs will answer 500",
             alias.defined_at

@@ -2,7 +2,7 @@ use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::frame::{Frame, HEADER_LEN, Limits, RequestHead, TOKEN_LEN, kind};
+use crate::frame::{Frame, HEADER_LEN, Limits, RequestHead, TOKEN_LEN, UserQuery, kind};
 
 /// Why the bytes from a peer are not a valid frame. After an error the connection is unusable
 /// (the stream's framing is lost): close it.
@@ -118,18 +118,17 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
             token.copy_from_slice(&r.take(TOKEN_LEN)?);
             Frame::Hello { version, token }
         }
-        kind::REQUEST_HEAD => Frame::RequestHead(Box::new(RequestHead {
-            app: r.u32()?,
-            method: r.bytes()?,
-            uri: r.bytes()?,
-            protocol: r.bytes()?,
-            script_name: r.bytes()?,
-            path_info: r.bytes()?,
-            query_string: r.bytes()?,
-            content_length: r.i64()?,
-            headers: r.pairs()?,
-            vars: r.pairs()?,
+        kind::REQUEST_HEAD => Frame::RequestHead(Box::new(r.request_head()?)),
+        kind::USER_QUERY => Frame::UserQuery(Box::new(UserQuery {
+            head: r.request_head()?,
+            question: r.u8()?,
+            user: r.bytes()?,
+            secret: r.bytes()?,
         })),
+        kind::USER_ANSWER => Frame::UserAnswer {
+            code: r.u32()? as i32,
+            values: r.list()?,
+        },
         kind::REQUEST_BODY => Frame::RequestBody(r.rest()),
         kind::RESPONSE_BODY => Frame::ResponseBody(r.rest()),
         kind::REQUEST_BODY_END => Frame::RequestBodyEnd,
@@ -203,6 +202,30 @@ impl Reader {
     fn bytes(&mut self) -> Result<Bytes, DecodeError> {
         let len = self.u32()? as usize;
         self.take(len)
+    }
+
+    fn request_head(&mut self) -> Result<RequestHead, DecodeError> {
+        Ok(RequestHead {
+            app: self.u32()?,
+            method: self.bytes()?,
+            uri: self.bytes()?,
+            protocol: self.bytes()?,
+            script_name: self.bytes()?,
+            path_info: self.bytes()?,
+            query_string: self.bytes()?,
+            content_length: self.i64()?,
+            headers: self.pairs()?,
+            vars: self.pairs()?,
+        })
+    }
+
+    fn list(&mut self) -> Result<Vec<Bytes>, DecodeError> {
+        let count = self.u32()? as usize;
+        // Each item takes at least its length prefix (see `pairs`).
+        if count > self.data.len() / 4 {
+            return Err(self.malformed("it claims more items than it holds"));
+        }
+        (0..count).map(|_| self.bytes()).collect()
     }
 
     fn pairs(&mut self) -> Result<Vec<(Bytes, Bytes)>, DecodeError> {

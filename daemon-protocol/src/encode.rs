@@ -30,6 +30,19 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             out.put_slice(token);
         }
         Frame::RequestHead(head) => put_request_head(out, head),
+        Frame::UserQuery(query) => {
+            put_request_head(out, &query.head);
+            out.put_u8(query.question);
+            put_bytes(out, &query.user);
+            put_bytes(out, &query.secret);
+        }
+        Frame::UserAnswer { code, values } => {
+            out.put_i32_le(*code);
+            out.put_u32_le(u32::try_from(values.len()).expect("over 4 billion values"));
+            for value in values {
+                put_bytes(out, value);
+            }
+        }
         Frame::RequestBody(data) | Frame::ResponseBody(data) => out.put_slice(data),
         Frame::RequestBodyEnd
         | Frame::Cancel

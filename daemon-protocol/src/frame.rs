@@ -28,6 +28,18 @@ pub struct RequestHead {
     pub vars: Vec<(Bytes, Bytes)>,
 }
 
+/// A question to an application's user store, asked while Apache authenticates a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserQuery {
+    /// The request being authenticated (`app` names the application; no `Authorization`).
+    pub head: RequestHead,
+    /// Which question (the host's numbering: password, groups, realm hash).
+    pub question: u8,
+    pub user: Bytes,
+    /// The password, or the realm, or empty.
+    pub secret: Bytes,
+}
+
 /// One frame. Child-to-daemon kinds are below 0x80, daemon-to-child kinds from 0x80.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
@@ -48,6 +60,8 @@ pub enum Frame {
     },
     /// The client went away: stop producing this response.
     Cancel,
+    /// Asks the application's user store; answered by `UserAnswer` (or `Failed`).
+    UserQuery(Box<UserQuery>),
 
     // ---- daemon to child ----
     /// The daemon accepted the connection.
@@ -81,6 +95,12 @@ pub enum Frame {
         level: u8,
         message: Bytes,
     },
+    /// The user store's answer: its result code and the strings it gave (a canonical user name,
+    /// groups, a realm hash).
+    UserAnswer {
+        code: i32,
+        values: Vec<Bytes>,
+    },
     /// The daemon is closing this idle connection: it did not read, and will not read, any
     /// request sent on it, so the child may send that request again elsewhere.
     Goodbye,
@@ -94,6 +114,7 @@ pub(crate) mod kind {
     pub const REQUEST_BODY_END: u8 = 0x04;
     pub const REQUEST_BODY_FAILED: u8 = 0x05;
     pub const CANCEL: u8 = 0x06;
+    pub const USER_QUERY: u8 = 0x07;
     pub const WELCOME: u8 = 0x81;
     pub const READ_BODY: u8 = 0x82;
     pub const RESPONSE_HEAD: u8 = 0x83;
@@ -104,6 +125,7 @@ pub(crate) mod kind {
     pub const FAILED: u8 = 0x88;
     pub const LOG: u8 = 0x89;
     pub const GOODBYE: u8 = 0x8a;
+    pub const USER_ANSWER: u8 = 0x8b;
 }
 
 impl Frame {
@@ -115,6 +137,7 @@ impl Frame {
             Frame::RequestBodyEnd => kind::REQUEST_BODY_END,
             Frame::RequestBodyFailed { .. } => kind::REQUEST_BODY_FAILED,
             Frame::Cancel => kind::CANCEL,
+            Frame::UserQuery(_) => kind::USER_QUERY,
             Frame::Welcome { .. } => kind::WELCOME,
             Frame::ReadBody { .. } => kind::READ_BODY,
             Frame::ResponseHead { .. } => kind::RESPONSE_HEAD,
@@ -125,6 +148,7 @@ impl Frame {
             Frame::Failed { .. } => kind::FAILED,
             Frame::Log { .. } => kind::LOG,
             Frame::Goodbye => kind::GOODBYE,
+            Frame::UserAnswer { .. } => kind::USER_ANSWER,
         }
     }
 }
@@ -157,7 +181,7 @@ impl Limits {
         use kind::*;
         Some(match k {
             HELLO => 2 + TOKEN_LEN as u32,
-            REQUEST_HEAD | RESPONSE_HEAD => self.max_head,
+            REQUEST_HEAD | RESPONSE_HEAD | USER_QUERY | USER_ANSWER => self.max_head,
             REQUEST_BODY | RESPONSE_BODY => self.max_body_chunk,
             REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE => 0,
             REQUEST_BODY_FAILED => 2,

@@ -20,6 +20,9 @@
 //!                <------------------------  ResponseEnd          (or ResponseAbort)
 //!   Cancel       ------------------------>                       (client went away)
 //! ```
+//! Apache's authentication asks an application's user store the same way, in one round trip
+//! (plus log lines): [`Frame::UserQuery`], answered by [`Frame::UserAnswer`] or `Failed`.
+//!
 //! A daemon that is being recycled sends [`Frame::Goodbye`] on each idle connection and closes
 //! it, never reading a request sent on it after that: a child that reads `Goodbye` where it
 //! expected an answer sends its request again on another connection, and nothing is lost.
@@ -39,7 +42,7 @@ mod frame;
 
 pub use decode::{DecodeError, Decoder};
 pub use encode::{body_frame_parts, encode};
-pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN};
+pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN, UserQuery};
 
 /// Decodes `data` as a stream of frames and checks that each decodes again identically after
 /// re-encoding. The fuzz target runs this on arbitrary input; it must never panic.

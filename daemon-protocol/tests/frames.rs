@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use rustapp_daemon_protocol::{
     DecodeError, Decoder, Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN,
-    encode, fuzz_decode,
+    UserQuery, encode, fuzz_decode,
 };
 
 fn b(s: &str) -> Bytes {
@@ -69,6 +69,25 @@ fn every_kind() -> Vec<Frame> {
             message: b("careful"),
         },
         Frame::Goodbye,
+        Frame::UserQuery(Box::new(UserQuery {
+            head: RequestHead {
+                app: 2,
+                method: b("GET"),
+                vars: vec![(b("REMOTE_ADDR"), b("127.0.0.1"))],
+                ..RequestHead::default()
+            },
+            question: 1,
+            user: b("alice"),
+            secret: b("s3cret"),
+        })),
+        Frame::UserAnswer {
+            code: 0,
+            values: vec![b("staff"), b("users")],
+        },
+        Frame::UserAnswer {
+            code: -2,
+            values: vec![],
+        },
     ]
 }
 

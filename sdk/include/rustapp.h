@@ -25,7 +25,7 @@ extern "C" {
 #endif
 
 #define RUSTAPP_ABI_MAJOR 1
-#define RUSTAPP_ABI_MINOR 0
+#define RUSTAPP_ABI_MINOR 1
 #define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
 
 /* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
@@ -99,6 +99,27 @@ enum {
     RUSTAPP_BODY_END = 2
 };
 
+/* ABI 1.1: the user store, for Apache's authentication (AuthBasicProvider rustapp). */
+typedef void (*RustAppReceiveFn)(void *context, RustAppStr value);
+
+typedef struct {
+    uint32_t size;
+    const RustAppRequestV1 *request; /* headers (never Authorization) and variables; no body */
+    RustAppStr user;
+    RustAppStr secret; /* check_password: the password; realm_hash: the realm; else empty */
+} RustAppAuthCheckV1;
+
+enum {
+    RUSTAPP_AUTH_UNSUPPORTED = -2, /* no user store, or not this question */
+    RUSTAPP_AUTH_ERROR = -1,       /* failed (logged); the request gets a 500 */
+    RUSTAPP_AUTH_OK = 0,           /* granted / groups or hash received */
+    RUSTAPP_AUTH_NO_USER = 1,
+    RUSTAPP_AUTH_DENIED = 2        /* check_password: wrong password */
+};
+
+typedef int32_t (*RustAppAuthFn)(const void *instance, const RustAppAuthCheckV1 *check,
+                                 RustAppReceiveFn receive, void *context);
+
 typedef struct {
     uint32_t abi_major;
     uint32_t abi_minor;
@@ -109,6 +130,10 @@ typedef struct {
     int32_t (*body_next)(void *body, RustAppChunkV1 *chunk);
     void (*body_close)(void *body);
     void (*destroy)(void *instance);
+    /* ABI 1.1, optional (NULL when the application has no user store): */
+    RustAppAuthFn check_password;  /* may receive() the canonical user name */
+    RustAppAuthFn groups_for_user; /* receive()s each group name */
+    RustAppAuthFn realm_hash;      /* receive()s hex MD5(user:realm:password) */
 } RustAppV1;
 
 #define RUSTAPP_STR(literal) ((RustAppStr){(const uint8_t *)(literal), sizeof(literal) - 1})

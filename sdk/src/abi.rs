@@ -17,8 +17,8 @@ use std::ffi::c_void;
 
 /// Incompatible changes bump the major version; the host refuses other majors.
 pub const ABI_MAJOR: u32 = 1;
-/// Compatible additions bump the minor version.
-pub const ABI_MINOR: u32 = 0;
+/// Compatible additions bump the minor version. 1.1 added the user-store entry points.
+pub const ABI_MINOR: u32 = 1;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
 
@@ -186,6 +186,47 @@ pub type BodyNextFn = unsafe extern "C" fn(body: *mut c_void, chunk: *mut ChunkV
 pub type BodyCloseFn = unsafe extern "C" fn(body: *mut c_void);
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
 
+/// Receives one string the application answers a user-store call with: the canonical user
+/// name, a group name, or a realm hash. Copied by the host before it returns.
+pub type ReceiveFn = unsafe extern "C" fn(context: *mut c_void, value: Str);
+
+/// One question to the application's user store (ABI 1.1), valid during the call.
+#[repr(C)]
+pub struct AuthCheckV1 {
+    pub size: u32,
+    /// The request being authenticated. Its headers (never `Authorization`) and variables can
+    /// be read through the host; its body reads as empty, and no response can be set.
+    pub request: *const RequestV1,
+    /// The user name the client sent (for `groups_for_user`: the authenticated user).
+    pub user: Str,
+    /// `check_password`: the password; `realm_hash`: the realm; `groups_for_user`: empty.
+    pub secret: Str,
+}
+
+/// Results of the user-store calls.
+/// `check_password`: the password is right. Before returning it the application may
+/// `receive` one canonical user name, which becomes `REMOTE_USER`.
+/// `groups_for_user`: the user's groups were each `receive`d (possibly none).
+/// `realm_hash`: the user's hex `MD5(user:realm:password)` was `receive`d.
+pub const AUTH_OK: i32 = 0;
+/// No such user.
+pub const AUTH_NO_USER: i32 = 1;
+/// `check_password`: the user exists and the password is wrong.
+pub const AUTH_DENIED: i32 = 2;
+/// The application failed (it logged why); the request gets a 500.
+pub const AUTH_ERROR: i32 = -1;
+/// The application has no user store, or not this kind of question.
+pub const AUTH_UNSUPPORTED: i32 = -2;
+
+/// `check_password`, `groups_for_user` and `realm_hash` (see [`AuthCheckV1`], `AUTH_*`).
+/// Called from many threads at once, like `handle`.
+pub type AuthFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    check: *const AuthCheckV1,
+    receive: ReceiveFn,
+    context: *mut c_void,
+) -> i32;
+
 /// The table an application library exports through [`ENTRY_SYMBOL`].
 ///
 /// Life of an instance: `create` once (returns 0 and sets `*instance`, or non-zero after
@@ -209,7 +250,15 @@ pub struct AppV1 {
     pub body_next: Option<BodyNextFn>,
     pub body_close: Option<BodyCloseFn>,
     pub destroy: Option<DestroyFn>,
+    // ---- ABI 1.1: the user store, for Apache's authentication. Optional: null (or beyond
+    // `size`, in an application built for 1.0) when the application has none. ----
+    pub check_password: Option<AuthFn>,
+    pub groups_for_user: Option<AuthFn>,
+    pub realm_hash: Option<AuthFn>,
 }
+
+/// `size` of an ABI 1.0 table, the smallest the host accepts.
+pub const APP_V1_0_SIZE: usize = std::mem::offset_of!(AppV1, check_password);
 
 // SAFETY: the table is immutable static data (function pointers and a static name).
 unsafe impl Sync for AppV1 {}

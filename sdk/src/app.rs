@@ -1,4 +1,4 @@
-use crate::{Request, Response, Settings};
+use crate::{Request, Response, Settings, UserStore};
 
 /// Any error an application returns; it becomes a 500 and a line in Apache's error log.
 pub type Error = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -14,4 +14,10 @@ pub trait App: Send + Sync + 'static {
 
     /// Answers one request. An error or a panic becomes a 500 for this request only.
     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error>;
+
+    /// The application's users and groups, if Apache may authenticate against them
+    /// (`AuthBasicProvider rustapp`, `Require rustapp-group`). The default has none.
+    fn users(&self) -> Option<&dyn UserStore> {
+        None
+    }
 }

@@ -7,9 +7,14 @@ use std::ptr;
 
 use bytes::Bytes;
 
-use crate::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostRequest, HostV1, RequestV1, Str};
+use crate::abi::{
+    self, AppConfigV1, AppV1, AuthCheckV1, ChunkV1, HostApp, HostRequest, HostV1, ReceiveFn,
+    RequestV1, Str,
+};
 use crate::logger;
-use crate::{App, Chunk, Request, ResponseBody, Settings};
+use crate::{
+    App, Chunk, Error, PasswordCheck, Request, ResponseBody, Settings, Unsupported, UserStore,
+};
 
 /// Failure returned to the host by `create` and `handle`.
 const FAILED: i32 = 1;
@@ -26,6 +31,9 @@ pub const fn table<A: App>(name: &'static str) -> AppV1 {
         body_next: Some(body_next),
         body_close: Some(body_close),
         destroy: Some(destroy::<A>),
+        check_password: Some(check_password::<A>),
+        groups_for_user: Some(groups_for_user::<A>),
+        realm_hash: Some(realm_hash::<A>),
     }
 }
 
@@ -184,4 +192,121 @@ unsafe extern "C" fn destroy<A: App>(instance: *mut c_void) {
     let instance = unsafe { Box::from_raw(instance.cast::<Instance<A>>()) };
     let _context = logger::enter_app(instance.host_app);
     let _ = catch_unwind(AssertUnwindSafe(move || drop(instance)));
+}
+
+/// What a user-store question is given, as the application sees it.
+struct Question<'q> {
+    request: &'q Request<'q>,
+    user: &'q str,
+    secret: &'q str,
+}
+
+/// Runs one user-store question on the instance's [`UserStore`]: `ask` answers with an
+/// `AUTH_*` code, handing strings to `receive` first. No panic crosses into the host.
+///
+/// # Safety
+/// The arguments must be those the host passed to one of the `AuthFn` entry points.
+unsafe fn ask_users<A: App>(
+    instance: *const c_void,
+    check: *const AuthCheckV1,
+    receive: ReceiveFn,
+    context: *mut c_void,
+    ask: impl FnOnce(&dyn UserStore, &Question<'_>, &mut dyn FnMut(&str)) -> Result<i32, Error>,
+) -> i32 {
+    // SAFETY: the host passes an instance `create` returned and a check valid for this call,
+    // whose request is valid too.
+    let (instance, check, raw_request) = unsafe {
+        let check = &*check;
+        (&*instance.cast::<Instance<A>>(), check, &*check.request)
+    };
+    let _context = logger::enter_request(raw_request.host_request);
+    let answered = catch_unwind(AssertUnwindSafe(|| {
+        let Some(users) = instance.app.users() else {
+            return Ok(abi::AUTH_UNSUPPORTED);
+        };
+        // SAFETY: the strings and request are the host's, valid during this call.
+        let (request, user, secret) = unsafe {
+            (
+                Request::from_abi(raw_request, instance.host),
+                String::from_utf8_lossy(check.user.as_bytes()),
+                String::from_utf8_lossy(check.secret.as_bytes()),
+            )
+        };
+        let question = Question {
+            request: &request,
+            user: &user,
+            secret: &secret,
+        };
+        // SAFETY: the host's callback, given strings that live through the call.
+        let mut give = |value: &str| unsafe { receive(context, Str::from_bytes(value.as_bytes())) };
+        ask(users, &question, &mut give)
+    }));
+    match answered {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) if error.is::<Unsupported>() => abi::AUTH_UNSUPPORTED,
+        Ok(Err(error)) => {
+            logger::emit(abi::LOG_ERROR, &format!("user store failed: {error}"));
+            abi::AUTH_ERROR
+        }
+        Err(_) => abi::AUTH_ERROR, // the panic hook has logged it
+    }
+}
+
+unsafe extern "C" fn check_password<A: App>(
+    instance: *const c_void,
+    check: *const AuthCheckV1,
+    receive: ReceiveFn,
+    context: *mut c_void,
+) -> i32 {
+    // SAFETY: the host's arguments, passed on.
+    unsafe {
+        ask_users::<A>(instance, check, receive, context, |users, q, give| {
+            Ok(match users.check_password(q.request, q.user, q.secret)? {
+                PasswordCheck::UnknownUser => abi::AUTH_NO_USER,
+                PasswordCheck::Denied => abi::AUTH_DENIED,
+                PasswordCheck::Granted => abi::AUTH_OK,
+                PasswordCheck::GrantedAs(name) => {
+                    give(&name);
+                    abi::AUTH_OK
+                }
+            })
+        })
+    }
+}
+
+unsafe extern "C" fn groups_for_user<A: App>(
+    instance: *const c_void,
+    check: *const AuthCheckV1,
+    receive: ReceiveFn,
+    context: *mut c_void,
+) -> i32 {
+    // SAFETY: the host's arguments, passed on.
+    unsafe {
+        ask_users::<A>(instance, check, receive, context, |users, q, give| {
+            for group in users.groups_for_user(q.request, q.user)? {
+                give(&group);
+            }
+            Ok(abi::AUTH_OK)
+        })
+    }
+}
+
+unsafe extern "C" fn realm_hash<A: App>(
+    instance: *const c_void,
+    check: *const AuthCheckV1,
+    receive: ReceiveFn,
+    context: *mut c_void,
+) -> i32 {
+    // SAFETY: the host's arguments, passed on.
+    unsafe {
+        ask_users::<A>(instance, check, receive, context, |users, q, give| {
+            Ok(match users.realm_hash(q.request, q.user, q.secret)? {
+                Some(hash) => {
+                    give(&hash);
+                    abi::AUTH_OK
+                }
+                None => abi::AUTH_NO_USER,
+            })
+        })
+    }
 }

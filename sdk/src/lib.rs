@@ -85,6 +85,7 @@ mod response;
 mod settings;
 #[cfg(feature = "tower")]
 pub mod tower;
+mod users;
 
 pub use app::{App, Error};
 #[doc(hidden)]
@@ -94,6 +95,7 @@ pub use response::{Chunk, Response, ResponseBody};
 pub use settings::Settings;
 #[cfg(feature = "tower")]
 pub use tower::Body;
+pub use users::{PasswordCheck, Unsupported, UserStore};
 
 /// Exports `$app` (a type implementing [`App`]) as this library's application.
 #[macro_export]

@@ -19,6 +19,9 @@ pub(crate) struct Exchange<'r> {
     request: Request<'r>,
     script_name: &'r str,
     pass_authorization: bool,
+    /// A user store is being asked about the request, before any handler: its body is not
+    /// the store's to read, and there is no response to set.
+    checking_user: bool,
     body_input: RefCell<BodyInput<'r>>,
     head: RefCell<HeadState>,
 }
@@ -69,12 +72,22 @@ impl<'r> Exchange<'r> {
             request,
             script_name,
             pass_authorization,
+            checking_user: false,
             body_input: RefCell::new(request.body_input()),
             head: RefCell::new(HeadState {
                 status: 200,
                 content_length: None,
                 checks: HeadChecks::default(),
             }),
+        }
+    }
+
+    /// The exchange for asking a user store about `request`: no `Authorization`, an empty
+    /// body, no response.
+    pub(crate) fn for_user_check(request: Request<'r>, script_name: &'r str) -> Exchange<'r> {
+        Exchange {
+            checking_user: true,
+            ..Exchange::new(request, script_name, false)
         }
     }
 
@@ -181,6 +194,9 @@ impl<'r> Exchange<'r> {
     }
 
     pub(crate) fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
+        if self.checking_user {
+            return Some(0);
+        }
         self.body_input.borrow_mut().read(buf)
     }
 
@@ -190,12 +206,18 @@ impl<'r> Exchange<'r> {
     }
 
     pub(crate) fn set_status(&self, status: u32) -> bool {
+        if self.checking_user {
+            return false;
+        }
         let mut head = self.head.borrow_mut();
         let checked = head.checks.status(status);
         checked.map(|status| head.status = status).is_some()
     }
 
     pub(crate) fn add_header(&self, name: &[u8], value: &[u8]) -> bool {
+        if self.checking_user {
+            return false;
+        }
         let mut head = self.head.borrow_mut();
         match head.checks.header(name, value) {
             Some(HeaderUse::Plain) => self.request.add_response_header(name, value),

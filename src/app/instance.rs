@@ -7,7 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::any::Any;
 
-use rustapp::abi::{self, AppConfigV1, AppV1, ChunkV1, HostApp, HostV1, RequestV1, Setting, Str};
+use bytes::Bytes;
+use rustapp::abi::{
+    self, AppConfigV1, AppV1, AuthCheckV1, ChunkV1, HostApp, HostV1, RequestV1, Setting, Str,
+};
+
+use super::users::{StoreAnswer, UserQuestion, receive_value};
 
 use crate::config::SettingList;
 
@@ -120,6 +125,41 @@ impl AppInstance {
             return Handled::Failed;
         }
         Handled::Answered(body)
+    }
+
+    /// Asks the application's user store `question` about `request`, whose `host_request` is
+    /// the state the instance's host table expects. `None` once the instance has stopped.
+    pub(crate) fn ask_users(
+        &self,
+        question: UserQuestion,
+        request: &RequestV1,
+        user: &[u8],
+        secret: &[u8],
+    ) -> Option<StoreAnswer> {
+        if self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
+        let Some(entry) = question.entry(self.table) else {
+            return Some(StoreAnswer::Unsupported);
+        };
+        let check = AuthCheckV1 {
+            size: size_of::<AuthCheckV1>() as u32,
+            request,
+            user: Str::from_bytes(user),
+            secret: Str::from_bytes(secret),
+        };
+        let mut values: Vec<Bytes> = Vec::new();
+        // SAFETY: a live instance; `check`, the request behind it and `values` outlive the
+        // call, and `receive_value` expects exactly this `Vec`.
+        let code = unsafe {
+            entry(
+                self.raw,
+                &check,
+                receive_value,
+                (&raw mut values).cast::<c_void>(),
+            )
+        };
+        Some(StoreAnswer::from_code(code, values))
     }
 
     /// Destroys the instance; later requests get `Handled::Stopped`.

@@ -40,7 +40,7 @@ impl fmt::Display for LoadError {
             LoadError::Truncated(size) => write!(
                 f,
                 "its entry table is {size} bytes, shorter than the {} bytes of ABI {}.0",
-                size_of::<AppV1>(),
+                abi::APP_V1_0_SIZE,
                 abi::ABI_MAJOR
             ),
             LoadError::Incomplete(what) => write!(f, "its entry table has no `{what}` function"),
@@ -75,7 +75,9 @@ fn check_table(table: &AppV1) -> Result<(), LoadError> {
             minor: table.abi_minor,
         });
     }
-    if (table.size as usize) < size_of::<AppV1>() {
+    // An application built for an older minor version has a shorter table; the host reads
+    // only the fields its `size` covers.
+    if (table.size as usize) < abi::APP_V1_0_SIZE {
         return Err(LoadError::Truncated(table.size));
     }
     let required = [

@@ -6,6 +6,7 @@ mod exchange;
 mod host_table;
 mod instance;
 mod library;
+mod users;
 
 use std::sync::OnceLock;
 
@@ -14,6 +15,7 @@ pub(crate) use exchange::Exchange;
 pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
 pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
 pub(crate) use library::load_library;
+pub(crate) use users::{StoreAnswer, UserQuestion};
 
 /// Where an alias keeps its application instance in a serving process: empty in Apache's
 /// parent, filled once in each child (or the reason it could not be started).

@@ -57,6 +57,8 @@ pub(crate) struct Alias {
     pub(crate) process_group: Option<String>,
     /// The application instance, once a serving process has started it.
     pub(crate) app: AppSlot,
+    /// Started only to answer `RustAppAuthUser`/`RustAppAuthGroup` checks; serves no URL.
+    pub(crate) authentication_only: bool,
 }
 
 impl Alias {
@@ -77,13 +79,30 @@ impl Alias {
             defined_at,
             process_group,
             app: AppSlot::default(),
+            authentication_only: false,
         })
+    }
+
+    /// The same library started only for its user store.
+    pub(crate) fn for_authentication_only(self) -> Alias {
+        Alias {
+            authentication_only: true,
+            ..self
+        }
     }
 }
 
 impl std::fmt::Display for Alias {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "application {} at {}", self.library, self.mount)
+        if self.authentication_only {
+            write!(
+                f,
+                "user store {} (RustAppAuthUser at {})",
+                self.library, self.defined_at
+            )
+        } else {
+            write!(f, "application {} at {}", self.library, self.mount)
+        }
     }
 }
 

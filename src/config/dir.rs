@@ -1,3 +1,5 @@
+use super::UserStoreRef;
+
 /// Per-directory (`<Location>`, `<Directory>`, `.htaccess`) configuration.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct DirConfig {
@@ -5,6 +7,10 @@ pub(crate) struct DirConfig {
     pub(crate) pass_authorization: Option<bool>,
     /// `RustAppProcessGroup` for this location.
     pub(crate) process_group: Option<String>,
+    /// `RustAppAuthUser`: whose users `AuthBasicProvider rustapp` checks.
+    pub(crate) auth_user: Option<UserStoreRef>,
+    /// `RustAppAuthGroup`: whose groups `Require rustapp-group` asks (default: `auth_user`'s).
+    pub(crate) auth_group: Option<UserStoreRef>,
 }
 
 impl super::Merge for DirConfig {
@@ -15,6 +21,8 @@ impl super::Merge for DirConfig {
                 .process_group
                 .clone()
                 .or_else(|| base.process_group.clone()),
+            auth_user: add.auth_user.clone().or_else(|| base.auth_user.clone()),
+            auth_group: add.auth_group.clone().or_else(|| base.auth_group.clone()),
         }
     }
 }

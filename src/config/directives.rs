@@ -106,7 +106,7 @@ fn check_setting_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_library_file(path: &str) -> Result<(), String> {
+pub(super) fn check_library_file(path: &str) -> Result<(), String> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(()),
         Ok(_) => Err(format!(

@@ -1,6 +1,6 @@
 use std::sync::{Arc, OnceLock};
 
-use super::{Alias, DaemonGroup, SettingList};
+use super::{Alias, DaemonGroup, SettingList, UserStoreRef};
 
 /// Per-server (main server or virtual host) configuration.
 #[derive(Default)]
@@ -9,6 +9,9 @@ pub(crate) struct ServerConfig {
     pub(crate) aliases: Vec<Arc<Alias>>,
     /// `RustAppSetting` lines; a virtual host inherits the main server's and overrides them.
     pub(crate) settings: SettingList,
+    /// Applications started only for `RustAppAuthUser`/`RustAppAuthGroup` (a library no
+    /// `RustAppAlias` of this server mounts), in configuration order.
+    pub(crate) user_stores: Vec<Arc<Alias>>,
     /// `RustAppDaemonProcess` groups defined in this server (names are unique across servers).
     pub(crate) daemon_groups: Vec<Arc<DaemonGroup>>,
     /// `RustAppRestrictEmbedded`; inherited by virtual hosts.
@@ -26,6 +29,12 @@ impl super::Merge for ServerConfig {
         ServerConfig {
             aliases: add.aliases.iter().chain(&base.aliases).cloned().collect(),
             settings: base.settings.overridden_by(&add.settings),
+            user_stores: add
+                .user_stores
+                .iter()
+                .chain(&base.user_stores)
+                .cloned()
+                .collect(),
             daemon_groups: add.daemon_groups.clone(),
             restrict_embedded: add.restrict_embedded.or(base.restrict_embedded),
             socket_prefix: add
@@ -56,17 +65,43 @@ impl ServerConfig {
             }
             seen.push(group);
         }
-        for alias in servers.flat_map(|s| &s.aliases) {
+        for alias in servers.flat_map(|s| s.aliases.iter().chain(&s.user_stores)) {
             if let Some(name) = &alias.process_group {
                 if !seen.iter().any(|g| &g.name == name) {
+                    let directive = if alias.authentication_only {
+                        "RustAppAuthUser".to_owned()
+                    } else {
+                        format!("RustAppAlias {}", alias.mount)
+                    };
                     return Err(format!(
-                        "RustAppAlias {} at {} names process-group={name}, which no RustAppDaemonProcess defines",
-                        alias.mount, alias.defined_at
+                        "{directive} at {} names process-group={name}, which no RustAppDaemonProcess defines",
+                        alias.defined_at
                     ));
                 }
             }
         }
         Ok(())
+    }
+
+    /// The application that answers checks for `store`: a `RustAppAlias` of its library if
+    /// this server has one, else the instance started for authentication alone.
+    pub(crate) fn user_store(&self, store: &UserStoreRef) -> Option<&Arc<Alias>> {
+        self.aliases
+            .iter()
+            .chain(&self.user_stores)
+            .find(|app| store.is_served_by(app))
+    }
+
+    /// Whether an authentication-only instance is ever asked here: not when a `RustAppAlias`
+    /// of the same library serves its checks.
+    pub(crate) fn asks_user_store(&self, app: &Alias) -> bool {
+        let store = UserStoreRef {
+            library: app.library.clone(),
+            process_group: app.process_group.clone(),
+            defined_at: String::new(),
+        };
+        self.user_store(&store)
+            .is_some_and(|found| std::ptr::eq(Arc::as_ptr(found), app))
     }
 
     /// The alias serving `path` (decoded URL path), and where its `PATH_INFO` starts.

@@ -8,11 +8,11 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use bytes::Bytes;
-use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead};
+use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, UserQuery};
 
 use super::connection::Connection;
 use super::runtime::{DaemonRuntime, GroupRuntime};
-use crate::app::{BodyPiece, Exchange, apache_level};
+use crate::app::{BodyPiece, Exchange, StoreAnswer, UserQuestion, apache_level};
 use crate::config::Alias;
 use crate::ffi::{log_request, sys};
 use crate::handler::{BodySource, send_body};
@@ -29,113 +29,25 @@ pub(crate) fn serve_via_daemon(
     runtime: &DaemonRuntime,
     group: &GroupRuntime,
 ) -> c_int {
-    let name = Described {
-        group: &group.config.name,
-        pid: None,
-    };
-    let Some(app) = runtime.app_index(alias) else {
-        log::error!(
-            "{alias} is not known to daemon group {name} (configuration changed without a restart?)"
-        );
+    let Some(app) = app_index(runtime, alias, group) else {
         return sys::HTTP_INTERNAL_SERVER_ERROR;
     };
     let head = Frame::RequestHead(Box::new(request_head(exchange, app)));
-    let mut conn = match group.send_request(&head, || connect(group)) {
-        Ok(conn) => conn,
-        Err(e) => return unreachable(group, &name, &e),
+    let (mut conn, answer) = match send_and_await(exchange, alias, group, &head) {
+        Ok(answered) => answered,
+        Err(status) => return status,
     };
-    let mut goodbyes = 0;
-
-    // Until the response head: answer body reads, pass log lines on; no longer than the
-    // group's request-timeout (the daemon replaces a process whose request runs past it).
-    let deadline = Instant::now() + group.config.request_timeout;
-    let mut shortened = false;
-    loop {
-        let name = described(group, &conn);
-        let left = deadline.saturating_duration_since(Instant::now());
-        // Connections wait socket-timeout per read; only a nearer deadline shortens it (a
-        // system call, so not on every request).
-        let shorten = left < group.config.socket_timeout;
-        if left.is_zero() || (shorten && conn.stream.set_read_timeout(Some(left)).is_err()) {
-            log::error!(
-                "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
-                group.config.request_timeout.as_secs()
-            );
-            return sys::HTTP_GATEWAY_TIME_OUT;
-        }
-        shortened |= shorten;
-        match conn.read_frame() {
-            Ok(Some(Frame::ReadBody { max })) => {
-                if answer_body_read(&mut conn, exchange, max).is_err() {
-                    log::error!(
-                        "daemon group {name} went away while reading {alias}'s request body; answering 502"
-                    );
-                    return sys::HTTP_BAD_GATEWAY;
-                }
-            }
-            Ok(Some(Frame::Log { level, message })) => relay_log(exchange, level, &message),
-            // The daemon retired this connection without reading the request: send it again,
-            // on another connection (a fresh daemon takes over through the group's socket).
-            Ok(Some(Frame::Goodbye)) if goodbyes < MAX_GOODBYES => {
-                goodbyes += 1;
-                conn = match group.send_request(&head, || connect(group)) {
-                    Ok(conn) => conn,
-                    Err(e) => return unreachable(group, &name, &e),
-                };
-            }
-            Ok(Some(Frame::ResponseHead { status, headers })) => {
-                exchange.set_status(u32::from(status));
-                for (header, value) in &headers {
-                    exchange.add_header(header, value);
-                }
-                break;
-            }
-            Ok(Some(Frame::Failed { status, reason })) => {
-                log::error!(
-                    "{alias} in daemon group {name}: {}; answering {status}",
-                    String::from_utf8_lossy(&reason)
-                );
-                if !shortened
-                    || conn
-                        .stream
-                        .set_read_timeout(Some(group.config.socket_timeout))
-                        .is_ok()
-                {
-                    group.give_back(conn);
-                }
-                return c_int::from(status);
-            }
-            Ok(Some(other)) => {
-                log::error!(
-                    "daemon group {name} sent {other:?} before a response head; answering 502"
-                );
-                return sys::HTTP_BAD_GATEWAY;
-            }
-            Ok(None) => {
-                log::error!(
-                    "daemon group {name} closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
-                );
-                return sys::HTTP_BAD_GATEWAY;
-            }
-            Err(e) if is_timeout(&e) && Instant::now() < deadline => {
-                log::error!(
-                    "daemon group {name} did not answer {alias} within its socket-timeout of {} s; answering 504",
-                    group.config.socket_timeout.as_secs()
-                );
-                return sys::HTTP_GATEWAY_TIME_OUT;
-            }
-            // The deadline passed while waiting: the next turn of the loop answers 504.
-            Err(e) if is_timeout(&e) => {}
-            Err(e) => {
-                log::error!(
-                    "daemon group {name} connection failed before answering {alias}: {e}; answering 502"
-                );
-                return sys::HTTP_BAD_GATEWAY;
-            }
-        }
-    }
-
     let name = described(group, &conn);
+    let Frame::ResponseHead { status, headers } = answer else {
+        log::error!(
+            "daemon group {name} sent {answer:?} instead of a response head; answering 502"
+        );
+        return sys::HTTP_BAD_GATEWAY;
+    };
+    exchange.set_status(u32::from(status));
+    for (header, value) in &headers {
+        exchange.add_header(header, value);
+    }
     let head = match exchange.finish_head() {
         Ok(head) => head,
         Err(problem) => {
@@ -145,15 +57,6 @@ pub(crate) fn serve_via_daemon(
             return sys::HTTP_INTERNAL_SERVER_ERROR;
         }
     };
-    // The body streams under the socket-timeout alone (the daemon enforces request-timeout).
-    if shortened
-        && conn
-            .stream
-            .set_read_timeout(Some(group.config.socket_timeout))
-            .is_err()
-    {
-        return sys::HTTP_BAD_GATEWAY;
-    }
     let request = exchange.request();
     request.set_status(head.status);
     if request.is_head() {
@@ -171,6 +74,162 @@ pub(crate) fn serve_via_daemon(
         group.give_back(conn);
     }
     sys::OK
+}
+
+/// Asks the user store of `alias`, which runs in `group`, while Apache authenticates the
+/// request. `None` when there is no answer (why is logged).
+pub(crate) fn ask_via_daemon(
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    runtime: &DaemonRuntime,
+    group: &GroupRuntime,
+    question: UserQuestion,
+    user: &[u8],
+    secret: &[u8],
+) -> Option<StoreAnswer> {
+    let app = app_index(runtime, alias, group)?;
+    let query = Frame::UserQuery(Box::new(UserQuery {
+        head: request_head(exchange, app),
+        question: question.wire(),
+        user: Bytes::copy_from_slice(user),
+        secret: Bytes::copy_from_slice(secret),
+    }));
+    let (conn, answer) = send_and_await(exchange, alias, group, &query).ok()?;
+    match answer {
+        Frame::UserAnswer { code, values } => {
+            group.give_back(conn);
+            Some(StoreAnswer::from_code(code, values))
+        }
+        other => {
+            log::error!(
+                "daemon group {} sent {other:?} instead of a user store's answer",
+                described(group, &conn)
+            );
+            None
+        }
+    }
+}
+
+/// The index the daemons know `alias` by, or `None` after logging why there is none.
+fn app_index(runtime: &DaemonRuntime, alias: &Alias, group: &GroupRuntime) -> Option<u32> {
+    let index = runtime.app_index(alias);
+    if index.is_none() {
+        log::error!(
+            "{alias} is not known to daemon group '{}' (configuration changed without a restart?); answering 500",
+            group.config.name
+        );
+    }
+    index
+}
+
+/// Sends `request` (a request head or a user query) and waits for the daemon's answer to it,
+/// answering the application's body reads and relaying its log lines meanwhile. The answer is
+/// the first other frame, on a connection back at its usual socket-timeout; `Err` is the
+/// status to answer with when there is none (logged).
+fn send_and_await(
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    group: &GroupRuntime,
+    request: &Frame,
+) -> Result<(Connection, Frame), c_int> {
+    let name = Described {
+        group: &group.config.name,
+        pid: None,
+    };
+    let mut conn = group
+        .send_request(request, || connect(group))
+        .map_err(|e| unreachable(group, &name, &e))?;
+    let mut goodbyes = 0;
+
+    // No longer than the group's request-timeout (the daemon replaces a process whose request
+    // runs past it).
+    let deadline = Instant::now() + group.config.request_timeout;
+    let mut shortened = false;
+    loop {
+        let name = described(group, &conn);
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Connections wait socket-timeout per read; only a nearer deadline shortens it (a
+        // system call, so not on every request).
+        let shorten = left < group.config.socket_timeout;
+        if left.is_zero() || (shorten && conn.stream.set_read_timeout(Some(left)).is_err()) {
+            log::error!(
+                "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
+                group.config.request_timeout.as_secs()
+            );
+            return Err(sys::HTTP_GATEWAY_TIME_OUT);
+        }
+        shortened |= shorten;
+        let answer = match conn.read_frame() {
+            Ok(Some(Frame::ReadBody { max })) => {
+                if answer_body_read(&mut conn, exchange, max).is_err() {
+                    log::error!(
+                        "daemon group {name} went away while reading {alias}'s request body; answering 502"
+                    );
+                    return Err(sys::HTTP_BAD_GATEWAY);
+                }
+                continue;
+            }
+            Ok(Some(Frame::Log { level, message })) => {
+                relay_log(exchange, level, &message);
+                continue;
+            }
+            // The daemon retired this connection without reading the request: send it again,
+            // on another connection (a fresh daemon takes over through the group's socket).
+            Ok(Some(Frame::Goodbye)) if goodbyes < MAX_GOODBYES => {
+                goodbyes += 1;
+                conn = group
+                    .send_request(request, || connect(group))
+                    .map_err(|e| unreachable(group, &name, &e))?;
+                continue;
+            }
+            Ok(Some(Frame::Failed { status, reason })) => {
+                log::error!(
+                    "{alias} in daemon group {name}: {}; answering {status}",
+                    String::from_utf8_lossy(&reason)
+                );
+                if restore_timeout(&conn, group, shortened) {
+                    group.give_back(conn);
+                }
+                return Err(c_int::from(status));
+            }
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                log::error!(
+                    "daemon group {name} closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
+                );
+                return Err(sys::HTTP_BAD_GATEWAY);
+            }
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => {
+                log::error!(
+                    "daemon group {name} did not answer {alias} within its socket-timeout of {} s; answering 504",
+                    group.config.socket_timeout.as_secs()
+                );
+                return Err(sys::HTTP_GATEWAY_TIME_OUT);
+            }
+            // The deadline passed while waiting: the next turn of the loop answers 504.
+            Err(e) if is_timeout(&e) => continue,
+            Err(e) => {
+                log::error!(
+                    "daemon group {name} connection failed before answering {alias}: {e}; answering 502"
+                );
+                return Err(sys::HTTP_BAD_GATEWAY);
+            }
+        };
+        // What follows the answer (a body) streams under the socket-timeout alone.
+        if !restore_timeout(&conn, group, shortened) {
+            return Err(sys::HTTP_BAD_GATEWAY);
+        }
+        return Ok((conn, answer));
+    }
+}
+
+/// Puts a connection whose read timeout was shortened back to the group's socket-timeout.
+fn restore_timeout(conn: &Connection, group: &GroupRuntime, shortened: bool) -> bool {
+    !shortened
+        || conn
+            .stream
+            .set_read_timeout(Some(group.config.socket_timeout))
+            .is_ok()
 }
 
 /// No daemon could be reached: 503, and why.

@@ -49,6 +49,17 @@ impl<'c> DaemonRequest<'c> {
         }
     }
 
+    /// A request whose body the application does not get (its body reads as empty): one
+    /// being authenticated, asked about by a user store query.
+    pub(crate) fn without_body(
+        conn: &'c mut Connection,
+        head: Box<RequestHead>,
+    ) -> DaemonRequest<'c> {
+        let request = DaemonRequest::new(conn, head);
+        request.progress.borrow_mut().body_ended = true;
+        request
+    }
+
     /// The ABI view of the request; its strings borrow the decoded head.
     pub(crate) fn abi_request(&self) -> RequestV1 {
         let h = &self.head;

@@ -18,6 +18,6 @@ mod supervisor;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use client::serve_via_daemon;
+pub(crate) use client::{ask_via_daemon, serve_via_daemon};
 pub(crate) use runtime::DaemonRuntime;
 pub(crate) use supervisor::start;

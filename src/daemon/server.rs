@@ -20,11 +20,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN};
+use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN, UserQuery};
 
 use super::connection::Connection;
 use super::host::DaemonRequest;
-use crate::app::{AppInstance, BodyPiece, Handled};
+use crate::app::{AppInstance, BodyPiece, Handled, UserQuestion};
 
 /// How a daemon serves.
 #[derive(Clone)]
@@ -441,6 +441,9 @@ fn serve_turn(
         Some(Frame::RequestHead(head)) => {
             serve_request(conn, head, registry, config).map(|_| Turn::Served)
         }
+        Some(Frame::UserQuery(query)) => {
+            answer_user_query(conn, *query, registry, config).map(|_| Turn::Served)
+        }
         Some(other) => Err(protocol_error(&format!(
             "expected a request, got {other:?}"
         ))),
@@ -484,19 +487,8 @@ fn serve_request(
     registry: &Registry,
     config: &ServerConfig,
 ) -> io::Result<Turn> {
-    if let Some(waited) = conn
-        .ready_at
-        .map(|t| t.elapsed())
-        .filter(|w| *w > config.queue_timeout)
-    {
-        conn.send(&failed(
-            503,
-            &format!(
-                "the request waited {} s for a free thread, past the group's queue-timeout of {} s",
-                waited.as_secs(),
-                config.queue_timeout.as_secs()
-            ),
-        ))?;
+    if let Some(refusal) = queued_too_long(conn, config) {
+        conn.send(&refusal)?;
         return Ok(Turn::Again);
     }
     let app = match registry.get(head.app) {
@@ -561,6 +553,54 @@ fn serve_request(
             return Ok(Turn::Again);
         }
     }
+}
+
+/// Asks an application's user store, for an Apache child authenticating a request.
+fn answer_user_query(
+    conn: &mut Connection,
+    query: UserQuery,
+    registry: &Registry,
+    config: &ServerConfig,
+) -> io::Result<()> {
+    if let Some(refusal) = queued_too_long(conn, config) {
+        return conn.send(&refusal);
+    }
+    let Some(question) = UserQuestion::from_wire(query.question) else {
+        return Err(protocol_error(&format!(
+            "unknown user store question {}",
+            query.question
+        )));
+    };
+    let app = match registry.get(query.head.app) {
+        Ok(app) => app,
+        Err(reason) => return conn.send(&failed(500, &reason)),
+    };
+    let request = DaemonRequest::without_body(conn, Box::new(query.head));
+    let answer = app.ask_users(question, &request.abi_request(), &query.user, &query.secret);
+    let frame = match answer {
+        Some(answer) => {
+            let (code, values) = answer.into_code();
+            Frame::UserAnswer { code, values }
+        }
+        None => failed(503, "the application is shutting down in this daemon"),
+    };
+    request.send(&frame)
+}
+
+/// A 503 for a request or query that waited past the group's queue-timeout for a thread.
+fn queued_too_long(conn: &Connection, config: &ServerConfig) -> Option<Frame> {
+    let waited = conn
+        .ready_at
+        .map(|t| t.elapsed())
+        .filter(|w| *w > config.queue_timeout)?;
+    Some(failed(
+        503,
+        &format!(
+            "the request waited {} s for a free thread, past the group's queue-timeout of {} s",
+            waited.as_secs(),
+            config.queue_timeout.as_secs()
+        ),
+    ))
 }
 
 fn failed(status: u16, reason: &str) -> Frame {

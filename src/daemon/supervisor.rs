@@ -56,7 +56,8 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
         let Some(config) = server.module_config::<ServerConfig>() else {
             continue;
         };
-        for alias in &config.aliases {
+        // User stores too: a check for one may be sent to any group, like any alias.
+        for alias in config.aliases.iter().chain(&config.user_stores) {
             if !apps.iter().any(|a| Arc::ptr_eq(&a.alias, alias)) {
                 apps.push(DaemonApp {
                     alias: alias.clone(),

@@ -35,6 +35,13 @@ impl<'c> Cmd<'c> {
         unsafe { Pool::from_raw(self.parms().pool) }
     }
 
+    /// Whether the directive comes from an `.htaccess` file, read while serving a request
+    /// (Apache then parses with the request pool as both pools, as `ap_check_cmd_context`
+    /// tests): server-wide configuration must not change then.
+    pub(crate) fn in_htaccess(self) -> bool {
+        self.parms().pool == self.parms().temp_pool
+    }
+
     /// This module's configuration record for the server being configured.
     pub(crate) fn server_config_mut<T>(self) -> &'c mut T {
         // SAFETY: our slot holds the `T` our create_server_config made; directives are

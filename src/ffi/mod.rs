@@ -15,6 +15,7 @@ pub(crate) mod sys {
     include!(concat!(env!("OUT_DIR"), "/httpd_bindings.rs"));
 }
 
+mod auth;
 mod cmd;
 mod entry;
 mod log;

@@ -13,7 +13,7 @@ use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
 use super::sys;
-use crate::config::{self, DirConfig, Merge, ServerConfig};
+use crate::config::{self, DirConfig, Merge, ServerConfig, UserStoreRef};
 use crate::{handler, lifecycle};
 
 /// The module record. Apache writes into it (index, list link, DSO handle), so it lives in
@@ -89,7 +89,7 @@ const END_OF_TABLE: sys::command_rec = sys::command_rec {
     errmsg: ptr::null(),
 };
 
-static COMMANDS: CommandTable<8> = CommandTable([
+static COMMANDS: CommandTable<10> = CommandTable([
     command(
         c"RustAppAlias",
         sys::cmd_func { take_argv: Some(directive_alias) },
@@ -138,6 +138,20 @@ static COMMANDS: CommandTable<8> = CommandTable([
         sys::cmd_how_TAKE1,
         sys::RSRC_CONF,
         c"RustAppSocketPrefix DIR: where daemon groups' sockets go (default: DefaultRuntimeDir)",
+    ),
+    command(
+        c"RustAppAuthUser",
+        sys::cmd_func { take_argv: Some(directive_auth_user) },
+        sys::cmd_how_TAKE_ARGV,
+        sys::ACCESS_CONF | sys::OR_AUTHCFG,
+        c"RustAppAuthUser /path/to/libapp.so [process-group=NAME]: the application whose users AuthBasicProvider rustapp checks here (default: the application serving the URL)",
+    ),
+    command(
+        c"RustAppAuthGroup",
+        sys::cmd_func { take_argv: Some(directive_auth_group) },
+        sys::cmd_how_TAKE_ARGV,
+        sys::ACCESS_CONF | sys::OR_AUTHCFG,
+        c"RustAppAuthGroup /path/to/libapp.so [process-group=NAME]: the application whose groups Require rustapp-group asks here (default: RustAppAuthUser's)",
     ),
     END_OF_TABLE,
 ]);
@@ -206,6 +220,67 @@ unsafe extern "C" fn directive_process_group(
         let group = config::parse_group_reference(name, "RustAppProcessGroup")?;
         // SAFETY: `dir` is the DirConfig our create_dir_config made for this section.
         unsafe { &mut *dir.cast::<DirConfig>() }.process_group = Some(group);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn directive_auth_user(
+    cmd: *mut sys::cmd_parms,
+    dir: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    // SAFETY: Apache's directive arguments and our per-directory record.
+    unsafe {
+        user_store_directive("RustAppAuthUser", cmd, dir, argc, argv, |dir, store| {
+            dir.auth_user = Some(store)
+        })
+    }
+}
+
+unsafe extern "C" fn directive_auth_group(
+    cmd: *mut sys::cmd_parms,
+    dir: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+) -> *const c_char {
+    // SAFETY: Apache's directive arguments and our per-directory record.
+    unsafe {
+        user_store_directive("RustAppAuthGroup", cmd, dir, argc, argv, |dir, store| {
+            dir.auth_group = Some(store)
+        })
+    }
+}
+
+/// `RustAppAuthUser` and `RustAppAuthGroup`.
+///
+/// # Safety
+/// The arguments must be those Apache passes a `TAKE_ARGV` directive of this module.
+unsafe fn user_store_directive(
+    directive: &'static str,
+    cmd: *mut sys::cmd_parms,
+    dir: *mut c_void,
+    argc: c_int,
+    argv: *const *mut c_char,
+    record: fn(&mut DirConfig, UserStoreRef),
+) -> *const c_char {
+    // SAFETY: per the contract.
+    let cmd = unsafe { Cmd::from_raw(cmd) };
+    cmd.run(|| {
+        // SAFETY: Apache passes `argc` argument strings.
+        let args = unsafe { arguments(argc, argv) }.map_err(|e| format!("{directive}: {e}"))?;
+        let store = config::parse_user_store_ref(
+            directive,
+            &args,
+            |path| cmd.server_root_relative(path),
+            cmd.location(),
+        )?;
+        // From .htaccess the store must be one the server configuration already starts.
+        if !cmd.in_htaccess() {
+            config::register_user_store(cmd.server_config_mut::<ServerConfig>(), &store);
+        }
+        // SAFETY: `dir` is the DirConfig our create_dir_config made for this section.
+        record(unsafe { &mut *dir.cast::<DirConfig>() }, store);
         Ok(())
     })
 }
@@ -327,9 +402,11 @@ unsafe impl<const N: usize> Sync for NameList<N> {}
 /// static files can be served from inside an application's URL space (as with mod_wsgi).
 static AFTER_MOD_ALIAS: NameList<2> = NameList([c"mod_alias.c".as_ptr(), ptr::null()]);
 
-unsafe extern "C" fn register_hooks(_pool: *mut sys::apr_pool_t) {
+unsafe extern "C" fn register_hooks(pool: *mut sys::apr_pool_t) {
     guard((), || {
         install_module_logger();
+        // SAFETY: the pool Apache registers modules with.
+        unsafe { super::auth::register_providers(pool) };
         // SAFETY: registering static functions while Apache loads the module.
         unsafe {
             sys::ap_hook_translate_name(

@@ -192,6 +192,13 @@ impl<'r> Request<'r> {
         bytes(self.rec().user)
     }
 
+    /// Sets the authenticated user (`REMOTE_USER`, the access log's `%u`).
+    pub(crate) fn set_user(self, user: &[u8]) {
+        let user = self.pool().c_string(user);
+        // SAFETY: a field write on the request's thread; the name is a request-pool string.
+        unsafe { (*self.rec_mut()).user = user.as_ptr().cast_mut() }
+    }
+
     pub(crate) fn auth_type(self) -> &'r [u8] {
         bytes(self.rec().ap_auth_type)
     }

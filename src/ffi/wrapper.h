@@ -16,4 +16,5 @@
 #include <apr_tables.h>
 #include <apr_pools.h>
 #include <apr_buckets.h>
+#include <mod_auth.h>
 #include "shim.h"

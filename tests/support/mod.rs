@@ -119,6 +119,11 @@ impl ApacheConfig {
         let modules: String = [
             "authz_core",
             "authz_host",
+            "authz_user",
+            "authn_core",
+            "authn_file",
+            "auth_basic",
+            "auth_digest",
             "env",
             "mime",
             "alias",
@@ -289,9 +294,25 @@ impl Apache {
 
     /// Waits until the error log contains `needle` `count` times.
     pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        self.wait_for(Apache::error_log, needle, count, timeout)
+    }
+
+    /// Waits until the access log contains `needle` `count` times (Apache writes a request's
+    /// line after its response).
+    pub fn wait_for_access_log(&self, needle: &str, count: usize, timeout: Duration) -> bool {
+        self.wait_for(Apache::access_log, needle, count, timeout)
+    }
+
+    fn wait_for(
+        &self,
+        log: fn(&Apache) -> String,
+        needle: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.error_log().matches(needle).count() >= count {
+            if log(self).matches(needle).count() >= count {
                 return true;
             }
             if Instant::now() > deadline {

@@ -6,6 +6,8 @@ use std::io::Read;
 
 use rustapp::{App, Chunk, Error, Request, Response, ResponseBody, Settings};
 
+mod users;
+
 struct TestApp {
     settings: Settings,
 }
@@ -213,13 +215,20 @@ impl App for TestApp {
         })
     }
 
+    fn users(&self) -> Option<&dyn rustapp::UserStore> {
+        Some(&users::TestUsers)
+    }
+
     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
         let path = request.path_info();
         if let Some(token) = path.strip_prefix("/close/") {
             return Ok(self.close_probe(request, token));
         }
         match path {
-            p if p.is_empty() || p == "/" || p.starts_with("/info") => Ok(self.info(request)),
+            // Also below other paths, so tests can protect locations that answer with info.
+            p if p.is_empty() || p == "/" || p.starts_with("/info") || p.ends_with("/info") => {
+                Ok(self.info(request))
+            }
             "/echo" => {
                 let mut data = Vec::new();
                 request.body().read_to_end(&mut data)?;

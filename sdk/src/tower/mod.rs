@@ -33,14 +33,29 @@ pub use service_app::ServiceApp;
 /// `fn(&rustapp::Settings) -> Result<S, E>` where `S` is a `Clone + Send + Sync` service over
 /// `http::Request<rustapp::Body>` (an axum `Router` is one) and `E` converts into
 /// [`crate::Error`]. It runs once per `RustAppAlias` in each serving process.
+///
+/// `export_service!(make, users = make_users)` also gives Apache's authentication a user
+/// store: `make_users` is a function `fn(&rustapp::Settings) -> Result<U, E>` where `U`
+/// implements [`crate::UserStore`].
 #[macro_export]
 macro_rules! export_service {
     ($make:path) => {
+        $crate::export_service!(@app $make, |app: $crate::tower::ServiceApp, _: &$crate::Settings| {
+            ::std::result::Result::<_, $crate::Error>::Ok(app)
+        });
+    };
+    ($make:path, users = $users:path) => {
+        $crate::export_service!(@app $make, |app: $crate::tower::ServiceApp, settings: &$crate::Settings| {
+            app.with_users(settings, $users)
+        });
+    };
+    (@app $make:path, $finish:expr) => {
         struct __RustAppService($crate::tower::ServiceApp);
 
         impl $crate::App for __RustAppService {
             fn start(settings: &$crate::Settings) -> ::std::result::Result<Self, $crate::Error> {
-                $crate::tower::ServiceApp::start(settings, $make).map(__RustAppService)
+                let app = $crate::tower::ServiceApp::start(settings, $make)?;
+                ($finish)(app, settings).map(__RustAppService)
             }
 
             fn handle(
@@ -48,6 +63,10 @@ macro_rules! export_service {
                 request: &mut $crate::Request<'_>,
             ) -> ::std::result::Result<$crate::Response, $crate::Error> {
                 self.0.handle(request)
+            }
+
+            fn users(&self) -> ::std::option::Option<&dyn $crate::UserStore> {
+                self.0.users()
             }
         }
 

@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::body::{Body, Demand, Pump};
 use super::{RequestInfo, runtime};
-use crate::{Chunk, Error, Request, Response, ResponseBody, Settings};
+use crate::{Chunk, Error, Request, Response, ResponseBody, Settings, UserStore};
 
 type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
 type BoxResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, Error>>>>;
@@ -81,6 +81,7 @@ where
 /// A tower service deployed as an application; see [`crate::export_service!`].
 pub struct ServiceApp {
     service: Arc<dyn ErasedService>,
+    users: Option<Box<dyn UserStore>>,
 }
 
 impl ServiceApp {
@@ -110,7 +111,29 @@ impl ServiceApp {
         };
         Ok(ServiceApp {
             service: Arc::new(service),
+            users: None,
         })
+    }
+
+    /// Adds the user store Apache's authentication asks (`export_service!(make, users =
+    /// make_users)`); `make` runs inside the runtime, like the service's.
+    pub fn with_users<U, E>(
+        mut self,
+        settings: &Settings,
+        make: impl FnOnce(&Settings) -> Result<U, E>,
+    ) -> Result<ServiceApp, Error>
+    where
+        U: UserStore + 'static,
+        E: Into<Error>,
+    {
+        let _context = runtime::start(settings)?.enter();
+        self.users = Some(Box::new(make(settings).map_err(Into::into)?));
+        Ok(self)
+    }
+
+    /// The user store, if one was added.
+    pub fn users(&self) -> Option<&dyn UserStore> {
+        self.users.as_deref()
     }
 
     /// Answers one request through the service.

@@ -1,0 +1,328 @@
+//! Authentication against an application's user store: which application answers for a
+//! request, asking it (embedded or in its daemon group), and turning its answer into what
+//! Apache's authentication modules expect.
+
+use bytes::Bytes;
+
+use crate::app::{Exchange, StoreAnswer, UserQuestion};
+use crate::config::{Alias, DirConfig, ServerConfig};
+use crate::daemon::ask_via_daemon;
+use crate::ffi::{Request, main_server, request_log_scope};
+
+/// A password check's outcome, as `AuthBasicProvider` needs it.
+pub(crate) enum PasswordVerdict {
+    /// Right password; `REMOTE_USER` has been set (to the canonical name, if one was given).
+    Granted,
+    Denied,
+    UnknownUser,
+    /// No answer (logged): the request gets a 500.
+    Failed,
+}
+
+/// A realm hash lookup's outcome, as `AuthDigestProvider` needs it.
+pub(crate) enum HashVerdict {
+    Found(String),
+    UnknownUser,
+    Failed,
+}
+
+/// A `Require rustapp-group` line's outcome.
+pub(crate) enum GroupVerdict {
+    Granted,
+    Denied,
+    /// Nobody has authenticated yet: Apache runs authentication first.
+    NoUser,
+    Failed,
+}
+
+/// The longest user name or group accepted from a user store.
+const MAX_NAME: usize = 256;
+
+pub(crate) fn check_password(
+    request: Request<'_>,
+    user: &[u8],
+    password: &[u8],
+) -> PasswordVerdict {
+    let _scope = request_log_scope(request);
+    match ask(request, UserQuestion::Password, user, password) {
+        Some(StoreAnswer::Ok(names)) => match names.first() {
+            None => PasswordVerdict::Granted,
+            Some(name) if is_acceptable_name(name) => {
+                request.set_user(name);
+                PasswordVerdict::Granted
+            }
+            Some(name) => {
+                log::error!(
+                    "the user store granted {:?} under the name {:?}, which is empty, too long or has control characters; answering 500",
+                    String::from_utf8_lossy(user),
+                    String::from_utf8_lossy(name)
+                );
+                PasswordVerdict::Failed
+            }
+        },
+        Some(StoreAnswer::Denied) => PasswordVerdict::Denied,
+        Some(StoreAnswer::NoUser) => PasswordVerdict::UnknownUser,
+        _ => PasswordVerdict::Failed,
+    }
+}
+
+pub(crate) fn realm_hash(request: Request<'_>, user: &[u8], realm: &[u8]) -> HashVerdict {
+    let _scope = request_log_scope(request);
+    match ask(request, UserQuestion::RealmHash, user, realm) {
+        Some(StoreAnswer::Ok(values)) => match values.first().and_then(|v| as_md5_hex(v)) {
+            Some(hash) => HashVerdict::Found(hash),
+            None => {
+                log::error!(
+                    "the user store's realm hash for {:?} is not 32 hexadecimal digits (MD5 of user:realm:password); answering 500",
+                    String::from_utf8_lossy(user)
+                );
+                HashVerdict::Failed
+            }
+        },
+        Some(StoreAnswer::NoUser) => HashVerdict::UnknownUser,
+        _ => HashVerdict::Failed,
+    }
+}
+
+/// `Require rustapp-group g1 g2 ...`: granted when the user is in any of the groups.
+pub(crate) fn check_groups(request: Request<'_>, require_line: &[u8]) -> GroupVerdict {
+    let _scope = request_log_scope(request);
+    let user = request.user();
+    if user.is_empty() {
+        return GroupVerdict::NoUser;
+    }
+    let Ok(required) = required_groups(require_line) else {
+        return GroupVerdict::Failed; // refused when the configuration was read
+    };
+    match ask(request, UserQuestion::Groups, user, b"") {
+        Some(StoreAnswer::Ok(groups)) => {
+            let member = groups.iter().any(|g| required.contains(&&g[..]));
+            if !member {
+                log::debug!(
+                    "user {:?} is in none of the groups {:?}",
+                    String::from_utf8_lossy(user),
+                    String::from_utf8_lossy(require_line)
+                );
+            }
+            if member {
+                GroupVerdict::Granted
+            } else {
+                GroupVerdict::Denied
+            }
+        }
+        // A user the store does not know is in no group.
+        Some(StoreAnswer::NoUser) => GroupVerdict::Denied,
+        _ => GroupVerdict::Failed,
+    }
+}
+
+/// The groups a `Require rustapp-group` line names; at least one.
+pub(crate) fn required_groups(line: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let groups: Vec<&[u8]> = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|g| !g.is_empty())
+        .collect();
+    if groups.is_empty() {
+        return Err(
+            "Require rustapp-group needs at least one group name: Require rustapp-group staff [admins ...]"
+                .to_owned(),
+        );
+    }
+    Ok(groups)
+}
+
+/// Asks the user store that answers for `request`; `None` when it cannot answer (logged).
+fn ask(
+    request: Request<'_>,
+    question: UserQuestion,
+    user: &[u8],
+    secret: &[u8],
+) -> Option<StoreAnswer> {
+    let (app, group) = user_store_for(request, question)
+        .map_err(|problem| log::error!("{problem}; answering 500"))
+        .ok()?;
+    let exchange = Exchange::for_user_check(request, app.mount.script_name());
+    let answer = match group {
+        Some(group) => ask_in_group(&exchange, app, group, question, user, secret)?,
+        None => ask_embedded(&exchange, app, question, user, secret)?,
+    };
+    match &answer {
+        StoreAnswer::Unsupported => log::error!(
+            "{app} cannot answer {}: it has no user store (implement rustapp::App::users) or no {} entry point; answering 500",
+            describe(question),
+            question.entry_name()
+        ),
+        StoreAnswer::Failed => log::error!(
+            "{app} failed to answer {} (its message precedes this one); answering 500",
+            describe(question)
+        ),
+        _ => {}
+    }
+    Some(answer)
+}
+
+fn describe(question: UserQuestion) -> &'static str {
+    match question {
+        UserQuestion::Password => "a password check",
+        UserQuestion::Groups => "a group check",
+        UserQuestion::RealmHash => "a digest realm hash lookup",
+    }
+}
+
+/// The application whose user store answers, and the daemon group it runs in (if any):
+/// `RustAppAuthUser`/`RustAppAuthGroup` when set, otherwise the application serving the URL.
+fn user_store_for<'r>(
+    request: Request<'r>,
+    question: UserQuestion,
+) -> Result<(&'r Alias, Option<&'r str>), String> {
+    let dir = request.module_dir_config::<DirConfig>();
+    let chosen = dir.and_then(|d| match question {
+        UserQuestion::Groups => d.auth_group.as_ref().or(d.auth_user.as_ref()),
+        _ => d.auth_user.as_ref(),
+    });
+    let (app, group) = match chosen {
+        Some(store) => {
+            let config = request.server().module_config::<ServerConfig>();
+            let app = config.and_then(|c| c.user_store(store)).ok_or_else(|| {
+                format!(
+                    "{} at {} names {}, which no RustAppAlias or RustAppAuthUser in the server configuration loads (in .htaccess only those can be named)",
+                    if question == UserQuestion::Groups && dir.is_some_and(|d| d.auth_group.is_some()) {
+                        "RustAppAuthGroup"
+                    } else {
+                        "RustAppAuthUser"
+                    },
+                    store.defined_at,
+                    store.library
+                )
+            })?;
+            let group = store
+                .process_group
+                .as_deref()
+                .or(app.process_group.as_deref());
+            (&**app, group)
+        }
+        None => {
+            let app = request.module_request_data::<Alias>().ok_or_else(|| {
+                format!(
+                    "{} for {:?}, which no RustAppAlias serves; name the application with RustAppAuthUser /path/to/libapp.so",
+                    match question {
+                        UserQuestion::Groups => "Require rustapp-group is used",
+                        _ => "the rustapp authentication provider is used",
+                    },
+                    String::from_utf8_lossy(request.path())
+                )
+            })?;
+            (app, app.process_group.as_deref())
+        }
+    };
+    Ok((
+        app,
+        group.or_else(|| dir.and_then(|d| d.process_group.as_deref())),
+    ))
+}
+
+fn ask_embedded(
+    exchange: &Exchange<'_>,
+    app: &Alias,
+    question: UserQuestion,
+    user: &[u8],
+    secret: &[u8],
+) -> Option<StoreAnswer> {
+    let restricted = exchange
+        .request()
+        .server()
+        .module_config::<ServerConfig>()
+        .is_some_and(|c| c.restrict_embedded == Some(true));
+    if restricted {
+        log::error!(
+            "{app} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache, also for {}; answering 500",
+            describe(question)
+        );
+        return None;
+    }
+    let instance = app
+        .app
+        .get()
+        .map_err(|reason| log::error!("{app} cannot answer {}: {reason}", describe(question)))
+        .ok()?;
+    let answer = instance.ask_users(question, &exchange.abi_request(), user, secret);
+    if answer.is_none() {
+        log::warn!("{app} is shutting down in this process; answering 500");
+    }
+    answer
+}
+
+fn ask_in_group(
+    exchange: &Exchange<'_>,
+    app: &Alias,
+    group: &str,
+    question: UserQuestion,
+    user: &[u8],
+    secret: &[u8],
+) -> Option<StoreAnswer> {
+    let runtime = main_server()
+        .and_then(|main| main.module_config::<ServerConfig>())
+        .and_then(|config| config.daemons.get());
+    match runtime.and_then(|r| r.group(group).map(|g| (r, g))) {
+        Some((runtime, group)) => {
+            ask_via_daemon(exchange, app, runtime, group, question, user, secret)
+        }
+        None => {
+            log::error!(
+                "{app} should answer {} in daemon group '{group}', which no RustAppDaemonProcess defines; answering 500",
+                describe(question)
+            );
+            None
+        }
+    }
+}
+
+/// A user name the store may give as canonical: it becomes `REMOTE_USER` and goes into logs.
+fn is_acceptable_name(name: &Bytes) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && std::str::from_utf8(name).is_ok_and(|s| !s.chars().any(char::is_control))
+}
+
+/// A realm hash as mod_auth_digest compares it: 32 lowercase hexadecimal digits.
+fn as_md5_hex(value: &[u8]) -> Option<String> {
+    (value.len() == 32 && value.iter().all(u8::is_ascii_hexdigit))
+        .then(|| String::from_utf8_lossy(value).to_ascii_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_lines_name_groups() {
+        assert_eq!(
+            required_groups(b" staff  admins ").unwrap(),
+            vec![&b"staff"[..], b"admins"]
+        );
+        assert!(
+            required_groups(b"  ")
+                .unwrap_err()
+                .contains("at least one group")
+        );
+    }
+
+    #[test]
+    fn canonical_names_are_checked() {
+        assert!(is_acceptable_name(&Bytes::from_static(b"alice")));
+        assert!(!is_acceptable_name(&Bytes::from_static(b"")));
+        assert!(!is_acceptable_name(&Bytes::from_static(b"al\nice")));
+        assert!(!is_acceptable_name(&Bytes::from(vec![b'a'; 300])));
+    }
+
+    #[test]
+    fn realm_hashes_are_md5_hex() {
+        let hash = b"0123456789ABCDEF0123456789abcdef";
+        assert_eq!(
+            as_md5_hex(hash).as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(as_md5_hex(b"0123"), None);
+        assert_eq!(as_md5_hex(&[b'g'; 32]), None);
+    }
+}
