@@ -7,7 +7,8 @@ use bytes::Bytes;
 use crate::app::{Exchange, StoreAnswer, UserQuestion};
 use crate::config::{Alias, DirConfig, ServerConfig};
 use crate::daemon::ask_via_daemon;
-use crate::ffi::{Request, main_server, request_log_scope};
+use crate::ffi::{Request, request_log_scope};
+use crate::handler::{daemon_group, embedding_forbidden};
 
 /// A password check's outcome, as `AuthBasicProvider` needs it.
 pub(crate) enum PasswordVerdict {
@@ -228,12 +229,7 @@ fn ask_embedded(
     user: &[u8],
     secret: &[u8],
 ) -> Option<StoreAnswer> {
-    let restricted = exchange
-        .request()
-        .server()
-        .module_config::<ServerConfig>()
-        .is_some_and(|c| c.restrict_embedded == Some(true));
-    if restricted {
+    if embedding_forbidden(exchange.request()) {
         log::error!(
             "{app} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache, also for {}; answering 500",
             describe(question)
@@ -260,10 +256,7 @@ fn ask_in_group(
     user: &[u8],
     secret: &[u8],
 ) -> Option<StoreAnswer> {
-    let runtime = main_server()
-        .and_then(|main| main.module_config::<ServerConfig>())
-        .and_then(|config| config.daemons.get());
-    match runtime.and_then(|r| r.group(group).map(|g| (r, g))) {
+    match daemon_group(group) {
         Some((runtime, group)) => {
             ask_via_daemon(exchange, app, runtime, group, question, user, secret)
         }

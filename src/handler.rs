@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_int};
 
 use crate::app::{AppInstance, BodyPiece, Exchange, Handled, ResponseBody};
 use crate::config::{Alias, DirConfig, ServerConfig};
-use crate::daemon::serve_via_daemon;
+use crate::daemon::{DaemonRuntime, GroupRuntime, serve_via_daemon};
 use crate::ffi::{Request, main_server, request_log_scope, sys};
 
 /// `r->handler` of requests routed to an application.
@@ -72,10 +72,7 @@ pub(crate) fn handle(request: Request<'_>) -> c_int {
 }
 
 fn serve_in_group(exchange: &Exchange<'_>, alias: &Alias, group: &str) -> c_int {
-    let runtime = main_server()
-        .and_then(|main| main.module_config::<ServerConfig>())
-        .and_then(|config| config.daemons.get());
-    match runtime.and_then(|r| r.group(group).map(|g| (r, g))) {
+    match daemon_group(group) {
         Some((runtime, group)) => serve_via_daemon(exchange, alias, runtime, group),
         None => {
             log::error!(
@@ -86,13 +83,26 @@ fn serve_in_group(exchange: &Exchange<'_>, alias: &Alias, group: &str) -> c_int 
     }
 }
 
-fn serve_embedded(exchange: &Exchange<'_>, alias: &Alias) -> c_int {
-    let restricted = exchange
-        .request()
+/// This generation's daemon runtime and its group `name`, if one is defined.
+pub(crate) fn daemon_group(name: &str) -> Option<(&'static DaemonRuntime, &'static GroupRuntime)> {
+    let runtime = main_server()?
+        .module_config::<ServerConfig>()?
+        .daemons
+        .get()?;
+    Some((runtime, runtime.group(name)?))
+}
+
+/// Whether `RustAppRestrictEmbedded On` forbids running applications inside Apache for the
+/// request's server.
+pub(crate) fn embedding_forbidden(request: Request<'_>) -> bool {
+    request
         .server()
         .module_config::<ServerConfig>()
-        .is_some_and(|c| c.restrict_embedded == Some(true));
-    if restricted {
+        .is_some_and(|c| c.restrict_embedded == Some(true))
+}
+
+fn serve_embedded(exchange: &Exchange<'_>, alias: &Alias) -> c_int {
+    if embedding_forbidden(exchange.request()) {
         log::error!(
             "{alias} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache; give it one with RustAppProcessGroup or process-group=; answering 500"
         );

@@ -15,35 +15,8 @@ use support::{
 
 const BASIC: &str = "AuthType Basic\n  AuthBasicProvider rustapp\n";
 
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
-}
-
-/// Standard base64, enough for credentials (the tests' only use).
-fn base64(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn get_as(apache: &Apache, path: &str, user: &str, password: &str) -> Reply {
-    http::get_with(
-        &apache.url(path),
-        &[("Authorization", &basic(user, password))],
-    )
+    http::get_as(&apache.url(path), user, password)
 }
 
 fn md5_hex(text: &str) -> String {
@@ -99,7 +72,7 @@ fn basic_authentication_checks_the_applications_users() {
     let passed = get_as(&apache, "/app/members/pass/info", "alice", "wonderland");
     assert_eq!(
         passed.field("lookup.authorization"),
-        Some(basic("alice", "wonderland"))
+        Some(http::basic_credentials("alice", "wonderland"))
     );
 
     // The store may answer with a canonical name, which becomes REMOTE_USER.

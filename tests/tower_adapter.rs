@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::http::{self, PatternReader, checksum, pattern_byte};
-use support::{Apache, ApacheConfig, artifacts, memory_kib};
+use support::{Apache, ApacheConfig, artifacts, memory_kib, shared_temp_dir};
 
 fn start(extra: &str) -> Apache {
     Apache::start(
@@ -73,6 +73,66 @@ fn the_service_sees_paths_below_its_mount_and_apache_facts_in_extensions() {
     ] {
         assert!(who.contains(expected), "{expected} not in {who}");
     }
+}
+
+/// `export_service!(make, users = ...)`: Apache checks users against the service's store
+/// (axum-site's is the examples' SQLite user database) and the service sees who signed in.
+#[test]
+fn a_services_user_store_answers_apaches_authentication() {
+    let db_dir = shared_temp_dir();
+    let db = db_dir.path().join("users.db");
+    for (args, stdin) in [
+        (&["add-user", "alice"][..], "s3cret\n"),
+        (&["add-group", "alice", "staff"][..], ""),
+        (&["add-user", "bob"][..], "hunter2\n"),
+    ] {
+        let mut admin = std::process::Command::new(artifacts().usersite_admin)
+            .arg(&db)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        admin
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        assert!(admin.wait().unwrap().success(), "{args:?}");
+    }
+    let protect = "AuthType Basic\n  AuthName Staff\n  AuthBasicProvider rustapp\n  Require rustapp-group staff\n  AuthzSendForbiddenOnFailure On";
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppAlias /site {lib} setting=USERSITE_DB={db}\n\
+         RustAppAlias /bare {lib}\n\
+         <Location /site/whoami>\n  {protect}\n</Location>\n\
+         <Location /bare/whoami>\n  {protect}\n</Location>",
+        lib = artifacts().axum_site.display(),
+        db = db.display()
+    )));
+    let url = apache.url("/site/whoami");
+    assert_eq!(http::get(&url).status, 401);
+    let alice = http::get_as(&url, "alice", "s3cret");
+    assert_eq!(alice.status, 200, "{}", apache.error_log());
+    assert!(
+        alice.text().contains(r#""remote_user":"alice""#),
+        "{}",
+        alice.text()
+    );
+    assert_eq!(http::get_as(&url, "alice", "wrong").status, 401);
+    assert_eq!(http::get_as(&url, "bob", "hunter2").status, 403);
+
+    // The same service without a database has no user store, and says so.
+    assert_eq!(
+        http::get_as(&apache.url("/bare/whoami"), "alice", "s3cret").status,
+        500
+    );
+    assert!(
+        apache
+            .error_log()
+            .contains("cannot answer a password check: it has no user store"),
+        "{}",
+        apache.error_log()
+    );
 }
 
 #[test]

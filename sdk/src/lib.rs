@@ -27,6 +27,42 @@
 //! With the `tower` feature, any `tower::Service<http::Request<rustapp::Body>>`, an axum
 //! `Router` among them, deploys with [`export_service!`]; see the [`tower`] module.
 //!
+//! # Apache's authentication against the application's users
+//!
+//! With `AuthBasicProvider rustapp` and `Require rustapp-group ...`, Apache checks users against
+//! the [`UserStore`] an application returns from [`App::users`]:
+//!
+//! ```
+//! use rustapp::{App, Error, PasswordCheck, Request, Response, Settings, UserStore};
+//!
+//! struct Site;
+//!
+//! impl UserStore for Site {
+//!     fn check_password(&self, _: &Request<'_>, user: &str, password: &str)
+//!         -> Result<PasswordCheck, Error> {
+//!         // A real store verifies a salted hash, and spends as long on unknown users.
+//!         Ok(match (user, password) {
+//!             ("alice", "wonderland") => PasswordCheck::Granted,
+//!             ("alice", _) => PasswordCheck::Denied,
+//!             _ => PasswordCheck::UnknownUser,
+//!         })
+//!     }
+//!     fn groups_for_user(&self, _: &Request<'_>, user: &str) -> Result<Vec<String>, Error> {
+//!         Ok(if user == "alice" { vec!["staff".into()] } else { vec![] })
+//!     }
+//! }
+//!
+//! impl App for Site {
+//!     fn start(_: &Settings) -> Result<Self, Error> { Ok(Site) }
+//!     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+//!         let user = request.var("REMOTE_USER").unwrap_or("guest");
+//!         Ok(Response::text(format!("Hello, {user}!")))
+//!     }
+//!     fn users(&self) -> Option<&dyn UserStore> { Some(self) }
+//! }
+//! # rustapp::export_app!(Site);
+//! ```
+//!
 //! # Middleware
 //!
 //! An application that wraps another is itself an [`App`]: it starts the inner one in its

@@ -19,5 +19,5 @@ mod supervisor;
 mod tests;
 
 pub(crate) use client::{ask_via_daemon, serve_via_daemon};
-pub(crate) use runtime::DaemonRuntime;
+pub(crate) use runtime::{DaemonRuntime, GroupRuntime};
 pub(crate) use supervisor::start;

@@ -20,6 +20,11 @@ pub struct Artifacts {
     pub testapp: PathBuf,
     pub axum_site: PathBuf,
     pub composed: PathBuf,
+    pub usersite: PathBuf,
+    /// examples/usersite's tool for its user database.
+    pub usersite_admin: PathBuf,
+    /// The directory the artifacts are in (`target/<profile>`).
+    pub dir: PathBuf,
 }
 
 pub fn artifacts() -> Artifacts {
@@ -45,6 +50,9 @@ pub fn artifacts() -> Artifacts {
         testapp: find("libtestapp.so"),
         axum_site: find("libaxum_site.so"),
         composed: find("libcomposed.so"),
+        usersite: find("libusersite.so"),
+        usersite_admin: find("usersite-admin"),
+        dir: dir.clone(),
     }
 }
 

@@ -15,11 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use rustapp::Settings;
 use rustapp::tower::RequestInfo;
+use rustapp::{PasswordCheck, Settings, UserStore};
 use serde::{Deserialize, Serialize};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
+use userdb::Store;
 
 /// Shared by every request; built once per process from the alias's settings.
 struct Site {
@@ -84,7 +85,48 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .with_state(site))
 }
 
-rustapp::export_service!(make_service);
+/// Users for Apache's authentication (`AuthBasicProvider rustapp`, `Require rustapp-group`):
+/// the examples' user database (examples/userdb, managed with usersite-admin) that the
+/// `USERSITE_DB` setting names. Without the setting
+/// the site has no users, and a check against it fails saying so.
+struct SiteUsers(Option<Store>);
+
+fn site_users(settings: &Settings) -> Result<SiteUsers, rustapp::Error> {
+    let store = settings
+        .get("USERSITE_DB")
+        .map(|path| Store::open_read_only(std::path::Path::new(path)))
+        .transpose()?;
+    Ok(SiteUsers(store))
+}
+
+impl SiteUsers {
+    fn store(&self, asked: &'static str) -> Result<&Store, rustapp::Error> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| Box::new(rustapp::Unsupported(asked)) as rustapp::Error)
+    }
+}
+
+impl UserStore for SiteUsers {
+    fn check_password(
+        &self,
+        request: &rustapp::Request<'_>,
+        user: &str,
+        password: &str,
+    ) -> Result<PasswordCheck, rustapp::Error> {
+        UserStore::check_password(self.store("check_password")?, request, user, password)
+    }
+
+    fn groups_for_user(
+        &self,
+        request: &rustapp::Request<'_>,
+        user: &str,
+    ) -> Result<Vec<String>, rustapp::Error> {
+        UserStore::groups_for_user(self.store("groups_for_user")?, request, user)
+    }
+}
+
+rustapp::export_service!(make_service, users = site_users);
 
 async fn site_info(State(site): State<Arc<Site>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "name": site.name, "items": site.items.len() }))
