@@ -113,7 +113,8 @@ fn the_sites_own_users_protect_its_pages_and_static_files() {
 
 /// Response times must not tell which user names exist: an unknown user costs the same hash
 /// verification as a wrong password. Without the decoy hash an unknown user answers about a
-/// hundred times faster (no Argon2 at all), so a factor of 2 either way still catches it.
+/// hundred times faster (no Argon2 at all: 0.7 ms against 27 ms here), so a factor of 3 either
+/// way still catches it with room for this machine's noise (fastest-of-11 ratios 0.65-1.04 seen).
 #[test]
 fn unknown_users_take_as_long_as_wrong_passwords() {
     let uid = ensure_user(SITE_USER);
@@ -125,25 +126,23 @@ fn unknown_users_take_as_long_as_wrong_passwords() {
     // Warm up: the daemon opens the database on the first check.
     assert_eq!(get_as(&apache, "/members/", "alice", "wrong").status, 401);
 
-    // Alternating, so that whatever else the machine does affects both alike.
+    // Alternating, so that whatever else the machine does affects both alike; the fastest of
+    // each is its cost (other work on the machine only ever adds time).
     let mut times = [Vec::new(), Vec::new()];
-    for _ in 0..9 {
+    for _ in 0..11 {
         for (i, user) in ["alice", "nobody"].into_iter().enumerate() {
             let start = Instant::now();
             assert_eq!(get_as(&apache, "/members/", user, "wrong").status, 401);
             times[i].push(start.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    let [wrong_password, unknown_user] = times.map(|mut t| {
-        t.sort_by(f64::total_cmp);
-        t[t.len() / 2]
-    });
+    let [wrong_password, unknown_user] = times.map(|t| t.into_iter().fold(f64::MAX, f64::min));
     let ratio = unknown_user / wrong_password;
     println!(
-        "median: wrong password {wrong_password:.1} ms, unknown user {unknown_user:.1} ms (ratio {ratio:.2})"
+        "fastest: wrong password {wrong_password:.1} ms, unknown user {unknown_user:.1} ms (ratio {ratio:.2})"
     );
     assert!(
-        (0.5..2.0).contains(&ratio),
+        (0.33..3.0).contains(&ratio),
         "wrong password {wrong_password:.1} ms vs unknown user {unknown_user:.1} ms"
     );
 }

@@ -115,6 +115,8 @@ pub mod abi;
 mod app;
 #[doc(hidden)]
 pub mod glue;
+#[cfg(feature = "loader")]
+pub mod loader;
 mod logger;
 mod request;
 mod response;

@@ -5,7 +5,6 @@ mod embedded_host;
 mod exchange;
 mod host_table;
 mod instance;
-mod library;
 mod users;
 
 use std::sync::OnceLock;
@@ -14,7 +13,7 @@ pub(crate) use embedded_host::{AppContext, HOST_V1};
 pub(crate) use exchange::Exchange;
 pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
 pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
-pub(crate) use library::load_library;
+pub(crate) use rustapp::loader::load_library;
 pub(crate) use users::{StoreAnswer, UserQuestion};
 
 /// Where an alias keeps its application instance in a serving process: empty in Apache's

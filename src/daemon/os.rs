@@ -218,6 +218,31 @@ pub(crate) fn signal(pid: i32, signal: i32) {
     unsafe { libc::kill(pid, signal) };
 }
 
+/// Waits until child `pid` has exited (and reaps it), up to `deadline`. `true` once it is
+/// gone, also when someone else reaped it already.
+pub(crate) fn wait_for_exit(pid: i32, deadline: std::time::Instant) -> bool {
+    loop {
+        // SAFETY: waitpid on a child this process started, without blocking.
+        let reaped = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
+        if reaped != 0 {
+            return true; // exited now (pid), or not our child any more (-1, ECHILD)
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Kills child `pid` and reaps it.
+pub(crate) fn kill_and_reap(pid: i32) {
+    // SAFETY: signals and reaps a child this process started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+}
+
 /// Which side of a fork this is.
 pub(crate) enum Forked {
     Child,

@@ -108,12 +108,21 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
         }
     }
     let parent = std::process::id();
+    // A daemon told to stop ends its requests within its group's shutdown-timeout; a second
+    // more for it to exit.
+    let grace = runtime
+        .groups
+        .iter()
+        .map(|g| g.config.shutdown_timeout)
+        .max()
+        .unwrap_or_default()
+        + std::time::Duration::from_secs(1);
     pconf.on_cleanup(move || {
         // Apache's children run the configuration's cleanups too when they exit: only the
         // parent, which started the daemons, ends them.
         if std::process::id() == parent {
             ended.store(true, Ordering::Release);
-            end_generation(&live.lock().map(|l| l.clone()).unwrap_or_default());
+            end_generation(&live.lock().map(|l| l.clone()).unwrap_or_default(), grace);
         }
     });
     Ok(())
@@ -181,8 +190,9 @@ fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<Group
 /// A configuration generation ends. On a restart its daemons retire: they finish their
 /// requests and close their connections with a goodbye while the next generation's daemons take
 /// over the same sockets, so no request is lost. When Apache stops they retire within their
-/// shutdown-timeout, and the sockets are removed.
-fn end_generation(daemons: &[i32]) {
+/// shutdown-timeout, and the sockets are removed; Apache's parent waits for them (killing any
+/// still there after `grace`), so that no daemon outlives the Apache that started it.
+fn end_generation(daemons: &[i32], grace: std::time::Duration) {
     let exiting = ffi::is_exiting();
     for &pid in daemons {
         let signal = if exiting {
@@ -196,6 +206,13 @@ fn end_generation(daemons: &[i32]) {
         if let Ok(mut endpoints) = ENDPOINTS.lock() {
             for endpoint in endpoints.drain(..) {
                 let _ = std::fs::remove_file(&endpoint.socket);
+            }
+        }
+        let deadline = std::time::Instant::now() + grace;
+        for &pid in daemons {
+            if !os::wait_for_exit(pid, deadline) {
+                log::warn!("daemon process {pid} did not stop within {grace:?}; killing it");
+                os::kill_and_reap(pid);
             }
         }
     }

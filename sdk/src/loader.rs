@@ -1,13 +1,15 @@
-//! Opening an application library and checking its entry table.
+//! Opening an application library and checking its entry table: what the host does before it
+//! creates an instance, and what `rustapp-express` does to refuse a bad library before it
+//! starts Apache. Behind the `loader` feature; applications do not need it.
 
 use std::fmt;
 
+use crate::abi::{self, AppV1, EntryFn};
 use libloading::os::unix::{Library, RTLD_NOW};
-use rustapp::abi::{self, AppV1, EntryFn};
 
 /// Why a library cannot serve; shown in the error log with the library's path.
 #[derive(Debug)]
-pub(crate) enum LoadError {
+pub enum LoadError {
     NotLoadable(String),
     NoEntryPoint,
     NullTable,
@@ -48,8 +50,10 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl std::error::Error for LoadError {}
+
 /// Opens `path` and returns its entry table, which stays valid for the life of the process.
-pub(crate) fn load_library(path: &str) -> Result<&'static AppV1, LoadError> {
+pub fn load_library(path: &str) -> Result<&'static AppV1, LoadError> {
     // RTLD_NODELETE: the library's thread-local destructors must never outlive its code, so a
     // library stays mapped until the process exits.
     // SAFETY: running the library's initialisers is what loading an application means.

@@ -1,0 +1,201 @@
+//! `rustapp-express`: a private Apache serving one mod_rustapp application, in one command,
+//! the way `mod_wsgi-express` serves a WSGI application.
+//!
+//! ```text
+//! rustapp-express start-server target/release/libmysite.so    # foreground, Ctrl-C stops
+//! rustapp-express setup-server target/release/libmysite.so --server-root /srv/mysite/apache
+//! rustapp-express module-config                                # LoadModule line for /etc/apache2
+//! ```
+
+mod config;
+mod options;
+mod system;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use config::{ServerPlan, render};
+use options::{OPTIONS_HELP, SiteOptions};
+
+const USAGE: &str = "\
+usage:
+  rustapp-express start-server LIB.so [options]   serve LIB.so in the foreground (Ctrl-C stops)
+  rustapp-express setup-server LIB.so --server-root DIR [options]
+                                                  write the configuration and an apachectl script
+  rustapp-express module-config                   print the LoadModule line for the system Apache";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("start-server") => start_server(&args[1..]),
+        Some("setup-server") => setup_server(&args[1..]),
+        Some("module-config") => module_config(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}\n\n{OPTIONS_HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(format!(
+            "unknown command '{other}'; use start-server, setup-server or module-config"
+        )),
+        None => Err(format!("no command given\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("rustapp-express: {problem}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Checks everything that can be checked before Apache starts, and writes the configuration.
+fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, PathBuf), String> {
+    let mut site = options::parse(args)?;
+    site.library = system::check_library(&site.library)?;
+    for (url, dir) in &mut site.url_aliases {
+        *dir = dir
+            .canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .ok_or_else(|| format!("--url-alias {url} {}: not a directory", dir.display()))?;
+    }
+    let module = system::find_module(site.module.as_deref())?;
+    let run_as = system::run_as(site.user.as_deref(), site.group.as_deref())?;
+    let root = site.server_root.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "/tmp/rustapp-express-{}:{}-{}",
+            site.host,
+            site.port,
+            system::current_uid()
+        ))
+    });
+    if root.to_string_lossy().contains(char::is_whitespace) {
+        return Err(format!(
+            "--server-root {}: give a directory without spaces (Apache's Mutex directive cannot take them)",
+            root.display()
+        ));
+    }
+    std::fs::create_dir_all(&root)
+        .and_then(|()| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("--server-root {}: {e}", root.display()))?;
+    let root = root.canonicalize().map_err(|e| e.to_string())?;
+    let plan = ServerPlan {
+        root: root.clone(),
+        module,
+        modules_dir: PathBuf::from(system::MODULES_DIR),
+        logs_to_terminal,
+        run_as,
+    };
+    let conf = root.join("httpd.conf");
+    std::fs::write(&conf, render(&site, &plan))
+        .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+    Ok((site, conf))
+}
+
+fn start_server(args: &[String]) -> Result<(), String> {
+    let apache = system::apache_binary()?;
+    let (site, conf) = prepare(args, true)?;
+    print_banner(&site, &conf);
+    let mut command = Command::new(apache);
+    command.arg("-f").arg(&conf).arg("-DFOREGROUND");
+    if site.embedded {
+        // Embedded, the application shares Apache's processes and so their environment.
+        command.envs(site.env.iter().map(|(k, v)| (k, v)));
+    }
+    // Apache takes this process's place: Ctrl-C and SIGTERM reach it directly, and it stops
+    // its children and daemon processes before it exits.
+    let error = command.exec();
+    Err(format!("cannot run Apache: {error}"))
+}
+
+fn print_banner(site: &SiteOptions, conf: &Path) {
+    let shape = format!(
+        "{} process{} x {} thread{}",
+        site.processes,
+        if site.processes == 1 { "" } else { "es" },
+        site.threads,
+        if site.threads == 1 { "" } else { "s" }
+    );
+    let mode = if site.embedded {
+        format!("embedded in Apache's processes ({shape})")
+    } else {
+        format!("daemon group '{}' ({shape})", config::GROUP_NAME)
+    };
+    let access = if site.access_log {
+        "access log on standard output"
+    } else {
+        "access log off (--access-log)"
+    };
+    println!(
+        "rustapp-express: serving {}\n  URL:    http://{}:{}{}\n  mode:   {mode}\n  logs:   error log on standard error, {access}\n  config: {}\n  Ctrl-C stops the server.",
+        site.library.display(),
+        site.host,
+        site.port,
+        site.mount_point,
+        conf.display()
+    );
+}
+
+fn setup_server(args: &[String]) -> Result<(), String> {
+    if !args.iter().any(|a| a == "--server-root") {
+        return Err(
+            "setup-server needs --server-root DIR: where the configuration and apachectl go".into(),
+        );
+    }
+    let apache = system::apache_binary()?;
+    let (site, conf) = prepare(args, false)?;
+    let root = conf
+        .parent()
+        .expect("the configuration is in the server root");
+    let script = root.join("apachectl");
+    std::fs::write(&script, apachectl_script(&apache, &conf, &site))
+        .and_then(|()| std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    println!(
+        "rustapp-express: wrote {} and {}\n  start it with `{} start` (stop, restart, graceful, configtest); logs go to {}",
+        conf.display(),
+        script.display(),
+        script.display(),
+        root.display()
+    );
+    Ok(())
+}
+
+/// An `apachectl` for this server, for systemd units and init scripts.
+fn apachectl_script(apache: &Path, conf: &Path, site: &SiteOptions) -> String {
+    let exports: String = if site.embedded {
+        site.env
+            .iter()
+            .map(|(k, v)| format!("export {k}='{}'\n", v.replace('\'', "'\\''")))
+            .collect()
+    } else {
+        String::new()
+    };
+    format!(
+        "#!/bin/sh\n\
+         # Generated by rustapp-express setup-server: controls the Apache serving {lib}.\n\
+         {exports}\
+         HTTPD='{apache}'\nCONF='{conf}'\n\
+         case \"$1\" in\n\
+         \x20   start|stop|restart|graceful|graceful-stop) exec \"$HTTPD\" -f \"$CONF\" -k \"$1\" ;;\n\
+         \x20   foreground) exec \"$HTTPD\" -f \"$CONF\" -DFOREGROUND ;;\n\
+         \x20   configtest) exec \"$HTTPD\" -f \"$CONF\" -t ;;\n\
+         \x20   *) echo \"usage: $0 start|stop|restart|graceful|graceful-stop|foreground|configtest\" >&2; exit 2 ;;\n\
+         esac\n",
+        lib = site.library.display(),
+        apache = apache.display(),
+        conf = conf.display(),
+    )
+}
+
+fn module_config(args: &[String]) -> Result<(), String> {
+    let module = match args {
+        [] => system::find_module(None)?,
+        [flag, path] if flag == "--module" => system::find_module(Some(Path::new(path)))?,
+        _ => return Err("module-config takes no options but --module PATH".into()),
+    };
+    println!("LoadModule rustapp_module {}", module.display());
+    Ok(())
+}
