@@ -93,6 +93,9 @@ pub struct ApacheConfig {
     mpm: Mpm,
     processes: u32,
     directives: String,
+    /// Whether the configuration loads the module built in this profile itself (not when the
+    /// directives load an installed one).
+    loads_module: bool,
 }
 
 impl ApacheConfig {
@@ -102,7 +105,14 @@ impl ApacheConfig {
             mpm: Mpm::Event,
             processes: 2,
             directives: directives.to_owned(),
+            loads_module: true,
         }
+    }
+
+    /// The directives load mod_rustapp themselves (an installed `rustapp.load`).
+    pub fn without_module(mut self) -> ApacheConfig {
+        self.loads_module = false;
+        self
     }
 
     pub fn mpm(mut self, mpm: Mpm) -> ApacheConfig {
@@ -144,14 +154,18 @@ impl ApacheConfig {
             "ServerRoot \"{d}\"\nDefaultRuntimeDir \"{d}\"\nPidFile \"{d}/httpd.pid\"\nMutex file:{d} default\n\
              Listen 127.0.0.1:{port}\nServerName 127.0.0.1\n{user}\
              LoadModule mpm_{mpm}_module /usr/lib/apache2/modules/mod_mpm_{mpm}.so\n{modules}\
-             LoadModule rustapp_module \"{module}\"\n\
+             {load_module}\
              TypesConfig /etc/mime.types\nErrorLog \"{d}/error.log\"\nLogLevel info\n\
              LogFormat \"%h %l %u %t \\\"%r\\\" %>s %b\" common\nCustomLog \"{d}/access.log\" common\n\
              Timeout 30\nKeepAlive On\nGracefulShutdownTimeout 10\n{mpm_settings}\
              DocumentRoot \"{d}/htdocs\"\n<Directory />\n  Require all denied\n</Directory>\n\
              <Directory \"{d}/htdocs\">\n  Require all granted\n</Directory>\n\n{directives}\n",
             mpm = self.mpm.name(),
-            module = a.module.display(),
+            load_module = if self.loads_module {
+                format!("LoadModule rustapp_module \"{}\"\n", a.module.display())
+            } else {
+                String::new()
+            },
             mpm_settings = self.mpm.settings(self.processes),
             directives = self.directives.replace("{dir}", &d.to_string()),
         )
