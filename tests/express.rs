@@ -4,13 +4,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use support::{artifacts, build_c_library, free_port, http, shared_temp_dir};
+use support::{artifacts, build_c_library, ensure_user, free_port, http, shared_temp_dir};
 
 fn express() -> Command {
     Command::new(artifacts().dir.join("rustapp-express"))
@@ -33,25 +32,84 @@ fn wait_for_exit(child: &mut Child, within: Duration) -> Option<std::process::Ex
     None
 }
 
-fn serve_and_stop(mode: &[&str], signal: i32) {
+/// The uid a process runs as.
+fn uid_of(pid: i32) -> Option<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The processes in process group `pgid`.
+fn group_members(pgid: i32) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let after = stat
+                        .rsplit_once(')')?
+                        .1
+                        .split_whitespace()
+                        .nth(2)?
+                        .to_owned();
+                    after.parse::<i32>().ok()
+                })
+                == Some(pgid)
+        })
+        .collect()
+}
+
+/// Serves examples/hello with `start-server`, as `user` (uid) if given, then stops it with
+/// `signal` and checks nothing of it is left.
+fn serve_and_stop(mode: &[&str], signal: i32, user: Option<u32>) {
     let port = free_port();
     let root = shared_temp_dir();
-    let mut child = express()
+    let mut command = express();
+    command
         .args(["start-server", &artifacts().hello.display().to_string()])
         .args(["--port", &port.to_string(), "--server-root"])
         .arg(root.path())
         .args(mode)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("run rustapp-express");
-    let pgid = child.id() as i32;
-    let mut banner = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    for _ in 0..6 {
-        stdout.read_line(&mut banner).unwrap();
+        .process_group(0);
+    // The terminal: files the server's user owns (Apache reopens /dev/stderr, which a pipe
+    // made by root would refuse to another user).
+    let terminal = |name: &str| {
+        let path = root.path().join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        if let Some(uid) = user {
+            std::os::unix::fs::chown(&path, Some(uid), None).unwrap();
+        }
+        (path, file)
+    };
+    let (stdout_path, stdout) = terminal("stdout");
+    let (stderr_path, stderr) = terminal("stderr");
+    command.stdout(stdout).stderr(stderr);
+    if let Some(uid) = user {
+        std::os::unix::fs::chown(root.path(), Some(uid), None).unwrap();
+        command.uid(uid).gid(uid).current_dir(root.path());
     }
+    let mut child = command.spawn().expect("run rustapp-express");
+    let pgid = child.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let banner = loop {
+        let banner = std::fs::read_to_string(&stdout_path).unwrap();
+        if banner.contains("Ctrl-C stops the server.") {
+            break banner;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no banner: {banner}\n{}",
+            std::fs::read_to_string(&stderr_path).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert!(
         banner.contains(&format!("URL:    http://127.0.0.1:{port}/")),
         "{banner}"
@@ -73,6 +131,17 @@ fn serve_and_stop(mode: &[&str], signal: i32) {
         }
     };
     assert_eq!((reply.status, reply.text().as_str()), (200, "Hello World!"));
+    // Started as root, Apache's children and the daemons run as www-data; started by anyone
+    // else, everything runs as them.
+    let members = group_members(pgid);
+    assert!(members.len() >= 2, "{members:?}");
+    for &pid in members.iter().filter(|&&pid| pid != pgid) {
+        assert_eq!(
+            uid_of(pid),
+            Some(user.unwrap_or(33)),
+            "process {pid} of {members:?}"
+        );
+    }
 
     // SAFETY: signals the server this test started (Apache runs in rustapp-express's place).
     unsafe { libc::kill(pgid, signal) };
@@ -92,12 +161,18 @@ fn serve_and_stop(mode: &[&str], signal: i32) {
 
 #[test]
 fn start_server_runs_a_daemon_and_stops_on_ctrl_c() {
-    serve_and_stop(&[], libc::SIGINT);
+    serve_and_stop(&[], libc::SIGINT, None);
+}
+
+#[test]
+fn start_server_as_an_ordinary_user_runs_everything_as_that_user() {
+    let uid = ensure_user("rustapp-test-a");
+    serve_and_stop(&[], libc::SIGTERM, Some(uid));
 }
 
 #[test]
 fn start_server_embedded_stops_on_sigterm() {
-    serve_and_stop(&["--embedded"], libc::SIGTERM);
+    serve_and_stop(&["--embedded"], libc::SIGTERM, None);
 }
 
 fn refused(args: &[&str]) -> String {

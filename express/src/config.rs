@@ -41,7 +41,7 @@ fn worker_settings(site: &SiteOptions) -> String {
     let workers = processes * threads;
     format!(
         "StartServers {processes}\nServerLimit {processes}\nThreadsPerChild {threads}\n\
-         ThreadLimit {threads}\nMinSpareThreads {threads}\nMaxSpareThreads {workers}\n\
+         ThreadLimit {threads}\nMinSpareThreads 1\nMaxSpareThreads {workers}\n\
          MaxRequestWorkers {workers}\nMaxConnectionsPerChild 0\n"
     )
 }
@@ -130,6 +130,9 @@ pub fn render(site: &SiteOptions, plan: &ServerPlan) -> String {
         );
         if let Some((user, daemon_group)) = &plan.run_as {
             let _ = write!(group, " user={user} group={daemon_group}");
+        }
+        if let Some(dir) = &site.working_directory {
+            let _ = write!(group, " {}", quoted(&format!("home={}", dir.display())));
         }
         for (name, value) in &site.env {
             let _ = write!(group, " {}", quoted(&format!("env={name}={value}")));

@@ -81,6 +81,9 @@ fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, Path
         .and_then(|()| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("--server-root {}: {e}", root.display()))?;
     let root = root.canonicalize().map_err(|e| e.to_string())?;
+    if !site.embedded {
+        site.working_directory = Some(working_directory(&site, &run_as, &root)?);
+    }
     let plan = ServerPlan {
         root: root.clone(),
         module,
@@ -92,6 +95,28 @@ fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, Path
     std::fs::write(&conf, render(&site, &plan))
         .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
     Ok((site, conf))
+}
+
+/// The daemons' working directory: `--working-directory`, else where the command runs, as in
+/// development; when started as root, the server root (the current directory is often
+/// root's own, which the application's user cannot enter).
+fn working_directory(
+    site: &SiteOptions,
+    run_as: &Option<(String, String)>,
+    root: &Path,
+) -> Result<PathBuf, String> {
+    let chosen = match (&site.working_directory, run_as) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(_)) => return Ok(root.to_path_buf()),
+        (None, None) => {
+            std::env::current_dir().map_err(|e| format!("the current directory: {e}"))?
+        }
+    };
+    chosen
+        .canonicalize()
+        .ok()
+        .filter(|d| d.is_dir())
+        .ok_or_else(|| format!("--working-directory {}: not a directory", chosen.display()))
 }
 
 fn start_server(args: &[String]) -> Result<(), String> {

@@ -29,6 +29,8 @@ pub struct SiteOptions {
     pub group: Option<String>,
     pub module: Option<PathBuf>,
     pub request_timeout: u32,
+    /// Daemon mode: the application's working directory (default: where the command runs).
+    pub working_directory: Option<PathBuf>,
 }
 
 impl SiteOptions {
@@ -54,6 +56,7 @@ impl SiteOptions {
             group: None,
             module: None,
             request_timeout: 60,
+            working_directory: None,
         }
     }
 }
@@ -79,6 +82,8 @@ options:
   --request-timeout SECONDS daemon mode: answer 504 past this [60]
   --user NAME, --group NAME when started as root: the user Apache and the application run as
                             [www-data]
+  --working-directory DIR   daemon mode: the application's working directory [the current
+                            one; the server root when started as root]
   --module PATH             mod_rustapp.so to load [next to this program, else Apache's modules]";
 
 const LOG_LEVELS: [&str; 16] = [
@@ -140,6 +145,9 @@ pub fn parse(args: &[String]) -> Result<SiteOptions, String> {
             "--user" => site.user = Some(name(option, value("a user name")?)?),
             "--group" => site.group = Some(name(option, value("a group name")?)?),
             "--module" => site.module = Some(value("the path of mod_rustapp.so")?.into()),
+            "--working-directory" => {
+                site.working_directory = Some(value("a directory")?.into());
+            }
             other => {
                 return Err(format!(
                     "unknown option '{other}'; `rustapp-express help` lists the options"

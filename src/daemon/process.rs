@@ -42,7 +42,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                 STARTUP_FAILURE_DELAY.as_secs()
             );
             std::thread::sleep(STARTUP_FAILURE_DELAY);
-            exit_now(1);
+            exit_now(FAILED);
         }
     };
     if let Some(title) = group.config.process_title() {
@@ -62,7 +62,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                     std::process::id(),
                     limit.as_secs()
                 );
-                exit_now(1);
+                exit_now(FAILED);
             }
         });
     }
@@ -135,13 +135,16 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                 "daemon group '{name}' process {} stopped serving: {e}",
                 std::process::id()
             );
-            exit_now(1)
+            exit_now(FAILED)
         }
     }
 }
 
 /// The exit status of a daemon that retired as planned (recycling), for the supervisor.
 pub(crate) const RETIRED: i32 = 0;
+/// The exit status of a daemon that could not start or serve: above 64, so the supervisor can
+/// tell it from a signal number (see `ffi::Exit`). 70 is sysexits' EX_SOFTWARE.
+pub(crate) const FAILED: i32 = 70;
 
 /// What the supervisor sends a daemon to make it retire (a graceful restart of Apache).
 pub(crate) const RETIRE_SIGNAL: i32 = libc::SIGUSR1;

@@ -7,10 +7,17 @@ use super::pool::Pool;
 use super::server::Server;
 use super::sys;
 
-/// The user and group Apache's children run as (`User`, `Group`).
+/// The user and group Apache's children run as: `User` and `Group` when Apache starts as root;
+/// otherwise Apache cannot switch, and its children are whoever started it.
 pub(crate) fn apache_child_user() -> (u32, u32) {
-    // SAFETY: a plain read of Apache's configuration global, set before any hook runs.
-    unsafe { (sys::ap_unixd_config.user_id, sys::ap_unixd_config.group_id) }
+    // SAFETY: getuid/getgid have no preconditions; a plain read of Apache's configuration
+    // global, set before any hook runs.
+    unsafe {
+        if libc::geteuid() != 0 {
+            return (libc::getuid(), libc::getgid());
+        }
+        (sys::ap_unixd_config.user_id, sys::ap_unixd_config.group_id)
+    }
 }
 
 /// The main server (first in the server list).
@@ -116,6 +123,20 @@ pub(crate) enum Exit {
     Lost,
 }
 
+impl Exit {
+    /// What the MPM passes other-child watchers: not a wait status but APR's decoded one, the
+    /// exit code or the signal number, without saying which (`ap_process_child_status` has the
+    /// same `status`). Signals are 1 to 64, so the daemons exit with 0 or codes above 64 (see
+    /// `daemon::process`); a small code can only come from application code calling `exit`.
+    fn from_apache_status(status: c_int) -> Exit {
+        if (1..=64).contains(&status) {
+            Exit::Signal(status)
+        } else {
+            Exit::Code(status)
+        }
+    }
+}
+
 type OnExit = Box<dyn FnMut(i32, Exit) -> Option<i32>>;
 
 struct Watched {
@@ -168,10 +189,7 @@ unsafe extern "C" fn on_maintenance(reason: c_int, data: *mut c_void, status: c_
     guard((), || {
         let watched = data.cast::<Watched>();
         let exit = match reason {
-            sys::APR_OC_REASON_DEATH if libc::WIFSIGNALED(status) => {
-                Exit::Signal(libc::WTERMSIG(status))
-            }
-            sys::APR_OC_REASON_DEATH => Exit::Code(libc::WEXITSTATUS(status)),
+            sys::APR_OC_REASON_DEATH => Exit::from_apache_status(status),
             sys::APR_OC_REASON_LOST => Exit::Lost,
             _ => return,
         };
@@ -186,4 +204,17 @@ unsafe extern "C" fn on_maintenance(reason: c_int, data: *mut c_void, status: c_
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn apache_statuses_are_signals_up_to_64_and_exit_codes_above() {
+        assert!(matches!(Exit::from_apache_status(0), Exit::Code(0)));
+        assert!(matches!(Exit::from_apache_status(9), Exit::Signal(9)));
+        assert!(matches!(Exit::from_apache_status(6), Exit::Signal(6)));
+        assert!(matches!(Exit::from_apache_status(70), Exit::Code(70)));
+    }
 }
