@@ -19,6 +19,19 @@ fn get_as(apache: &Apache, path: &str, user: &str, password: &str) -> Reply {
     http::get_as(&apache.url(path), user, password)
 }
 
+/// Checks the status of each `(path, user, password, status)` request.
+fn expect_statuses(apache: &Apache, cases: &[(&str, &str, &str, u16)]) {
+    for &(path, user, password, status) in cases {
+        let reply = get_as(apache, path, user, password);
+        assert_eq!(
+            reply.status,
+            status,
+            "{user}:{password} {path}: {}",
+            reply.text()
+        );
+    }
+}
+
 fn md5_hex(text: &str) -> String {
     Md5::digest(text.as_bytes())
         .iter()
@@ -170,23 +183,15 @@ fn providers_combine_with_apaches_own() {
     assert_eq!(carol.status, 200, "{}", carol.text());
     let alice = get_as(&apache, "/app/either/info", "alice", "wonderland");
     assert_eq!(alice.status, 200, "{}", alice.text());
-    assert_eq!(
-        get_as(&apache, "/app/either/info", "bob", "builder").status,
-        401
-    );
-    assert_eq!(
-        get_as(&apache, "/app/either/info", "alice", "wrong").status,
-        401
-    );
-
-    assert_eq!(
-        get_as(&apache, "/app/local-staff/info", "bob", "builder").status,
-        200
-    );
-    // The address rule fails, so even staff are refused.
-    assert_eq!(
-        get_as(&apache, "/app/remote-staff/info", "alice", "wonderland").status,
-        403
+    expect_statuses(
+        &apache,
+        &[
+            ("/app/either/info", "bob", "builder", 401),
+            ("/app/either/info", "alice", "wrong", 401),
+            ("/app/local-staff/info", "bob", "builder", 200),
+            // The address rule fails, so even staff are refused.
+            ("/app/remote-staff/info", "alice", "wonderland", 403),
+        ],
     );
 }
 
@@ -297,17 +302,13 @@ fn in_daemon_mode_the_check_runs_in_the_daemon_as_the_sites_user() {
     assert_eq!(whoami.field("var.REMOTE_USER"), Some(format!("uid-{uid}")));
     assert_eq!(whoami.field("uid"), Some(uid.to_string()));
 
-    assert_eq!(
-        get_as(&apache, "/app/members/info", "alice", "wrong").status,
-        401
-    );
-    assert_eq!(
-        get_as(&apache, "/app/staff/info", "alice", "wonderland").status,
-        200
-    );
-    assert_eq!(
-        get_as(&apache, "/app/staff/info", "bob", "builder").status,
-        403
+    expect_statuses(
+        &apache,
+        &[
+            ("/app/members/info", "alice", "wrong", 401),
+            ("/app/staff/info", "alice", "wonderland", 200),
+            ("/app/staff/info", "bob", "builder", 403),
+        ],
     );
     for user in ["error", "panic"] {
         assert_eq!(get_as(&apache, "/app/members/info", user, "x").status, 500);
