@@ -106,6 +106,11 @@ fn the_sites_own_users_protect_its_pages_and_static_files() {
     // The database is the site user's alone, so the checks ran in its daemon.
     let meta = std::fs::metadata(&db).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600));
+    // Nothing failed on the way (an instance started needlessly without the site's settings
+    // once did, in the daemon).
+    let log = apache.error_log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(":error]")).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     // The virtual host's own access log (the shipped configuration's) records the user.
     let log = std::fs::read_to_string(apache.dir().join("usersite-access.log")).unwrap();
     assert!(log.contains(" alice ["), "{log}");

@@ -89,8 +89,11 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
                 )
             };
             // Applications mounted into this group by name start now, so that a broken library
-            // shows up in the log at once; others on their first request.
-            let preload = app.alias.process_group.as_deref() == Some(name.as_str());
+            // shows up in the log at once; others on their first request. A user store started
+            // for authentication alone waits for its first check: when an alias of the same
+            // library answers for it, it is never asked, and never started.
+            let preload = app.alias.process_group.as_deref() == Some(name.as_str())
+                && !app.alias.authentication_only;
             LazyApp::new(
                 Box::new(start),
                 Some(app.alias.library.clone().into()),
