@@ -415,3 +415,38 @@ fn configuration_mistakes_fail_the_configuration_test() {
     let test = config_test(&ApacheConfig::new(&fine));
     assert!(test.ok, "{}", test.output);
 }
+
+/// With mod_authn_socache in front (`AuthnCacheProvideFor rustapp`), a user's check reaches the
+/// application once per cache lifetime, not on every request: what keeps a slow password hash
+/// affordable for pages with many protected assets.
+#[test]
+fn mod_authn_socache_caches_the_applications_answers() {
+    let modules = "/usr/lib/apache2/modules";
+    let apache = protected_app(
+        "",
+        &format!(
+            "LoadModule socache_shmcb_module {modules}/mod_socache_shmcb.so\n\
+             LoadModule authn_socache_module {modules}/mod_authn_socache.so\n\
+             AuthnCacheSOCache shmcb\n\
+             <Location /app/cached>\n  AuthType Basic\n  AuthName \"Cached\"\n\
+               AuthBasicProvider socache rustapp\n  AuthnCacheProvideFor rustapp\n  Require valid-user\n</Location>\n"
+        ),
+    );
+    let checks = |user: &str| {
+        let log = apache.error_log();
+        log.matches(&format!("checking {user} from")).count()
+    };
+    for _ in 0..3 {
+        let alice = get_as(&apache, "/app/cached/info", "alice", "wonderland");
+        assert_eq!(alice.field("var.REMOTE_USER").as_deref(), Some("alice"));
+    }
+    assert_eq!(checks("alice"), 1, "{}", apache.error_log());
+    // The cache verifies passwords itself.
+    expect_statuses(&apache, &[("/app/cached/info", "alice", "wrong", 401)]);
+    // A user the store renames is not cached: a cache hit could not rename them.
+    for _ in 0..2 {
+        let bob = get_as(&apache, "/app/cached/info", "BOB", "builder");
+        assert_eq!(bob.field("var.REMOTE_USER").as_deref(), Some("bob"));
+    }
+    assert_eq!(checks("BOB"), 2);
+}

@@ -17,4 +17,6 @@
 #include <apr_pools.h>
 #include <apr_buckets.h>
 #include <mod_auth.h>
+#include <apr_optional.h>
+#include <apr_md5.h>
 #include "shim.h"
