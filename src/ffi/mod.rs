@@ -16,6 +16,7 @@ pub(crate) mod sys {
 }
 
 mod auth;
+mod authn_cache;
 mod cmd;
 mod entry;
 mod log;
