@@ -656,3 +656,24 @@ fn an_application_slower_to_start_than_startup_timeout_costs_its_process() {
         Duration::from_secs(10)
     ));
 }
+
+/// System users often have no home directory (`useradd --system` gives /nonexistent): a group
+/// without `home=` then works in `/` instead of failing to start.
+#[test]
+fn a_user_without_a_home_directory_serves_from_the_root_directory() {
+    ensure_user(USER_A);
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess homeless user={USER_A}\nRustAppAlias /app {} process-group=homeless",
+        artifacts().testapp.display()
+    )));
+    let reply = info(&apache, "localhost", "/app/info");
+    assert_eq!(reply.field("cwd").as_deref(), Some("/"));
+    assert_eq!(reply.field("uid"), Some(uid_of(USER_A)));
+    assert!(
+        apache
+            .error_log()
+            .contains("the home directory /nonexistent of rustapp-test-a cannot be entered"),
+        "{}",
+        apache.error_log()
+    );
+}

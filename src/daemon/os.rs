@@ -117,8 +117,21 @@ pub(crate) fn become_daemon(group: &DaemonGroup, apache_uid: u32) -> Result<Acco
             std::env::set_var(key, value);
         }
     }
-    std::env::set_current_dir(&home)
-        .map_err(|e| format!("cannot change to the home directory {home}: {e}"))?;
+    match (std::env::set_current_dir(&home), &group.home) {
+        (Ok(()), _) => {}
+        (Err(e), Some(_)) => {
+            return Err(format!("cannot change to the home directory {home}: {e}"));
+        }
+        // System users often have no home (Debian's useradd --system: /nonexistent). Not
+        // being able to enter one nobody asked for is no reason to refuse to serve.
+        (Err(e), None) => {
+            log::info!(
+                "the home directory {home} of {} cannot be entered ({e}); working in / (set home= to choose)",
+                account.name
+            );
+            std::env::set_current_dir("/").map_err(|e| format!("cannot change to /: {e}"))?;
+        }
+    }
     if let Some(mask) = group.umask {
         // SAFETY: umask only changes this process's file creation mask.
         unsafe { libc::umask(mask as libc::mode_t) };
