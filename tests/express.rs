@@ -191,7 +191,9 @@ fn bad_input_is_one_line_and_a_failure_before_apache_starts() {
     let root = libs.path().join("never-created");
     let root_arg = root.display().to_string();
     let hello = artifacts().hello.display().to_string();
-    let cases: [(Vec<&str>, &str); 5] = [
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port().to_string();
+    let cases: [(Vec<&str>, &str); 6] = [
         (
             vec![
                 "start-server",
@@ -219,6 +221,10 @@ fn bad_input_is_one_line_and_a_failure_before_apache_starts() {
             "unknown option '--turbo'",
         ),
         (vec!["serve", &hello], "unknown command 'serve'"),
+        (
+            vec!["start-server", &hello, "--port", &busy_port],
+            "choose another --port",
+        ),
     ];
     for (args, expected) in cases {
         let message = refused(&args);

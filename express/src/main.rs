@@ -61,6 +61,15 @@ fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, Path
             .filter(|d| d.is_dir())
             .ok_or_else(|| format!("--url-alias {url} {}: not a directory", dir.display()))?;
     }
+    if logs_to_terminal {
+        // start-server: Apache would say so too, but after the banner and in its own words.
+        std::net::TcpListener::bind((site.host.as_str(), site.port)).map_err(|e| {
+            format!(
+                "cannot listen on {}:{} ({e}); choose another --port or --host",
+                site.host, site.port
+            )
+        })?;
+    }
     let module = system::find_module(site.module.as_deref())?;
     let run_as = system::run_as(site.user.as_deref(), site.group.as_deref())?;
     let root = site.server_root.clone().unwrap_or_else(|| {
