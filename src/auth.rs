@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::app::{Exchange, StoreAnswer, UserQuestion};
-use crate::config::{Alias, DirConfig, ServerConfig};
+use crate::config::{Alias, DirConfig, ServerConfig, UserStoreRef};
 use crate::daemon::ask_via_daemon;
 use crate::ffi::{Request, request_log_scope};
 use crate::handler::{daemon_group, embedding_forbidden};
@@ -177,21 +177,18 @@ fn user_store_for<'r>(
     question: UserQuestion,
 ) -> Result<(&'r Alias, Option<&'r str>), String> {
     let dir = request.module_dir_config::<DirConfig>();
+    let named = |store: &'r Option<UserStoreRef>, directive| store.as_ref().map(|s| (directive, s));
     let chosen = dir.and_then(|d| match question {
-        UserQuestion::Groups => d.auth_group.as_ref().or(d.auth_user.as_ref()),
-        _ => d.auth_user.as_ref(),
+        UserQuestion::Groups => named(&d.auth_group, "RustAppAuthGroup")
+            .or_else(|| named(&d.auth_user, "RustAppAuthUser")),
+        _ => named(&d.auth_user, "RustAppAuthUser"),
     });
     let (app, group) = match chosen {
-        Some(store) => {
+        Some((directive, store)) => {
             let config = request.server().module_config::<ServerConfig>();
             let app = config.and_then(|c| c.user_store(store)).ok_or_else(|| {
                 format!(
-                    "{} at {} names {}, which no RustAppAlias or RustAppAuthUser in the server configuration loads (in .htaccess only those can be named)",
-                    if question == UserQuestion::Groups && dir.is_some_and(|d| d.auth_group.is_some()) {
-                        "RustAppAuthGroup"
-                    } else {
-                        "RustAppAuthUser"
-                    },
+                    "{directive} at {} names {}, which no RustAppAlias or RustAppAuthUser in the server configuration loads (in .htaccess only those can be named)",
                     store.defined_at,
                     store.library
                 )

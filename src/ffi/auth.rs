@@ -3,13 +3,13 @@
 //! so they combine with `<RequireAll>`, `<RequireAny>`, other providers and
 //! `AuthnProviderAlias` like mod_authn_file and mod_authz_groupfile do.
 
-use std::ffi::{CStr, c_char, c_void};
+use std::ffi::{c_char, c_void};
 use std::ptr;
 
-use super::authn_cache::{cacheable_hash, remember};
+use super::authn_cache::{remember_password, remember_realm_hash};
 use super::cmd::Cmd;
 use super::entry::guard;
-use super::request::Request;
+use super::request::{Request, bytes};
 use super::sys;
 use crate::auth::{self, GroupVerdict, HashVerdict, PasswordVerdict};
 
@@ -48,17 +48,6 @@ pub(crate) unsafe fn register_providers(pool: *mut sys::apr_pool_t) {
     super::authn_cache::register_lookup();
 }
 
-/// # Safety
-/// `s` must be null or a NUL-terminated string that outlives `'a`.
-unsafe fn c_bytes<'a>(s: *const c_char) -> &'a [u8] {
-    if s.is_null() {
-        &[]
-    } else {
-        // SAFETY: per the contract.
-        unsafe { CStr::from_ptr(s) }.to_bytes()
-    }
-}
-
 unsafe extern "C" fn check_password(
     r: *mut sys::request_rec,
     user: *const c_char,
@@ -67,16 +56,13 @@ unsafe extern "C" fn check_password(
     guard(sys::authn_status_AUTH_GENERAL_ERROR, || {
         // SAFETY: Apache passes the request and the credentials the client sent.
         let (request, sent_user, sent_password) =
-            unsafe { (Request::from_raw(r), c_bytes(user), c_bytes(password)) };
+            unsafe { (Request::from_raw(r), bytes(user), bytes(password)) };
         match auth::check_password(request, sent_user, sent_password) {
             PasswordVerdict::Granted => {
                 // Not when the store renamed the user: a cache hit could not rename it again.
-                let renamed = request.user() != sent_user;
-                // SAFETY: `password` is the NUL-terminated string Apache passed.
-                let password = unsafe { CStr::from_ptr(password) };
-                if let Some(hash) = cacheable_hash(request, password).filter(|_| !renamed) {
+                if request.user() == sent_user {
                     // SAFETY: this provider call's arguments.
-                    unsafe { remember(r, user, ptr::null(), hash) };
+                    unsafe { remember_password(r, user, password) };
                 }
                 sys::authn_status_AUTH_GRANTED
             }
@@ -96,12 +82,12 @@ unsafe extern "C" fn get_realm_hash(
     guard(sys::authn_status_AUTH_GENERAL_ERROR, || {
         // SAFETY: Apache passes the request, the user and realm, and an out-pointer.
         let (request, user_bytes, realm_bytes) =
-            unsafe { (Request::from_raw(r), c_bytes(user), c_bytes(realm)) };
+            unsafe { (Request::from_raw(r), bytes(user), bytes(realm)) };
         match auth::realm_hash(request, user_bytes, realm_bytes) {
             HashVerdict::Found(found) => {
                 let copy = request.pool().c_string(found.as_bytes());
                 // SAFETY: this provider call's arguments.
-                unsafe { remember(r, user, realm, copy) };
+                unsafe { remember_realm_hash(r, user, realm, copy) };
                 // SAFETY: Apache's out-pointer; the hash is a request-pool string.
                 unsafe { *hash = copy.as_ptr().cast_mut() };
                 sys::authn_status_AUTH_USER_FOUND
@@ -119,7 +105,7 @@ unsafe extern "C" fn check_authorization(
 ) -> sys::authz_status {
     guard(sys::authz_status_AUTHZ_GENERAL_ERROR, || {
         // SAFETY: Apache passes the request and the `Require` line's arguments.
-        let (request, line) = unsafe { (Request::from_raw(r), c_bytes(require_line)) };
+        let (request, line) = unsafe { (Request::from_raw(r), bytes(require_line)) };
         match auth::check_groups(request, line) {
             GroupVerdict::Granted => sys::authz_status_AUTHZ_GRANTED,
             GroupVerdict::Denied => sys::authz_status_AUTHZ_DENIED,
@@ -137,7 +123,7 @@ unsafe extern "C" fn parse_require_line(
     // SAFETY: Apache passes the directive's cmd_parms, the line and an out-pointer.
     let (cmd, line) = unsafe {
         *parsed = ptr::null();
-        (Cmd::from_raw(cmd), c_bytes(require_line))
+        (Cmd::from_raw(cmd), bytes(require_line))
     };
     cmd.run(|| auth::required_groups(line).map(|_| ()))
 }

@@ -3,12 +3,11 @@
 //! so the application (and its deliberately slow password hashing) is asked once per user per
 //! `AuthnCacheTimeout` instead of on every request, as with mod_authn_file.
 
-use std::ffi::{CStr, c_char};
+use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::entry::guard;
-use super::request::Request;
 use super::sys;
 
 /// mod_authn_socache's `ap_authn_cache_store`, when that module is loaded (0 otherwise).
@@ -43,31 +42,54 @@ unsafe extern "C" fn find_cache_store() {
     })
 }
 
-/// Hands a check's result to mod_authn_socache (which caches it only for providers named by
-/// `AuthnCacheProvideFor`): `data` is a password hash it can verify, or a realm hash.
+/// mod_authn_socache's store function, if that module is loaded.
+fn cache_store() -> Option<CacheStoreFn> {
+    let store = CACHE_STORE.load(Ordering::Acquire);
+    // SAFETY: a nonzero value is the address `apr_dynamic_fn_retrieve` returned for this
+    // declared type.
+    (store != 0).then(|| unsafe { std::mem::transmute::<usize, CacheStoreFn>(store) })
+}
+
+/// Hands a granted password check to mod_authn_socache (which keeps it only for providers named
+/// by `AuthnCacheProvideFor`), as a salted APR-MD5 hash it verifies with
+/// `ap_password_validate`. Nothing is hashed when the module is not loaded.
 ///
 /// # Safety
-/// `r`, `user` and `realm` (null or a string) must be the provider call's arguments.
-pub(crate) unsafe fn remember(
+/// `r`, `user` and `password` must be the provider call's arguments.
+pub(crate) unsafe fn remember_password(
+    r: *mut sys::request_rec,
+    user: *const c_char,
+    password: *const c_char,
+) {
+    let Some(store) = cache_store() else { return };
+    if password.is_null() {
+        return;
+    }
+    let Some(hash) = apr_md5_hash(password) else {
+        return;
+    };
+    // SAFETY: per the contract; the hash outlives the call (the cache copies it).
+    unsafe { store(r, c"rustapp".as_ptr(), user, ptr::null(), hash.as_ptr()) }
+}
+
+/// Hands a digest realm hash to mod_authn_socache.
+///
+/// # Safety
+/// `r`, `user` and `realm` must be the provider call's arguments.
+pub(crate) unsafe fn remember_realm_hash(
     r: *mut sys::request_rec,
     user: *const c_char,
     realm: *const c_char,
-    data: &CStr,
+    hash: &CStr,
 ) {
-    let store = CACHE_STORE.load(Ordering::Acquire);
-    if store == 0 {
-        return;
+    if let Some(store) = cache_store() {
+        // SAFETY: per the contract; the strings outlive the call.
+        unsafe { store(r, c"rustapp".as_ptr(), user, realm, hash.as_ptr()) }
     }
-    // SAFETY: the address `apr_dynamic_fn_retrieve` returned for this declared type.
-    let store: CacheStoreFn = unsafe { std::mem::transmute::<usize, CacheStoreFn>(store) };
-    // SAFETY: per the contract; the strings outlive the call.
-    unsafe { store(r, c"rustapp".as_ptr(), user, realm, data.as_ptr()) }
 }
 
-/// A salted APR-MD5 hash of `password`, which mod_authn_socache verifies with
-/// `ap_password_validate`. Only the cache (in Apache's memory, for `AuthnCacheTimeout`) keeps
-/// it; the application's own store keeps its own hashes.
-pub(crate) fn cacheable_hash<'r>(request: Request<'r>, password: &CStr) -> Option<&'r CStr> {
+/// A salted APR-MD5 hash (`$apr1$...`) of the NUL-terminated `password`.
+fn apr_md5_hash(password: *const c_char) -> Option<CString> {
     const SALT_CHARS: &[u8; 64] =
         b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut random = [0u8; 8];
@@ -79,21 +101,11 @@ pub(crate) fn cacheable_hash<'r>(request: Request<'r>, password: &CStr) -> Optio
         .iter()
         .map(|b| SALT_CHARS[usize::from(b % 64)])
         .collect();
-    let salt = request.pool().c_string(&salt);
+    let salt = CString::new(salt).expect("salt characters are not NUL");
     let mut hash = [0 as c_char; 120];
     // SAFETY: NUL-terminated inputs and a buffer of the given size.
-    let status = unsafe {
-        sys::apr_md5_encode(
-            password.as_ptr(),
-            salt.as_ptr(),
-            hash.as_mut_ptr(),
-            hash.len(),
-        )
-    };
-    if status != 0 {
-        return None;
-    }
-    // SAFETY: apr_md5_encode wrote a NUL-terminated string into `hash`.
-    let hash = unsafe { CStr::from_ptr(hash.as_ptr()) };
-    Some(request.pool().c_string(hash.to_bytes()))
+    let status =
+        unsafe { sys::apr_md5_encode(password, salt.as_ptr(), hash.as_mut_ptr(), hash.len()) };
+    // SAFETY: on success apr_md5_encode wrote a NUL-terminated string into `hash`.
+    (status == 0).then(|| unsafe { CStr::from_ptr(hash.as_ptr()) }.to_owned())
 }

@@ -21,11 +21,12 @@ pub(crate) struct Request<'r> {
 #[derive(Debug)]
 pub(crate) struct WriteError;
 
-fn bytes<'a>(s: *const c_char) -> &'a [u8] {
+pub(super) fn bytes<'a>(s: *const c_char) -> &'a [u8] {
     if s.is_null() {
         return &[];
     }
-    // SAFETY: request fields are NUL-terminated pool strings living as long as the request.
+    // SAFETY: callers pass request fields or hook arguments: NUL-terminated strings that live
+    // as long as the request.
     unsafe { CStr::from_ptr(s) }.to_bytes()
 }
 
