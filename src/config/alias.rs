@@ -1,7 +1,6 @@
 use std::ffi::CString;
 
-use super::SettingList;
-use crate::app::AppSlot;
+use super::{AliasIndex, GroupIndex, SettingList};
 
 /// The URL path an application is mounted at, without a trailing slash (empty for `/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +43,11 @@ impl std::fmt::Display for MountPoint {
 }
 
 /// One `RustAppAlias`: an application library mounted at a URL path.
+#[derive(Debug)]
 pub(crate) struct Alias {
+    /// Its number in this configuration: runtime state (instances, daemon requests) is kept
+    /// by it.
+    pub(crate) index: AliasIndex,
     pub(crate) mount: MountPoint,
     pub(crate) library: String,
     /// The library path as a C string, for `r->filename`.
@@ -54,31 +57,30 @@ pub(crate) struct Alias {
     /// `file:line` of the directive, for messages.
     pub(crate) defined_at: String,
     /// The alias line's `process-group=` option.
-    pub(crate) process_group: Option<String>,
-    /// The application instance, once a serving process has started it.
-    pub(crate) app: AppSlot,
+    pub(crate) process_group: Option<GroupIndex>,
     /// Started only to answer `RustAppAuthUser`/`RustAppAuthGroup` checks; serves no URL.
     pub(crate) authentication_only: bool,
 }
 
 impl Alias {
     pub(crate) fn new(
+        index: AliasIndex,
         mount: MountPoint,
         library: String,
         settings: SettingList,
         defined_at: String,
-        process_group: Option<String>,
+        process_group: Option<GroupIndex>,
     ) -> Result<Alias, String> {
         let library_c = CString::new(library.clone())
             .map_err(|_| format!("the library path '{library}' contains a NUL byte"))?;
         Ok(Alias {
+            index,
             mount,
             library,
             library_c,
             settings,
             defined_at,
             process_group,
-            app: AppSlot::default(),
             authentication_only: false,
         })
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::SettingList;
+use super::{ConfigTables, GroupIndex, SettingList};
 
 const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
@@ -14,6 +14,8 @@ startup-timeout=SECONDS";
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct DaemonGroup {
+    /// The group's number in this configuration (see [`ConfigTables`]).
+    pub(crate) index: GroupIndex,
     pub(crate) name: String,
     /// Processes in the group (default 1).
     pub(crate) processes: u32,
@@ -70,6 +72,7 @@ impl DaemonGroup {
 /// Parses the directive's arguments; `read_env_file` reads an `env-file=` (a function so that
 /// tests need no files).
 pub(crate) fn parse_daemon_group(
+    tables: &mut ConfigTables,
     args: &[&str],
     defined_at: String,
     read_env_file: impl Fn(&str) -> Result<String, String>,
@@ -88,7 +91,9 @@ pub(crate) fn parse_daemon_group(
             "RustAppDaemonProcess: the group name '{name}' may contain only letters, digits, '_', '.' and '-'"
         ));
     }
+    let index = tables.define_group(name, &defined_at)?;
     let mut group = DaemonGroup {
+        index,
         name: (*name).to_owned(),
         processes: 1,
         threads: 15,
@@ -215,7 +220,7 @@ fn env_pair(value: &str) -> Result<(&str, &str), String> {
 }
 
 /// A `RustAppProcessGroup` / `process-group=` value: a group name.
-pub(crate) fn parse_group_reference(name: &str, directive: &str) -> Result<String, String> {
+pub(crate) fn parse_group_reference<'a>(name: &'a str, directive: &str) -> Result<&'a str, String> {
     if name.is_empty()
         || !name
             .chars()
@@ -225,7 +230,7 @@ pub(crate) fn parse_group_reference(name: &str, directive: &str) -> Result<Strin
             "{directive}: '{name}' is not a daemon process group name"
         ));
     }
-    Ok(name.to_owned())
+    Ok(name)
 }
 
 #[cfg(test)]
@@ -233,7 +238,8 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<DaemonGroup, String> {
-        parse_daemon_group(args, "t.conf:1".into(), |path| match path {
+        let mut tables = ConfigTables::default();
+        parse_daemon_group(&mut tables, args, "t.conf:1".into(), |path| match path {
             "/etc/shop.env" => {
                 Ok("# settings\nDJANGO_SETTINGS_MODULE=shop.settings\n\nSECRET=a=b\n".into())
             }

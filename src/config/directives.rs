@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    Alias, MountPoint, ServerConfig, SettingList, parse_daemon_group, parse_group_reference,
+    Alias, ConfigTables, GroupIndex, MountPoint, ServerConfig, SettingList, parse_daemon_group,
+    parse_group_reference,
 };
 
 const ALIAS_USAGE: &str = "RustAppAlias takes a URL path and an application library: \
@@ -14,6 +15,7 @@ const ALIAS_USAGE: &str = "RustAppAlias takes a URL path and an application libr
 /// `resolve` turns a relative library path into one under ServerRoot.
 pub(crate) fn rust_app_alias(
     config: &mut ServerConfig,
+    tables: &mut ConfigTables,
     args: &[&str],
     resolve: impl Fn(&str) -> String,
     defined_at: String,
@@ -33,10 +35,11 @@ pub(crate) fn rust_app_alias(
                 .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?;
             settings.set(name, value);
         } else if let Some(group) = option.strip_prefix("process-group=") {
-            process_group = Some(parse_group_reference(
-                group,
-                &format!("RustAppAlias {mount}"),
-            )?);
+            let directive = format!("RustAppAlias {mount}");
+            let name = parse_group_reference(group, &directive)?;
+            process_group = Some(tables.name_group(name, || {
+                format!("{directive} at {defined_at} names process-group={name}")
+            }));
         } else {
             return Err(format!(
                 "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable), process-group=NAME"
@@ -50,7 +53,14 @@ pub(crate) fn rust_app_alias(
             existing.defined_at
         ));
     }
-    let alias = Alias::new(mount, library, settings, defined_at, process_group)?;
+    let alias = Alias::new(
+        tables.next_alias(),
+        mount,
+        library,
+        settings,
+        defined_at,
+        process_group,
+    )?;
     config.aliases.push(Arc::new(alias));
     Ok(())
 }
@@ -69,20 +79,27 @@ pub(crate) fn rust_app_setting(
 /// `RustAppDaemonProcess NAME [options]`.
 pub(crate) fn rust_app_daemon_process(
     config: &mut ServerConfig,
+    tables: &mut ConfigTables,
     args: &[&str],
     defined_at: String,
 ) -> Result<(), String> {
-    let group = parse_daemon_group(args, defined_at, |path| {
+    let group = parse_daemon_group(tables, args, defined_at, |path| {
         std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
     })?;
-    if let Some(existing) = config.daemon_groups.iter().find(|g| g.name == group.name) {
-        return Err(format!(
-            "RustAppDaemonProcess {} is already defined at {}; group names must be unique",
-            group.name, existing.defined_at
-        ));
-    }
     config.daemon_groups.push(Arc::new(group));
     Ok(())
+}
+
+/// `RustAppProcessGroup NAME` (for a server or a location).
+pub(crate) fn rust_app_process_group(
+    tables: &mut ConfigTables,
+    name: &str,
+    defined_at: &str,
+) -> Result<GroupIndex, String> {
+    let name = parse_group_reference(name, "RustAppProcessGroup")?;
+    Ok(tables.name_group(name, || {
+        format!("RustAppProcessGroup at {defined_at} names daemon group {name}")
+    }))
 }
 
 fn parse_setting_pair(pair: &str) -> Result<(&str, &str), String> {
@@ -121,7 +138,7 @@ pub(super) fn check_library_file(path: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Merge;
+    use crate::ffi::ConfigRecord;
 
     fn existing_library() -> String {
         // Any existing regular file will do for the configuration-time check.
@@ -129,7 +146,14 @@ mod tests {
     }
 
     fn alias(config: &mut ServerConfig, args: &[&str]) -> Result<(), String> {
-        rust_app_alias(config, args, str::to_owned, "test.conf:1".into())
+        let mut tables = ConfigTables::default();
+        rust_app_alias(
+            config,
+            &mut tables,
+            args,
+            str::to_owned,
+            "test.conf:1".into(),
+        )
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! socket, and the answer comes back to the client as if the application were embedded.
 //! Everything the daemon sends is checked again here: it runs as another user.
 
-use std::ffi::c_int;
 use std::io;
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
@@ -11,11 +10,11 @@ use bytes::Bytes;
 use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, UserQuery};
 
 use super::connection::Connection;
-use super::runtime::{DaemonRuntime, GroupRuntime};
-use crate::app::{BodyPiece, Exchange, StoreAnswer, UserQuestion, apache_level};
+use super::runtime::GroupRuntime;
 use crate::config::Alias;
-use crate::ffi::{log_request, sys};
-use crate::handler::{BodySource, send_body};
+use crate::ffi::{HttpStatus, log_request};
+use crate::host::{BodyPiece, Exchange, StoreAnswer, UserQuestion, apache_level};
+use crate::respond::{BodySource, deliver};
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
@@ -23,44 +22,38 @@ const MAX_GOODBYES: usize = 8;
 /// Largest piece of request body sent per `ReadBody`.
 const BODY_PIECE: usize = 256 * 1024;
 
+/// Serves `exchange` with `alias` in daemon `group`; `Err` is the status Apache answers with
+/// (the reason is logged).
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
-    runtime: &DaemonRuntime,
     group: &GroupRuntime,
-) -> c_int {
-    let Some(app) = app_index(runtime, alias, group) else {
-        return sys::HTTP_INTERNAL_SERVER_ERROR;
-    };
-    let head = Frame::RequestHead(Box::new(request_head(exchange, app)));
-    let (mut conn, answer) = match send_and_await(exchange, alias, group, &head) {
-        Ok(answered) => answered,
-        Err(status) => return status,
-    };
+) -> Result<(), HttpStatus> {
+    let head = Frame::RequestHead(Box::new(request_head(exchange, alias)));
+    let (mut conn, answer) = send_and_await(exchange, alias, group, &head)?;
     let name = described(group, &conn);
     let Frame::ResponseHead { status, headers } = answer else {
         log::error!(
             "daemon group {name} sent {answer:?} instead of a response head; answering 502"
         );
-        return sys::HTTP_BAD_GATEWAY;
+        return Err(HttpStatus::BAD_GATEWAY);
     };
+    // The daemon runs as another user: its head is checked again here.
     exchange.set_status(u32::from(status));
     for (header, value) in &headers {
         exchange.add_header(header, value);
     }
-    let head = match exchange.finish_head() {
-        Ok(head) => head,
-        Err(problem) => {
-            log::error!(
-                "{alias} in daemon group {name} sent a response Apache refuses: {problem}; answering 500"
-            );
-            return sys::HTTP_INTERNAL_SERVER_ERROR;
-        }
-    };
+    let head = exchange.finish_head().map_err(|problem| {
+        log::error!(
+            "{alias} in daemon group {name} sent a response Apache refuses: {problem}; answering 500"
+        );
+        HttpStatus::INTERNAL_SERVER_ERROR
+    })?;
     let request = exchange.request();
-    request.set_status(head.status);
     if request.is_head() {
-        return sys::OK; // the connection is dropped: its body frames are not wanted
+        // The connection is dropped: its body frames are not wanted.
+        deliver(request, alias, head, None);
+        return Ok(());
     }
     let mut body = DaemonBody {
         conn: &mut conn,
@@ -69,11 +62,11 @@ pub(crate) fn serve_via_daemon(
         current: Bytes::new(),
         in_sync: false,
     };
-    send_body(request, alias, &mut body, head.content_length);
+    deliver(request, alias, head, Some(&mut body));
     if body.in_sync {
         group.give_back(conn);
     }
-    sys::OK
+    Ok(())
 }
 
 /// Asks the user store of `alias`, which runs in `group`, while Apache authenticates the
@@ -81,15 +74,13 @@ pub(crate) fn serve_via_daemon(
 pub(crate) fn ask_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
-    runtime: &DaemonRuntime,
     group: &GroupRuntime,
     question: UserQuestion,
     user: &[u8],
     secret: &[u8],
 ) -> Option<StoreAnswer> {
-    let app = app_index(runtime, alias, group)?;
     let query = Frame::UserQuery(Box::new(UserQuery {
-        head: request_head(exchange, app),
+        head: request_head(exchange, alias),
         question: question.wire(),
         user: Bytes::copy_from_slice(user),
         secret: Bytes::copy_from_slice(secret),
@@ -110,18 +101,6 @@ pub(crate) fn ask_via_daemon(
     }
 }
 
-/// The index the daemons know `alias` by, or `None` after logging why there is none.
-fn app_index(runtime: &DaemonRuntime, alias: &Alias, group: &GroupRuntime) -> Option<u32> {
-    let index = runtime.app_index(alias);
-    if index.is_none() {
-        log::error!(
-            "{alias} is not known to daemon group '{}' (configuration changed without a restart?); answering 500",
-            group.config.name
-        );
-    }
-    index
-}
-
 /// Sends `request` (a request head or a user query) and waits for the daemon's answer to it,
 /// answering the application's body reads and relaying its log lines meanwhile. The answer is
 /// the first other frame, on a connection back at its usual socket-timeout; `Err` is the
@@ -131,7 +110,7 @@ fn send_and_await(
     alias: &Alias,
     group: &GroupRuntime,
     request: &Frame,
-) -> Result<(Connection, Frame), c_int> {
+) -> Result<(Connection, Frame), HttpStatus> {
     let name = Described {
         group: &group.config.name,
         pid: None,
@@ -156,7 +135,7 @@ fn send_and_await(
                 "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
                 group.config.request_timeout.as_secs()
             );
-            return Err(sys::HTTP_GATEWAY_TIME_OUT);
+            return Err(HttpStatus::GATEWAY_TIME_OUT);
         }
         shortened |= shorten;
         let answer = match conn.read_frame() {
@@ -165,7 +144,7 @@ fn send_and_await(
                     log::error!(
                         "daemon group {name} went away while reading {alias}'s request body; answering 502"
                     );
-                    return Err(sys::HTTP_BAD_GATEWAY);
+                    return Err(HttpStatus::BAD_GATEWAY);
                 }
                 continue;
             }
@@ -190,21 +169,21 @@ fn send_and_await(
                 if restore_timeout(&conn, group, shortened) {
                     group.give_back(conn);
                 }
-                return Err(c_int::from(status));
+                return Err(HttpStatus::error_or(status, HttpStatus::BAD_GATEWAY));
             }
             Ok(Some(answer)) => answer,
             Ok(None) => {
                 log::error!(
                     "daemon group {name} closed the connection before answering {alias}: its process probably died (its exit is logged); answering 502"
                 );
-                return Err(sys::HTTP_BAD_GATEWAY);
+                return Err(HttpStatus::BAD_GATEWAY);
             }
             Err(e) if is_timeout(&e) && Instant::now() < deadline => {
                 log::error!(
                     "daemon group {name} did not answer {alias} within its socket-timeout of {} s; answering 504",
                     group.config.socket_timeout.as_secs()
                 );
-                return Err(sys::HTTP_GATEWAY_TIME_OUT);
+                return Err(HttpStatus::GATEWAY_TIME_OUT);
             }
             // The deadline passed while waiting: the next turn of the loop answers 504.
             Err(e) if is_timeout(&e) => continue,
@@ -212,12 +191,12 @@ fn send_and_await(
                 log::error!(
                     "daemon group {name} connection failed before answering {alias}: {e}; answering 502"
                 );
-                return Err(sys::HTTP_BAD_GATEWAY);
+                return Err(HttpStatus::BAD_GATEWAY);
             }
         };
         // What follows the answer (a body) streams under the socket-timeout alone.
         if !restore_timeout(&conn, group, shortened) {
-            return Err(sys::HTTP_BAD_GATEWAY);
+            return Err(HttpStatus::BAD_GATEWAY);
         }
         return Ok((conn, answer));
     }
@@ -233,12 +212,16 @@ fn restore_timeout(conn: &Connection, group: &GroupRuntime, shortened: bool) -> 
 }
 
 /// No daemon could be reached: 503, and why.
-fn unreachable(group: &GroupRuntime, name: &dyn std::fmt::Display, error: &io::Error) -> c_int {
+fn unreachable(
+    group: &GroupRuntime,
+    name: &dyn std::fmt::Display,
+    error: &io::Error,
+) -> HttpStatus {
     log::error!(
         "daemon group {name} is not reachable at {}: {error}; answering 503",
         group.socket.display()
     );
-    sys::HTTP_SERVICE_UNAVAILABLE
+    HttpStatus::SERVICE_UNAVAILABLE
 }
 
 /// `'shop' (process 1234)`: the group, and the daemon process at the other end if known.
@@ -264,7 +247,7 @@ fn described<'a>(group: &'a GroupRuntime, conn: &Connection) -> Described<'a> {
     }
 }
 
-fn request_head(exchange: &Exchange<'_>, app: u32) -> RequestHead {
+fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
     let r = exchange.request();
     let copy = Bytes::copy_from_slice;
     let mut headers = Vec::new();
@@ -272,7 +255,7 @@ fn request_head(exchange: &Exchange<'_>, app: u32) -> RequestHead {
     let mut vars = Vec::new();
     exchange.each_var(|n, v| vars.push((copy(n), copy(v))));
     RequestHead {
-        app,
+        app: alias.index.wire(),
         method: copy(r.method()),
         uri: copy(r.unparsed_uri()),
         protocol: copy(r.protocol()),

@@ -4,14 +4,17 @@
 //! - `supervisor`: in Apache's parent, each group's socket and processes, replaced when they die;
 //! - `process`: a daemon becoming its group's user and serving;
 //! - `os`: every operating-system call daemon mode makes (the only `unsafe` here);
-//! - `server`, `host`: the daemon's request server and its host functions for applications;
-//! - `client`: in Apache's children, sending a request to a group and relaying the answer.
+//! - `server`: the daemon's request server (event loop, workers, recycling, its applications);
+//! - `request_state`: the host functions an application in a daemon calls, over frames;
+//! - `runtime`: what the parent sets up per generation and its children inherit;
+//! - `client`: in Apache's children, sending a request to a group and relaying the answer;
+//! - `connection`: one connection, frames in and out.
 
 mod client;
 mod connection;
-mod host;
 mod os;
 mod process;
+mod request_state;
 mod runtime;
 mod server;
 mod supervisor;

@@ -6,23 +6,24 @@ use std::time::Duration;
 
 use rustapp_daemon_protocol::Limits;
 
-use super::host::{DAEMON_HOST_V1, DaemonAppContext};
 use super::os::{become_daemon, exit_now, reset_signals, set_thread_name};
+use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
 use super::runtime::DaemonRuntime;
-use super::server::{LazyApp, Recycle, Registry, ServerConfig, serve};
-use crate::app::{AppInstance, load_library};
+use super::server::{DaemonApps, LazyApp, Recycle, ServeOptions, serve};
+use crate::config::{AppEntry, DaemonGroup, GroupIndex};
 use crate::ffi::{self, Server, server_log_scope};
+use crate::host::{AppInstance, load_library};
 
 /// A daemon that fails while starting waits this long before exiting, so a broken group is
 /// retried three times a minute, not in a tight loop (mod_wsgi's fork-bomb guard).
 const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 
 /// Runs daemon `index` of `runtime` in this (just forked) process; never returns.
-pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) -> ! {
+pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'static>) -> ! {
     let _scope = server_log_scope(main);
     reset_signals();
     ffi::close_http_listeners();
-    let group = &runtime.groups[index];
+    let group = runtime.group(index).expect("a started group");
     let name = group.config.name.clone();
     let listener = group.listener_for_daemon();
     // Other groups' sockets are not this daemon's.
@@ -68,38 +69,8 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
     }
     let apps = runtime
         .apps
-        .iter()
-        .map(|app| {
-            let (alias, settings) = (app.alias.clone(), app.settings.clone());
-            let label = format!("{alias} in daemon group '{name}'");
-            let server = app.server;
-            let start = move || {
-                let _scope = server_log_scope(server);
-                let table = load_library(&alias.library).map_err(|e| e.to_string())?;
-                let context = Box::new(DaemonAppContext {
-                    label: label.clone(),
-                });
-                AppInstance::create(
-                    table,
-                    &DAEMON_HOST_V1,
-                    context,
-                    alias.mount.script_name(),
-                    &alias.library,
-                    &settings,
-                )
-            };
-            // Applications mounted into this group by name start now, so that a broken library
-            // shows up in the log at once; others on their first request. A user store started
-            // for authentication alone waits for its first check: when an alias of the same
-            // library answers for it, it is never asked, and never started.
-            let preload = app.alias.process_group.as_deref() == Some(name.as_str())
-                && !app.alias.authentication_only;
-            LazyApp::new(
-                Box::new(start),
-                Some(app.alias.library.clone().into()),
-                preload,
-            )
-        })
+        .by_index()
+        .map(|entry| entry.map(|entry| lazy_app(entry, &group.config)))
         .collect();
     started.store(true, std::sync::atomic::Ordering::Release);
     log::info!(
@@ -109,7 +80,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
         account.uid,
         group.config.threads
     );
-    let config = ServerConfig {
+    let options = ServeOptions {
         threads: group.config.threads as usize,
         token: group.token,
         allowed_uid: apache_uid,
@@ -124,7 +95,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
             shutdown_timeout: group.config.shutdown_timeout,
         },
     };
-    match serve(listener, Arc::new(Registry::new(apps)), config) {
+    match serve(listener, Arc::new(DaemonApps::new(apps)), options) {
         Ok(retired) => {
             log::info!(
                 "daemon group '{name}' process {} retired: {}",
@@ -141,6 +112,34 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: usize, main: Server<'static>) 
             exit_now(FAILED)
         }
     }
+}
+
+/// Application `entry` as daemon group `group` starts it. Applications mounted into this group
+/// by name start at once, so that a broken library shows up in the log at once; others on
+/// their first request. A user store started for authentication alone waits for its first
+/// check: when an alias of the same library answers for it, it is never asked, and never
+/// started.
+fn lazy_app(entry: &AppEntry, group: &DaemonGroup) -> LazyApp {
+    let (alias, settings, server) = (entry.alias.clone(), entry.settings.clone(), entry.server);
+    let preload = alias.process_group == Some(group.index) && !alias.authentication_only;
+    let library = alias.library.clone().into();
+    let label = format!("{alias} in daemon group '{}'", group.name);
+    let start = move || {
+        let _scope = server_log_scope(server);
+        let table = load_library(&alias.library).map_err(|e| e.to_string())?;
+        let context = Box::new(DaemonAppContext {
+            label: label.clone(),
+        });
+        AppInstance::create(
+            table,
+            &DAEMON_HOST_V1,
+            context,
+            alias.mount.script_name(),
+            &alias.library,
+            &settings,
+        )
+    };
+    LazyApp::new(Box::new(start), Some(library), preload)
 }
 
 /// The exit status of a daemon that retired as planned (recycling), for the supervisor.

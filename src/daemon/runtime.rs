@@ -9,16 +9,16 @@ use std::sync::{Arc, Mutex};
 use rustapp_daemon_protocol::{Frame, TOKEN_LEN};
 
 use super::connection::Connection;
-use crate::config::{Alias, DaemonGroup, SettingList};
-use crate::ffi::Server;
+use crate::config::{AppTable, DaemonGroup, GroupIndex};
 
 /// New connections tried for one request whose head could not be written.
 const NEW_CONNECTION_ATTEMPTS: usize = 8;
 
 pub(crate) struct DaemonRuntime {
-    pub(crate) groups: Vec<GroupRuntime>,
-    /// Every alias, by the index `RequestHead::app` names.
-    pub(crate) apps: Vec<DaemonApp>,
+    /// By group index.
+    pub(crate) groups: Vec<Option<GroupRuntime>>,
+    /// Every application, by the index `RequestHead::app` names.
+    pub(crate) apps: Arc<AppTable>,
 }
 
 pub(crate) struct GroupRuntime {
@@ -31,29 +31,22 @@ pub(crate) struct GroupRuntime {
     idle: Mutex<Vec<Connection>>,
 }
 
-/// An application as a daemon starts it.
-pub(crate) struct DaemonApp {
-    pub(crate) alias: Arc<Alias>,
-    /// The server (virtual host) that defines it.
-    pub(crate) server: Server<'static>,
-    pub(crate) settings: SettingList,
-}
-
 impl DaemonRuntime {
-    pub(crate) fn group(&self, name: &str) -> Option<&GroupRuntime> {
-        self.groups.iter().find(|g| g.config.name == name)
+    pub(crate) fn group(&self, index: GroupIndex) -> Option<&GroupRuntime> {
+        self.groups.get(index.get())?.as_ref()
     }
 
-    pub(crate) fn app_index(&self, alias: &Alias) -> Option<u32> {
-        self.apps
+    /// Every group, with its index.
+    pub(crate) fn each_group(&self) -> impl Iterator<Item = (GroupIndex, &GroupRuntime)> {
+        self.groups
             .iter()
-            .position(|a| std::ptr::eq(Arc::as_ptr(&a.alias), alias))
-            .and_then(|i| u32::try_from(i).ok())
+            .flatten()
+            .map(|group| (group.config.index, group))
     }
 
     /// In an Apache child: the daemons' listening sockets are not its business.
     pub(crate) fn close_listeners(&self) {
-        for group in &self.groups {
+        for (_, group) in self.each_group() {
             group.take_listener();
         }
     }

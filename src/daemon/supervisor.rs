@@ -13,8 +13,8 @@ use rustapp_daemon_protocol::TOKEN_LEN;
 
 use super::os::{self, Forked};
 use super::process;
-use super::runtime::{DaemonApp, DaemonRuntime, GroupRuntime};
-use crate::config::{DaemonGroup, ServerConfig};
+use super::runtime::{DaemonRuntime, GroupRuntime};
+use crate::config::{AppTable, DaemonGroup, GroupIndex, ServerConfig};
 use crate::ffi::{self, Exit, Pool, Server};
 
 /// A group's socket and token, kept by Apache's parent across configuration generations: during
@@ -29,17 +29,22 @@ struct Endpoint {
 /// Lives in Apache's parent from one generation to the next (the module stays loaded).
 static ENDPOINTS: Mutex<Vec<Endpoint>> = Mutex::new(Vec::new());
 
-/// `post_config`: starts every group's daemons, when Apache is really about to serve.
-pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), String> {
+/// `post_config`: starts every group's daemons, when Apache is really about to serve. `apps`
+/// is every application of the configuration; `group_count` how many group indices it has.
+pub(crate) fn start(
+    pconf: Pool<'static>,
+    main: Server<'static>,
+    apps: Arc<AppTable>,
+    group_count: usize,
+) -> Result<Option<Arc<DaemonRuntime>>, String> {
     if !ffi::is_serving_start() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(main_config) = main.module_config::<ServerConfig>() else {
-        return Ok(());
+        return Ok(None);
     };
-    let servers: Vec<_> = main.and_following().collect();
-    let groups: Vec<Arc<DaemonGroup>> = servers
-        .iter()
+    let groups: Vec<Arc<DaemonGroup>> = main
+        .and_following()
         .filter_map(|s| s.module_config::<ServerConfig>())
         .flat_map(|c| c.daemon_groups.iter().cloned())
         .collect();
@@ -47,39 +52,26 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
         .socket_prefix
         .clone()
         .unwrap_or_else(|| ffi::runtime_path(pconf, ""));
+    // Also without groups: the sockets of groups no longer configured go.
     let runtimes = group_runtimes(&groups, &prefix)?;
     if runtimes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let mut apps: Vec<DaemonApp> = Vec::new();
-    for server in &servers {
-        let Some(config) = server.module_config::<ServerConfig>() else {
-            continue;
-        };
-        // User stores too: a check for one may be sent to any group, like any alias.
-        for alias in config.aliases.iter().chain(&config.user_stores) {
-            if !apps.iter().any(|a| Arc::ptr_eq(&a.alias, alias)) {
-                apps.push(DaemonApp {
-                    alias: alias.clone(),
-                    server: *server,
-                    settings: config.settings.overridden_by(&alias.settings),
-                });
-            }
-        }
+    let mut by_index: Vec<Option<GroupRuntime>> = (0..group_count).map(|_| None).collect();
+    for runtime in runtimes {
+        let index = runtime.config.index.get();
+        by_index[index] = Some(runtime);
     }
     let runtime = Arc::new(DaemonRuntime {
-        groups: runtimes,
+        groups: by_index,
         apps,
     });
-    if main_config.daemons.set(runtime.clone()).is_err() {
-        return Ok(()); // already started for this generation
-    }
 
     let live: Arc<Mutex<Vec<i32>>> = Arc::default();
     // Set when this configuration generation ends: its daemons are then reaped, never replaced
     // (replacing them would use the configuration Apache has just freed).
     let ended = Arc::new(AtomicBool::new(false));
-    for (index, group) in runtime.groups.iter().enumerate() {
+    for (index, group) in runtime.each_group() {
         for _ in 0..group.config.processes {
             let pid = spawn(&runtime, index, main)?;
             log::info!(
@@ -91,7 +83,7 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
                 .map_err(|_| "the daemon list is poisoned".to_owned())?
                 .push(pid);
             let (runtime, live, ended) = (runtime.clone(), live.clone(), ended.clone());
-            ffi::watch_process(ffi::process_pool(main), pid, move |pid, exit| {
+            ffi::watch_process(main.process_pool(), pid, move |pid, exit| {
                 if ended.load(Ordering::Acquire) {
                     log::info!(
                         "daemon process {pid} of an earlier configuration generation has finished"
@@ -111,9 +103,8 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
     // A daemon told to stop ends its requests within its group's shutdown-timeout; a second
     // more for it to exit.
     let grace = runtime
-        .groups
-        .iter()
-        .map(|g| g.config.shutdown_timeout)
+        .each_group()
+        .map(|(_, g)| g.config.shutdown_timeout)
         .max()
         .unwrap_or_default()
         + std::time::Duration::from_secs(1);
@@ -125,7 +116,7 @@ pub(crate) fn start(pconf: Pool<'static>, main: Server<'static>) -> Result<(), S
             end_generation(&live.lock().map(|l| l.clone()).unwrap_or_default(), grace);
         }
     });
-    Ok(())
+    Ok(Some(runtime))
 }
 
 /// Each group's runtime on its kept socket (created for groups new to the configuration;
@@ -221,12 +212,12 @@ fn end_generation(daemons: &[i32], grace: std::time::Duration) {
 /// A daemon died: say how, and start another unless Apache is stopping.
 fn replace(
     runtime: &Arc<DaemonRuntime>,
-    index: usize,
+    index: GroupIndex,
     main: Server<'static>,
     pid: i32,
     exit: Exit,
 ) -> Option<i32> {
-    let name = &runtime.groups[index].config.name;
+    let name = &runtime.group(index).expect("a started group").config.name;
     let planned = matches!(exit, Exit::Code(process::RETIRED));
     let how = match exit {
         Exit::Code(code) => format!("exited with status {code}"),
@@ -259,7 +250,7 @@ fn replace(
     }
 }
 
-fn spawn(runtime: &DaemonRuntime, index: usize, main: Server<'static>) -> Result<i32, String> {
+fn spawn(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'static>) -> Result<i32, String> {
     match os::fork().map_err(|e| format!("fork failed: {e}"))? {
         Forked::Child => process::run(runtime, index, main),
         Forked::Parent(pid) => Ok(pid),

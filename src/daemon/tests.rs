@@ -10,10 +10,10 @@ use bytes::Bytes;
 use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN};
 
 use super::connection::Connection;
-use super::host::{DAEMON_HOST_V1, DaemonAppContext};
-use super::server::{LazyApp, Recycle, Registry, ServerConfig, serve};
-use crate::app::{AppInstance, load_library};
+use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
+use super::server::{DaemonApps, LazyApp, Recycle, ServeOptions, serve};
 use crate::config::SettingList;
+use crate::host::{AppInstance, load_library};
 
 const TOKEN: [u8; TOKEN_LEN] = [9; TOKEN_LEN];
 
@@ -54,7 +54,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
             &SettingList::default(),
         )
     };
-    let config = ServerConfig {
+    let options = ServeOptions {
         threads,
         token: TOKEN,
         allowed_uid: super::os::current_uid(),
@@ -68,12 +68,12 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         request_timeout: Duration::from_secs(60),
         queue_timeout: Duration::from_secs(60),
     };
-    let registry = Arc::new(Registry::new(vec![LazyApp::new(
+    let apps = Arc::new(DaemonApps::new(vec![Some(LazyApp::new(
         Box::new(start),
         None,
         true,
-    )]));
-    std::thread::spawn(move || serve(listener, registry, config));
+    ))]));
+    std::thread::spawn(move || serve(listener, apps, options));
     (dir, socket)
 }
 

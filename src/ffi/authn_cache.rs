@@ -7,7 +7,9 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::auth_provider::AUTHN_NAME;
 use super::entry::guard;
+use super::request::Request;
 use super::sys;
 
 /// mod_authn_socache's `ap_authn_cache_store`, when that module is loaded (0 otherwise).
@@ -22,7 +24,7 @@ type CacheStoreFn = unsafe extern "C" fn(
 );
 
 /// Looks `ap_authn_cache_store` up once modules have registered their optional functions.
-pub(crate) fn register_lookup() {
+pub(super) fn register_lookup() {
     // SAFETY: registers a static function while Apache loads the module.
     unsafe {
         sys::ap_hook_optional_fn_retrieve(
@@ -50,46 +52,48 @@ fn cache_store() -> Option<CacheStoreFn> {
     (store != 0).then(|| unsafe { std::mem::transmute::<usize, CacheStoreFn>(store) })
 }
 
-/// Hands a granted password check to mod_authn_socache (which keeps it only for providers named
-/// by `AuthnCacheProvideFor`), as a salted APR-MD5 hash it verifies with
-/// `ap_password_validate`. Nothing is hashed when the module is not loaded.
-///
-/// # Safety
-/// `r`, `user` and `password` must be the provider call's arguments.
-pub(crate) unsafe fn remember_password(
-    r: *mut sys::request_rec,
-    user: *const c_char,
-    password: *const c_char,
-) {
+/// Offers a granted password check to mod_authn_socache (which keeps it only for providers
+/// named by `AuthnCacheProvideFor`), as a salted APR-MD5 hash it verifies with
+/// `ap_password_validate`. Nothing is hashed when that module is not loaded.
+pub(crate) fn remember_password(request: Request<'_>, user: &[u8], password: &[u8]) {
     let Some(store) = cache_store() else { return };
-    if password.is_null() {
-        return;
-    }
-    let Some(hash) = apr_md5_hash(password) else {
+    let pool = request.pool();
+    let Some(hash) = apr_md5_hash(pool.c_string(password)) else {
         return;
     };
-    // SAFETY: per the contract; the hash outlives the call (the cache copies it).
-    unsafe { store(r, c"rustapp".as_ptr(), user, ptr::null(), hash.as_ptr()) }
-}
-
-/// Hands a digest realm hash to mod_authn_socache.
-///
-/// # Safety
-/// `r`, `user` and `realm` must be the provider call's arguments.
-pub(crate) unsafe fn remember_realm_hash(
-    r: *mut sys::request_rec,
-    user: *const c_char,
-    realm: *const c_char,
-    hash: &CStr,
-) {
-    if let Some(store) = cache_store() {
-        // SAFETY: per the contract; the strings outlive the call.
-        unsafe { store(r, c"rustapp".as_ptr(), user, realm, hash.as_ptr()) }
+    let user = pool.c_string(user);
+    // SAFETY: a live request and NUL-terminated strings that outlive the call (the cache
+    // copies them).
+    unsafe {
+        store(
+            request.raw().cast_mut(),
+            AUTHN_NAME.as_ptr(),
+            user.as_ptr(),
+            ptr::null(),
+            hash.as_ptr(),
+        )
     }
 }
 
-/// A salted APR-MD5 hash (`$apr1$...`) of the NUL-terminated `password`.
-fn apr_md5_hash(password: *const c_char) -> Option<CString> {
+/// Offers a digest realm hash to mod_authn_socache.
+pub(crate) fn remember_realm_hash(request: Request<'_>, user: &[u8], realm: &[u8], hash: &CStr) {
+    let Some(store) = cache_store() else { return };
+    let pool = request.pool();
+    let (user, realm) = (pool.c_string(user), pool.c_string(realm));
+    // SAFETY: a live request and NUL-terminated strings that outlive the call.
+    unsafe {
+        store(
+            request.raw().cast_mut(),
+            AUTHN_NAME.as_ptr(),
+            user.as_ptr(),
+            realm.as_ptr(),
+            hash.as_ptr(),
+        )
+    }
+}
+
+/// A salted APR-MD5 hash (`$apr1$...`) of `password`.
+fn apr_md5_hash(password: &CStr) -> Option<CString> {
     const SALT_CHARS: &[u8; 64] =
         b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut random = [0u8; 8];
@@ -104,8 +108,14 @@ fn apr_md5_hash(password: *const c_char) -> Option<CString> {
     let salt = CString::new(salt).expect("salt characters are not NUL");
     let mut hash = [0 as c_char; 120];
     // SAFETY: NUL-terminated inputs and a buffer of the given size.
-    let status =
-        unsafe { sys::apr_md5_encode(password, salt.as_ptr(), hash.as_mut_ptr(), hash.len()) };
+    let status = unsafe {
+        sys::apr_md5_encode(
+            password.as_ptr(),
+            salt.as_ptr(),
+            hash.as_mut_ptr(),
+            hash.len(),
+        )
+    };
     // SAFETY: on success apr_md5_encode wrote a NUL-terminated string into `hash`.
     (status == 0).then(|| unsafe { CStr::from_ptr(hash.as_ptr()) }.to_owned())
 }

@@ -1,6 +1,8 @@
-//! The thin layer over httpd's C API: generated bindings, the C shim, and small safe wrappers
-//! (request, server, pool, directive parameters, logging). Raw pointers stay in here; the rest
-//! of the module speaks in these wrappers.
+//! The basement: the only code that touches httpd's C API. Generated bindings, the C shim, and
+//! small safe wrappers (request, server, pool, table, directive context, log sink), plus the
+//! shape of a module (record, configuration callbacks, hooks, providers) as the [`Module`]
+//! trait. Nothing here uses anything from the crate outside `src/ffi/`; raw pointers to
+//! Apache's structures stay in here.
 
 #[allow(
     non_camel_case_types,
@@ -11,13 +13,13 @@
     unsafe_op_in_unsafe_fn,
     clippy::all
 )]
-pub(crate) mod sys {
+mod sys {
     include!(concat!(env!("OUT_DIR"), "/httpd_bindings.rs"));
 }
 
-mod auth;
+mod auth_provider;
 mod authn_cache;
-mod cmd;
+mod directive;
 mod entry;
 mod log;
 mod module;
@@ -25,17 +27,23 @@ mod pool;
 mod process;
 mod request;
 mod server;
+mod status;
 mod table;
 
+pub(crate) use auth_provider::{PasswordCheck, RealmHashLookup, RequireCheck};
+pub(crate) use authn_cache::{remember_password, remember_realm_hash};
+pub(crate) use directive::{Args, Cmd, CommandTable, Context, END_OF_TABLE, Takes, directive};
 pub(crate) use entry::guard;
 pub(crate) use log::{
     ApacheLevel, log_main, log_request, log_server, raise_module_log_level, request_log_scope,
     server_log_scope,
 };
+pub(crate) use module::{ConfigRecord, Module, ModuleRecord};
 pub(crate) use pool::Pool;
 pub(crate) use process::{
     Exit, apache_child_user, close_http_listeners, is_exiting, is_serving_start, is_stopping,
-    main_server, process_pool, runtime_path, set_process_title, watch_process,
+    runtime_path, set_process_title, watch_process,
 };
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;
+pub(crate) use status::{HookStatus, HttpStatus};

@@ -1,5 +1,6 @@
 //! APR pools: Rust values whose lifetime follows a pool's, and strings copied into a pool.
 
+use std::any::TypeId;
 use std::ffi::{CStr, c_char, c_void};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -60,6 +61,31 @@ impl<'p> Pool<'p> {
         }
     }
 
+    /// Keeps `value` under `key` for as long as the pool lives: later [`Pool::kept`] calls
+    /// with the same key and type find it (in this process, and in processes forked after).
+    pub(crate) fn keep<T: Send + Sync + 'static>(self, key: &'static CStr, value: T) -> &'p T {
+        let kept = self.adopt(Kept {
+            type_id: TypeId::of::<T>(),
+            value,
+        });
+        // SAFETY: the key is copied into the pool; the value lives until the pool is cleared,
+        // when the userdata table goes too.
+        unsafe {
+            sys::apr_pool_userdata_set(kept.cast::<c_void>(), key.as_ptr(), None, self.raw());
+            &(*kept).value
+        }
+    }
+
+    /// What [`Pool::keep`] kept under `key`, if it is a `T`.
+    pub(crate) fn kept<T: Send + Sync + 'static>(self, key: &'static CStr) -> Option<&'p T> {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        // SAFETY: reads the pool's userdata table.
+        unsafe { sys::apr_pool_userdata_get(&mut data, key.as_ptr(), self.raw()) };
+        // SAFETY: only `keep` stores under our keys: a `Kept` of some type, checked here.
+        let kept = unsafe { data.cast::<Kept<T>>().as_ref() }?;
+        (kept.type_id == TypeId::of::<T>()).then_some(&kept.value)
+    }
+
     /// Copies `bytes` into the pool as a NUL-terminated string.
     pub(crate) fn c_string(self, bytes: &[u8]) -> &'p CStr {
         // SAFETY: apr_pstrmemdup copies `len` bytes and appends a NUL, in pool memory.
@@ -75,6 +101,13 @@ impl<'p> Pool<'p> {
         // SAFETY: apr_ltoa returns a pool string.
         unsafe { CStr::from_ptr(sys::apr_ltoa(self.raw(), n as std::ffi::c_long)) }
     }
+}
+
+/// A value kept under a key, with its type so that a lookup can check it.
+#[repr(C)]
+struct Kept<T> {
+    type_id: TypeId,
+    value: T,
 }
 
 type CleanupAction = Option<Box<dyn FnOnce()>>;

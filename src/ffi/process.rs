@@ -20,14 +20,6 @@ pub(crate) fn apache_child_user() -> (u32, u32) {
     }
 }
 
-/// The main server (first in the server list).
-pub(crate) fn main_server() -> Option<Server<'static>> {
-    // SAFETY: Apache's global main server record, valid for the configuration generation.
-    let raw = unsafe { sys::ap_server_conf };
-    // SAFETY: non-null server records live as long as the configuration.
-    (!raw.is_null()).then(|| unsafe { Server::from_raw(raw) })
-}
-
 /// Whether this `post_config` is the one after which Apache really serves: not a configuration
 /// test (`apache2 -t`) and not the first of the two configuration passes at start-up.
 pub(crate) fn is_serving_start() -> bool {
@@ -50,12 +42,6 @@ pub(crate) fn is_stopping() -> bool {
     // SAFETY: ap_mpm_query writes one int.
     let known = unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MPM_STATE, &mut state) } == 0;
     !known || state == sys::AP_MPMQ_STOPPING
-}
-
-/// The pool that lives as long as Apache's parent process, across configuration generations.
-pub(crate) fn process_pool(server: Server<'_>) -> Pool<'static> {
-    // SAFETY: every server record points at the process record, whose pool lives until exit.
-    unsafe { Pool::from_raw((*(*server.raw()).process).pool) }
 }
 
 /// The path under `DefaultRuntimeDir` for `name`.

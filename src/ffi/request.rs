@@ -4,7 +4,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::module::module_index;
+use super::module::config_slot;
 use super::pool::Pool;
 use super::server::Server;
 use super::sys;
@@ -132,20 +132,17 @@ impl<'r> Request<'r> {
     pub(crate) fn module_request_data<T>(self) -> Option<&'r T> {
         // SAFETY: our slot only ever holds a `T` set by `set_module_request_data`.
         unsafe {
-            let vector = self.rec().request_config as *mut *mut c_void;
-            let entry = *vector.add(usize::try_from(module_index()).ok()?);
+            let entry = *config_slot(self.rec().request_config)?;
             (!entry.is_null()).then(|| &*entry.cast::<T>())
         }
     }
 
     pub(crate) fn set_module_request_data<T>(self, value: &'r T) {
-        let Ok(index) = usize::try_from(module_index()) else {
-            return;
-        };
         // SAFETY: our slot in the request's configuration vector; `value` outlives the request.
         unsafe {
-            let vector = self.rec().request_config as *mut *mut c_void;
-            *vector.add(index) = (value as *const T).cast_mut().cast();
+            if let Some(slot) = config_slot(self.rec().request_config) {
+                *slot = (value as *const T).cast_mut().cast::<c_void>();
+            }
         }
     }
 
@@ -153,8 +150,7 @@ impl<'r> Request<'r> {
     pub(crate) fn module_dir_config<T>(self) -> Option<&'r T> {
         // SAFETY: our per-directory slot holds a `T` made by our directory config callbacks.
         unsafe {
-            let vector = self.rec().per_dir_config as *mut *mut c_void;
-            let entry = *vector.add(usize::try_from(module_index()).ok()?);
+            let entry = *config_slot(self.rec().per_dir_config)?;
             (!entry.is_null()).then(|| &*entry.cast::<T>())
         }
     }

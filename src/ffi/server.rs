@@ -1,11 +1,11 @@
 //! `server_rec`: the main server and each virtual host.
 
-use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::ApacheLevel;
-use super::module::module_index;
+use super::log::ApacheLevel;
+use super::module::{config_slot, module_index};
+use super::pool::Pool;
 use super::sys;
 
 #[derive(Clone, Copy)]
@@ -54,11 +54,25 @@ impl<'s> Server<'s> {
     pub(crate) fn module_config<T>(self) -> Option<&'s T> {
         // SAFETY: the record stored for this module is a `T` created by our config callbacks.
         unsafe {
-            let vector = self.record().module_config as *mut *mut c_void;
-            let index = usize::try_from(module_index()).ok()?;
-            let entry = *vector.add(index);
+            let entry = *config_slot(self.record().module_config)?;
             (!entry.is_null()).then(|| &*entry.cast::<T>())
         }
+    }
+
+    /// The pool of the configuration generation this server belongs to (`pconf`): it lives
+    /// until Apache reloads its configuration, in the parent and in every process it forks.
+    pub(crate) fn config_pool(self) -> Pool<'s> {
+        // SAFETY: every server record points at the process record, whose `pconf` lives as
+        // long as this configuration.
+        unsafe { Pool::from_raw((*self.record().process).pconf) }
+    }
+
+    /// The pool that lives as long as Apache's parent process, across configuration
+    /// generations.
+    pub(crate) fn process_pool(self) -> Pool<'static> {
+        // SAFETY: every server record points at the process record, whose pool lives until
+        // the process exits.
+        unsafe { Pool::from_raw((*self.record().process).pool) }
     }
 
     /// The most verbose level this server records for this module.

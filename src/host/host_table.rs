@@ -5,13 +5,20 @@
 
 use std::ffi::c_void;
 
-use rustapp::abi::{self, HostApp, HostRequest, HostV1, Str, VisitFn};
+use rustapp::abi::{self, HostApp, HostRequest, HostV1, RequestV1, Str, VisitFn};
 
+use super::head::ResponseHead;
 use crate::ffi::{ApacheLevel, guard};
 
 /// A host's state for one request, behind the `HostRequest` handle of its `RequestV1`.
 /// Returned bytes must stay valid until the request ends.
 pub(crate) trait RequestState {
+    /// The ABI view of the request; its `host_request` handle points at this state.
+    fn abi_request(&self) -> RequestV1;
+    /// The response head the application set, or the first thing in it refused.
+    fn finish_head(&self) -> Result<ResponseHead, String>;
+    /// The status Apache chose when the request body could not be read, if that happened.
+    fn body_failure_status(&self) -> Option<u16>;
     /// The first value of a request header (case-insensitive name).
     fn header(&self, name: &[u8]) -> Option<&[u8]>;
     fn for_each_header(&self, visit: &mut dyn FnMut(&[u8], &[u8]));

@@ -1,23 +1,11 @@
-//! The host side of the application ABI (`rustapp::abi`): loading application libraries,
-//! creating and calling instances, and the functions the host offers them.
-
-mod embedded_host;
-mod exchange;
-mod host_table;
-mod instance;
-mod users;
+//! Where a serving process keeps one application's instance.
 
 use std::sync::OnceLock;
 
-pub(crate) use embedded_host::{AppContext, HOST_V1};
-pub(crate) use exchange::Exchange;
-pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
-pub(crate) use instance::{AppInstance, BodyPiece, Handled, ResponseBody};
-pub(crate) use rustapp::loader::load_library;
-pub(crate) use users::{StoreAnswer, UserQuestion};
+use super::instance::AppInstance;
 
-/// Where an alias keeps its application instance in a serving process: empty in Apache's
-/// parent, filled once in each child (or the reason it could not be started).
+/// Empty until the process starts the application, then its instance or why it could not be
+/// started.
 #[derive(Default)]
 pub(crate) struct AppSlot(OnceLock<Result<AppInstance, String>>);
 

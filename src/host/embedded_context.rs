@@ -1,9 +1,10 @@
 //! The embedded host: applications running inside Apache's own processes, served through the
 //! generic host table over the request's [`Exchange`].
 
-use rustapp::abi::HostV1;
+use rustapp::abi::{HostV1, RequestV1};
 
 use super::exchange::Exchange;
+use super::head::ResponseHead;
 use super::host_table::{InstanceContext, RequestState, abi_level, apache_level, host_table};
 use crate::ffi::{ApacheLevel, Server, log_main, log_request, log_server};
 
@@ -33,6 +34,18 @@ impl InstanceContext for AppContext {
 }
 
 impl RequestState for Exchange<'_> {
+    fn abi_request(&self) -> RequestV1 {
+        Exchange::abi_request(self)
+    }
+
+    fn finish_head(&self) -> Result<ResponseHead, String> {
+        Exchange::finish_head(self)
+    }
+
+    fn body_failure_status(&self) -> Option<u16> {
+        Exchange::body_failure_status(self)
+    }
+
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
         Exchange::header(self, name)
     }

@@ -5,15 +5,8 @@ use std::cell::RefCell;
 
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
+use super::head::{HeadBuilder, HeaderUse, ResponseHead};
 use crate::ffi::{BodyInput, Request};
-use crate::response_policy::{HeadChecks, HeaderUse};
-
-/// The response head an application set, once accepted.
-pub(crate) struct ResponseHead {
-    pub(crate) status: u16,
-    /// `Content-Length` as declared by the application, which the body is held to.
-    pub(crate) content_length: Option<u64>,
-}
 
 pub(crate) struct Exchange<'r> {
     request: Request<'r>,
@@ -23,13 +16,7 @@ pub(crate) struct Exchange<'r> {
     /// the store's to read, and there is no response to set.
     checking_user: bool,
     body_input: RefCell<BodyInput<'r>>,
-    head: RefCell<HeadState>,
-}
-
-struct HeadState {
-    status: u16,
-    content_length: Option<u64>,
-    checks: HeadChecks,
+    head: RefCell<HeadBuilder>,
 }
 
 /// CGI variables computed from the request itself; they win over `SetEnv` values of the same
@@ -74,11 +61,7 @@ impl<'r> Exchange<'r> {
             pass_authorization,
             checking_user: false,
             body_input: RefCell::new(request.body_input()),
-            head: RefCell::new(HeadState {
-                status: 200,
-                content_length: None,
-                checks: HeadChecks::default(),
-            }),
+            head: RefCell::new(HeadBuilder::default()),
         }
     }
 
@@ -209,23 +192,18 @@ impl<'r> Exchange<'r> {
         if self.checking_user {
             return false;
         }
-        let mut head = self.head.borrow_mut();
-        let checked = head.checks.status(status);
-        checked.map(|status| head.status = status).is_some()
+        self.head.borrow_mut().set_status(status)
     }
 
     pub(crate) fn add_header(&self, name: &[u8], value: &[u8]) -> bool {
         if self.checking_user {
             return false;
         }
-        let mut head = self.head.borrow_mut();
-        match head.checks.header(name, value) {
+        let accepted = self.head.borrow_mut().header(name, value);
+        match accepted {
             Some(HeaderUse::Plain) => self.request.add_response_header(name, value),
             Some(HeaderUse::ContentType) => self.request.set_content_type(value),
-            Some(HeaderUse::ContentLength(length)) => {
-                head.content_length = Some(length);
-                self.request.add_response_header(name, value);
-            }
+            Some(HeaderUse::ContentLength(_)) => self.request.add_response_header(name, value),
             Some(HeaderUse::HopByHop) => {} // Apache manages the connection itself
             None => return false,
         }
@@ -234,13 +212,6 @@ impl<'r> Exchange<'r> {
 
     /// The head the application set, or the first thing in it the host refused.
     pub(crate) fn finish_head(&self) -> Result<ResponseHead, String> {
-        let head = self.head.borrow();
-        match head.checks.refused() {
-            Some(problem) => Err(problem.to_owned()),
-            None => Ok(ResponseHead {
-                status: head.status,
-                content_length: head.content_length,
-            }),
-        }
+        self.head.borrow().finish()
     }
 }

@@ -10,8 +10,9 @@ use rustapp::abi::{self, HostRequest, HostV1, RequestV1, Str};
 use rustapp_daemon_protocol::{Frame, RequestHead};
 
 use super::connection::Connection;
-use crate::app::{InstanceContext, RequestState, host_table};
-use crate::response_policy::{HeadChecks, HeaderUse};
+use crate::host::{
+    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, host_table,
+};
 
 /// The host's state for one request being served by a daemon.
 pub(crate) struct DaemonRequest<'c> {
@@ -29,9 +30,9 @@ const BODY_READ_AHEAD: usize = 256 * 1024;
 struct Progress {
     /// Request body received but not yet read by the application.
     pending: Bytes,
-    status: u16,
+    head: HeadBuilder,
+    /// The headers accepted, to be sent in the `ResponseHead` frame.
     headers: Vec<(Bytes, Bytes)>,
-    checks: HeadChecks,
     body_ended: bool,
     /// The status the Apache child chose when it could not read the body (413, ...).
     body_failed: Option<u16>,
@@ -42,10 +43,7 @@ impl<'c> DaemonRequest<'c> {
         DaemonRequest {
             conn: RefCell::new(conn),
             head,
-            progress: RefCell::new(Progress {
-                status: 200,
-                ..Progress::default()
-            }),
+            progress: RefCell::new(Progress::default()),
         }
     }
 
@@ -87,18 +85,9 @@ impl<'c> DaemonRequest<'c> {
         self.conn.borrow_mut().queue(frame)
     }
 
-    /// The status and headers the application set, or the first thing in them refused.
-    pub(crate) fn take_head(&self) -> Result<(u16, Vec<(Bytes, Bytes)>), String> {
-        let mut progress = self.progress.borrow_mut();
-        match progress.checks.refused() {
-            Some(problem) => Err(problem.to_owned()),
-            None => Ok((progress.status, std::mem::take(&mut progress.headers))),
-        }
-    }
-
-    /// The status Apache chose when the request body could not be read, if that happened.
-    pub(crate) fn body_failure(&self) -> Option<u16> {
-        self.progress.borrow().body_failed
+    /// The headers the application set (once its head was accepted).
+    pub(crate) fn take_headers(&self) -> Vec<(Bytes, Bytes)> {
+        std::mem::take(&mut self.progress.borrow_mut().headers)
     }
 
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
@@ -168,6 +157,18 @@ pub(crate) struct DaemonAppContext {
 pub(crate) static DAEMON_HOST_V1: HostV1 = host_table::<DaemonRequest<'static>, DaemonAppContext>();
 
 impl RequestState for DaemonRequest<'_> {
+    fn abi_request(&self) -> RequestV1 {
+        DaemonRequest::abi_request(self)
+    }
+
+    fn finish_head(&self) -> Result<ResponseHead, String> {
+        self.progress.borrow().head.finish()
+    }
+
+    fn body_failure_status(&self) -> Option<u16> {
+        self.progress.borrow().body_failed
+    }
+
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
         DaemonRequest::header(self, name)
     }
@@ -193,14 +194,12 @@ impl RequestState for DaemonRequest<'_> {
     }
 
     fn set_status(&self, status: u32) -> bool {
-        let mut progress = self.progress.borrow_mut();
-        let checked = progress.checks.status(status);
-        checked.map(|status| progress.status = status).is_some()
+        self.progress.borrow_mut().head.set_status(status)
     }
 
     fn add_header(&self, name: &[u8], value: &[u8]) -> bool {
         let mut progress = self.progress.borrow_mut();
-        match progress.checks.header(name, value) {
+        match progress.head.header(name, value) {
             Some(HeaderUse::HopByHop) => true, // Apache manages the connection itself
             Some(_) => {
                 progress

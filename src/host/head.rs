@@ -1,5 +1,5 @@
-//! What the module accepts from an application as a response head. Anything else becomes a 500
-//! with a log line, never a split or malformed response on the wire.
+//! What the host accepts from an application as a response head, in either mode. Anything else
+//! becomes a 500 with a log line, never a split or malformed response on the wire.
 
 /// How an accepted response header is applied.
 #[derive(Debug, PartialEq, Eq)]
@@ -74,27 +74,61 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderUse, Strin
     }
 }
 
-/// Checks a response head as an application sets it, remembering the first thing refused:
-/// the response then becomes a 500 naming it.
-#[derive(Debug, Default)]
-pub(crate) struct HeadChecks {
+/// A response head the host accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ResponseHead {
+    pub(crate) status: u16,
+    /// `Content-Length` as declared by the application, which the body is held to.
+    pub(crate) content_length: Option<u64>,
+}
+
+/// A response head as an application sets it, checked as it goes; the first thing refused
+/// turns the response into a 500 naming it.
+#[derive(Debug)]
+pub(crate) struct HeadBuilder {
+    head: ResponseHead,
     refused: Option<String>,
 }
 
-impl HeadChecks {
-    /// The status if allowed.
-    pub(crate) fn status(&mut self, status: u32) -> Option<u16> {
-        self.keep(check_status(status))
+impl Default for HeadBuilder {
+    fn default() -> HeadBuilder {
+        HeadBuilder {
+            head: ResponseHead {
+                status: 200,
+                content_length: None,
+            },
+            refused: None,
+        }
+    }
+}
+
+impl HeadBuilder {
+    /// Sets the status; `false` if refused.
+    pub(crate) fn set_status(&mut self, status: u32) -> bool {
+        match self.keep(check_status(status)) {
+            Some(status) => {
+                self.head.status = status;
+                true
+            }
+            None => false,
+        }
     }
 
-    /// How to apply the header, if allowed.
+    /// How to apply the header, if allowed (a `Content-Length` is remembered).
     pub(crate) fn header(&mut self, name: &[u8], value: &[u8]) -> Option<HeaderUse> {
-        self.keep(check_header(name, value))
+        let use_ = self.keep(check_header(name, value))?;
+        if let HeaderUse::ContentLength(length) = use_ {
+            self.head.content_length = Some(length);
+        }
+        Some(use_)
     }
 
-    /// The first refusal, if any.
-    pub(crate) fn refused(&self) -> Option<&str> {
-        self.refused.as_deref()
+    /// The head, or the first thing in it refused.
+    pub(crate) fn finish(&self) -> Result<ResponseHead, String> {
+        match &self.refused {
+            Some(problem) => Err(problem.clone()),
+            None => Ok(self.head),
+        }
     }
 
     fn keep<T>(&mut self, checked: Result<T, String>) -> Option<T> {
@@ -136,13 +170,23 @@ mod tests {
 
     #[test]
     fn the_first_refusal_is_kept() {
-        let mut checks = HeadChecks::default();
-        assert_eq!(checks.status(201), Some(201));
-        assert_eq!(checks.header(b"X-A", b"ok"), Some(HeaderUse::Plain));
-        assert_eq!(checks.refused(), None);
-        assert_eq!(checks.header(b"X-B", b"a\nb"), None);
-        assert_eq!(checks.status(42), None);
-        assert!(checks.refused().unwrap().contains("X-B"));
+        let mut head = HeadBuilder::default();
+        assert!(head.set_status(201));
+        assert_eq!(head.header(b"X-A", b"ok"), Some(HeaderUse::Plain));
+        assert_eq!(
+            head.header(b"Content-Length", b"5"),
+            Some(HeaderUse::ContentLength(5))
+        );
+        assert_eq!(
+            head.finish(),
+            Ok(ResponseHead {
+                status: 201,
+                content_length: Some(5)
+            })
+        );
+        assert_eq!(head.header(b"X-B", b"a\nb"), None);
+        assert!(!head.set_status(42));
+        assert!(head.finish().unwrap_err().contains("X-B"));
     }
 
     #[test]

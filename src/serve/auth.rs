@@ -1,56 +1,38 @@
 //! Authentication against an application's user store: which application answers for a
-//! request, asking it (embedded or in its daemon group), and turning its answer into what
-//! Apache's authentication modules expect.
+//! request, asking it where it runs (embedded or in its daemon group), and turning its answer
+//! into what Apache's authentication providers return.
 
 use bytes::Bytes;
 
-use crate::app::{Exchange, StoreAnswer, UserQuestion};
+use super::Registry;
+use super::placement::{EmbeddingForbidden, Placement, placement};
 use crate::config::{Alias, DirConfig, ServerConfig, UserStoreRef};
 use crate::daemon::ask_via_daemon;
-use crate::ffi::{Request, request_log_scope};
-use crate::handler::{daemon_group, embedding_forbidden};
-
-/// A password check's outcome, as `AuthBasicProvider` needs it.
-pub(crate) enum PasswordVerdict {
-    /// Right password; `REMOTE_USER` has been set (to the canonical name, if one was given).
-    Granted,
-    Denied,
-    UnknownUser,
-    /// No answer (logged): the request gets a 500.
-    Failed,
-}
-
-/// A realm hash lookup's outcome, as `AuthDigestProvider` needs it.
-pub(crate) enum HashVerdict {
-    Found(String),
-    UnknownUser,
-    Failed,
-}
-
-/// A `Require rustapp-group` line's outcome.
-pub(crate) enum GroupVerdict {
-    Granted,
-    Denied,
-    /// Nobody has authenticated yet: Apache runs authentication first.
-    NoUser,
-    Failed,
-}
+use crate::ffi::{
+    PasswordCheck, RealmHashLookup, Request, RequireCheck, remember_password, remember_realm_hash,
+    request_log_scope,
+};
+use crate::host::{Exchange, StoreAnswer, UserQuestion};
 
 /// The longest user name or group accepted from a user store.
 const MAX_NAME: usize = 256;
 
-pub(crate) fn check_password(
-    request: Request<'_>,
-    user: &[u8],
-    password: &[u8],
-) -> PasswordVerdict {
+/// `AuthBasicProvider rustapp`. A granted check is offered to mod_authn_socache, unless the
+/// store renamed the user (a cache hit could not rename them again).
+pub(crate) fn check_password(request: Request<'_>, user: &[u8], password: &[u8]) -> PasswordCheck {
     let _scope = request_log_scope(request);
     match ask(request, UserQuestion::Password, user, password) {
         Some(StoreAnswer::Ok(names)) => match names.first() {
-            None => PasswordVerdict::Granted,
+            None => {
+                remember_password(request, user, password);
+                PasswordCheck::Granted
+            }
             Some(name) if is_acceptable_name(name) => {
                 request.set_user(name);
-                PasswordVerdict::Granted
+                if name[..] == *user {
+                    remember_password(request, user, password);
+                }
+                PasswordCheck::Granted
             }
             Some(name) => {
                 log::error!(
@@ -58,42 +40,51 @@ pub(crate) fn check_password(
                     String::from_utf8_lossy(user),
                     String::from_utf8_lossy(name)
                 );
-                PasswordVerdict::Failed
+                PasswordCheck::Error
             }
         },
-        Some(StoreAnswer::Denied) => PasswordVerdict::Denied,
-        Some(StoreAnswer::NoUser) => PasswordVerdict::UnknownUser,
-        _ => PasswordVerdict::Failed,
+        Some(StoreAnswer::Denied) => PasswordCheck::Denied,
+        Some(StoreAnswer::NoUser) => PasswordCheck::UnknownUser,
+        _ => PasswordCheck::Error,
     }
 }
 
-pub(crate) fn realm_hash(request: Request<'_>, user: &[u8], realm: &[u8]) -> HashVerdict {
+/// `AuthDigestProvider rustapp`; a hash found is offered to mod_authn_socache.
+pub(crate) fn realm_hash<'r>(
+    request: Request<'r>,
+    user: &[u8],
+    realm: &[u8],
+) -> RealmHashLookup<'r> {
     let _scope = request_log_scope(request);
     match ask(request, UserQuestion::RealmHash, user, realm) {
         Some(StoreAnswer::Ok(values)) => match values.first().and_then(|v| as_md5_hex(v)) {
-            Some(hash) => HashVerdict::Found(hash),
+            Some(hash) => {
+                let hash = request.pool().c_string(hash.as_bytes());
+                remember_realm_hash(request, user, realm, hash);
+                RealmHashLookup::Found(hash)
+            }
             None => {
                 log::error!(
                     "the user store's realm hash for {:?} is not 32 hexadecimal digits (MD5 of user:realm:password); answering 500",
                     String::from_utf8_lossy(user)
                 );
-                HashVerdict::Failed
+                RealmHashLookup::Error
             }
         },
-        Some(StoreAnswer::NoUser) => HashVerdict::UnknownUser,
-        _ => HashVerdict::Failed,
+        Some(StoreAnswer::NoUser) => RealmHashLookup::UnknownUser,
+        _ => RealmHashLookup::Error,
     }
 }
 
 /// `Require rustapp-group g1 g2 ...`: granted when the user is in any of the groups.
-pub(crate) fn check_groups(request: Request<'_>, require_line: &[u8]) -> GroupVerdict {
+pub(crate) fn check_groups(request: Request<'_>, require_line: &[u8]) -> RequireCheck {
     let _scope = request_log_scope(request);
     let user = request.user();
     if user.is_empty() {
-        return GroupVerdict::NoUser;
+        return RequireCheck::NoUser;
     }
     let Ok(required) = required_groups(require_line) else {
-        return GroupVerdict::Failed; // refused when the configuration was read
+        return RequireCheck::Error; // refused when the configuration was read
     };
     match ask(request, UserQuestion::Groups, user, b"") {
         Some(StoreAnswer::Ok(groups)) => {
@@ -106,14 +97,14 @@ pub(crate) fn check_groups(request: Request<'_>, require_line: &[u8]) -> GroupVe
                 );
             }
             if member {
-                GroupVerdict::Granted
+                RequireCheck::Granted
             } else {
-                GroupVerdict::Denied
+                RequireCheck::Denied
             }
         }
         // A user the store does not know is in no group.
-        Some(StoreAnswer::NoUser) => GroupVerdict::Denied,
-        _ => GroupVerdict::Failed,
+        Some(StoreAnswer::NoUser) => RequireCheck::Denied,
+        _ => RequireCheck::Error,
     }
 }
 
@@ -139,13 +130,48 @@ fn ask(
     user: &[u8],
     secret: &[u8],
 ) -> Option<StoreAnswer> {
-    let (app, group) = user_store_for(request, question)
+    let (app, chosen_group) = user_store_for(request, question)
         .map_err(|problem| log::error!("{problem}; answering 500"))
         .ok()?;
+    let Some(registry) = Registry::current() else {
+        log::error!(
+            "{app} cannot answer {}: this process did not start mod_rustapp's applications",
+            describe(question)
+        );
+        return None;
+    };
     let exchange = Exchange::for_user_check(request, app.mount.script_name());
-    let answer = match group {
-        Some(group) => ask_in_group(&exchange, app, group, question, user, secret)?,
-        None => ask_embedded(&exchange, app, question, user, secret)?,
+    let answer = match placement(request, app, chosen_group) {
+        Ok(Placement::Embedded) => {
+            let instance = registry
+                .instance(app.index)
+                .map_err(|reason| {
+                    log::error!("{app} cannot answer {}: {reason}", describe(question))
+                })
+                .ok()?;
+            let answer = instance.ask_users(question, &exchange.abi_request(), user, secret);
+            if answer.is_none() {
+                log::warn!("{app} is shutting down in this process; answering 500");
+            }
+            answer?
+        }
+        Ok(Placement::Group(index)) => {
+            let Some(group) = registry.group(index) else {
+                log::error!(
+                    "{app} should answer {} in a daemon group this process does not know; answering 500",
+                    describe(question)
+                );
+                return None;
+            };
+            ask_via_daemon(&exchange, app, group, question, user, secret)?
+        }
+        Err(EmbeddingForbidden) => {
+            log::error!(
+                "{app} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache, also for {}; answering 500",
+                describe(question)
+            );
+            return None;
+        }
     };
     match &answer {
         StoreAnswer::Unsupported => log::error!(
@@ -170,20 +196,22 @@ fn describe(question: UserQuestion) -> &'static str {
     }
 }
 
-/// The application whose user store answers, and the daemon group it runs in (if any):
+/// The application whose user store answers, and the daemon group chosen for it (if any):
 /// `RustAppAuthUser`/`RustAppAuthGroup` when set, otherwise the application serving the URL.
 fn user_store_for<'r>(
     request: Request<'r>,
     question: UserQuestion,
-) -> Result<(&'r Alias, Option<&'r str>), String> {
+) -> Result<(&'r Alias, Option<crate::config::GroupIndex>), String> {
     let dir = request.module_dir_config::<DirConfig>();
-    let named = |store: &'r Option<UserStoreRef>, directive| store.as_ref().map(|s| (directive, s));
+    let named = |store: &'r Option<std::sync::Arc<UserStoreRef>>, directive| {
+        store.as_deref().map(|s| (directive, s))
+    };
     let chosen = dir.and_then(|d| match question {
         UserQuestion::Groups => named(&d.auth_group, "RustAppAuthGroup")
             .or_else(|| named(&d.auth_user, "RustAppAuthUser")),
         _ => named(&d.auth_user, "RustAppAuthUser"),
     });
-    let (app, group) = match chosen {
+    match chosen {
         Some((directive, store)) => {
             let config = request.server().module_config::<ServerConfig>();
             let app = config.and_then(|c| c.user_store(store)).ok_or_else(|| {
@@ -193,11 +221,7 @@ fn user_store_for<'r>(
                     store.library
                 )
             })?;
-            let group = store
-                .process_group
-                .as_deref()
-                .or(app.process_group.as_deref());
-            (&**app, group)
+            Ok((&**app, store.process_group))
         }
         None => {
             let app = request.module_request_data::<Alias>().ok_or_else(|| {
@@ -210,59 +234,7 @@ fn user_store_for<'r>(
                     String::from_utf8_lossy(request.path())
                 )
             })?;
-            (app, app.process_group.as_deref())
-        }
-    };
-    Ok((
-        app,
-        group.or_else(|| dir.and_then(|d| d.process_group.as_deref())),
-    ))
-}
-
-fn ask_embedded(
-    exchange: &Exchange<'_>,
-    app: &Alias,
-    question: UserQuestion,
-    user: &[u8],
-    secret: &[u8],
-) -> Option<StoreAnswer> {
-    if embedding_forbidden(exchange.request()) {
-        log::error!(
-            "{app} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache, also for {}; answering 500",
-            describe(question)
-        );
-        return None;
-    }
-    let instance = app
-        .app
-        .get()
-        .map_err(|reason| log::error!("{app} cannot answer {}: {reason}", describe(question)))
-        .ok()?;
-    let answer = instance.ask_users(question, &exchange.abi_request(), user, secret);
-    if answer.is_none() {
-        log::warn!("{app} is shutting down in this process; answering 500");
-    }
-    answer
-}
-
-fn ask_in_group(
-    exchange: &Exchange<'_>,
-    app: &Alias,
-    group: &str,
-    question: UserQuestion,
-    user: &[u8],
-    secret: &[u8],
-) -> Option<StoreAnswer> {
-    match daemon_group(group) {
-        Some((runtime, group)) => {
-            ask_via_daemon(exchange, app, runtime, group, question, user, secret)
-        }
-        None => {
-            log::error!(
-                "{app} should answer {} in daemon group '{group}', which no RustAppDaemonProcess defines; answering 500",
-                describe(question)
-            );
-            None
+            Ok((app, None))
         }
     }
 }

@@ -1,8 +1,10 @@
-use std::sync::{Arc, OnceLock};
+//! Per-server (main server or virtual host) configuration.
+
+use std::sync::Arc;
 
 use super::{Alias, DaemonGroup, SettingList, UserStoreRef};
+use crate::ffi::ConfigRecord;
 
-/// Per-server (main server or virtual host) configuration.
 #[derive(Default)]
 pub(crate) struct ServerConfig {
     /// In match order: a virtual host's own aliases first, then the main server's.
@@ -18,11 +20,9 @@ pub(crate) struct ServerConfig {
     pub(crate) restrict_embedded: Option<bool>,
     /// `RustAppSocketPrefix` (read from the main server).
     pub(crate) socket_prefix: Option<String>,
-    /// In the main server's record: the daemon groups started for this generation.
-    pub(crate) daemons: OnceLock<Arc<crate::daemon::DaemonRuntime>>,
 }
 
-impl super::Merge for ServerConfig {
+impl ConfigRecord for ServerConfig {
     /// A virtual host's configuration on top of the main server's, as Apache merges them.
     /// Inherited aliases are the same `Alias` (one application instance per process).
     fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
@@ -41,46 +41,14 @@ impl super::Merge for ServerConfig {
                 .socket_prefix
                 .clone()
                 .or_else(|| base.socket_prefix.clone()),
-            daemons: OnceLock::new(),
         }
     }
 }
 
 impl ServerConfig {
-    /// Checks, across all servers, that daemon group names are unique and that every
-    /// `process-group=` names a defined group (`apache2 -t` reports the first problem).
-    pub(crate) fn check_daemon_groups<'a>(
-        servers: impl Iterator<Item = &'a ServerConfig> + Clone,
-    ) -> Result<(), String> {
-        let mut seen: Vec<&DaemonGroup> = Vec::new();
-        for group in servers.clone().flat_map(|s| &s.daemon_groups) {
-            if let Some(first) = seen
-                .iter()
-                .find(|g| g.name == group.name && g.defined_at != group.defined_at)
-            {
-                return Err(format!(
-                    "RustAppDaemonProcess {} at {} is already defined at {}; group names must be unique",
-                    group.name, group.defined_at, first.defined_at
-                ));
-            }
-            seen.push(group);
-        }
-        for alias in servers.flat_map(|s| s.aliases.iter().chain(&s.user_stores)) {
-            if let Some(name) = &alias.process_group {
-                if !seen.iter().any(|g| &g.name == name) {
-                    let directive = if alias.authentication_only {
-                        "RustAppAuthUser".to_owned()
-                    } else {
-                        format!("RustAppAlias {}", alias.mount)
-                    };
-                    return Err(format!(
-                        "{directive} at {} names process-group={name}, which no RustAppDaemonProcess defines",
-                        alias.defined_at
-                    ));
-                }
-            }
-        }
-        Ok(())
+    /// Whether `RustAppRestrictEmbedded On` forbids running applications inside Apache here.
+    pub(crate) fn embedding_forbidden(&self) -> bool {
+        self.restrict_embedded == Some(true)
     }
 
     /// The application that answers checks for `store`: a `RustAppAlias` of its library if
@@ -97,7 +65,7 @@ impl ServerConfig {
     pub(crate) fn asks_user_store(&self, app: &Alias) -> bool {
         let store = UserStoreRef {
             library: app.library.clone(),
-            process_group: app.process_group.clone(),
+            process_group: app.process_group,
             defined_at: String::new(),
         };
         self.user_store(&store)

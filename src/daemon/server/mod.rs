@@ -1,0 +1,52 @@
+//! A daemon's request server.
+//!
+//! Apache children keep their connections to a daemon open between requests, so a daemon may
+//! hold many more connections than it has threads. A connection therefore only occupies a
+//! worker while a request is on it: idle connections wait on the event loop, which hands a
+//! connection to the `threads` workers when its peer sends something. (A thread per
+//! connection would let idle connections pin every worker and stall the group.)
+//!
+//! - `event_loop`: accepting, idle connections, and when to stop serving;
+//! - `worker`: one turn of a ready connection: greeting, then one request or user query;
+//! - `answering`: a request or query answered by an application, as frames;
+//! - `apps`: the applications this daemon serves, started when first needed;
+//! - `recycle`: the policy that retires a process (maximum-requests, inactivity, a replaced
+//!   library, a request past its timeout).
+
+mod answering;
+mod apps;
+mod event_loop;
+mod recycle;
+mod worker;
+
+use std::time::Duration;
+
+use rustapp_daemon_protocol::{Limits, TOKEN_LEN};
+
+pub(crate) use apps::{DaemonApps, LazyApp};
+pub(crate) use event_loop::serve;
+pub(crate) use recycle::Recycle;
+
+/// How a daemon serves.
+#[derive(Clone)]
+pub(crate) struct ServeOptions {
+    /// Requests served at once.
+    pub(crate) threads: usize,
+    /// The secret every connection must present first.
+    pub(crate) token: [u8; TOKEN_LEN],
+    /// The only user (besides root) allowed to connect: Apache's child user.
+    pub(crate) allowed_uid: u32,
+    pub(crate) limits: Limits,
+    /// How long to wait for the Apache child while a request is on the connection.
+    pub(crate) socket_timeout: Duration,
+    pub(crate) recycle: Recycle,
+    /// A request running longer ends this process (its Apache child has answered 504).
+    pub(crate) request_timeout: Duration,
+    /// A request that waited longer for a worker is answered 503 without running.
+    pub(crate) queue_timeout: Duration,
+}
+
+/// Why `serve` returned: the process retires and its supervisor starts another.
+pub(crate) struct Retired {
+    pub(crate) reason: String,
+}

@@ -1,0 +1,41 @@
+//! Embedded mode: the application runs on this Apache thread, and its answer goes straight
+//! through the response pipeline.
+
+use super::Registry;
+use crate::config::Alias;
+use crate::ffi::HttpStatus;
+use crate::host::{Exchange, Failure, answer};
+use crate::respond::{BodySource, deliver};
+
+/// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
+/// answers with (the reason is logged).
+pub(crate) fn serve(
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    registry: &Registry,
+) -> Result<(), HttpStatus> {
+    let app = registry.instance(alias.index).map_err(|reason| {
+        log::error!("{alias} cannot serve: {reason}");
+        HttpStatus::INTERNAL_SERVER_ERROR
+    })?;
+    match answer(app, exchange) {
+        Ok(mut answer) => {
+            let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
+            deliver(exchange.request(), alias, answer.head, body);
+            Ok(())
+        }
+        Err(failure) => {
+            let status = failure.status();
+            match failure {
+                // Apache logged why it could not read the body.
+                Failure::BodyUnreadable(_) => log::debug!("{alias} {failure}"),
+                Failure::Stopped => log::warn!("{alias} {failure}; answering {status}"),
+                _ => log::error!("{alias} {failure}; answering {status}"),
+            }
+            Err(HttpStatus::error_or(
+                status,
+                HttpStatus::INTERNAL_SERVER_ERROR,
+            ))
+        }
+    }
+}

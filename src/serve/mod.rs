@@ -1,0 +1,95 @@
+//! Serving a request: claim the URLs under each `RustAppAlias`, decide where the application
+//! runs, and let it answer there (embedded, or through its daemon group). Authentication asks
+//! the application's user store the same way.
+
+mod auth;
+mod embedded;
+mod placement;
+mod registry;
+
+use std::ffi::CStr;
+
+pub(crate) use auth::{check_groups, check_password, realm_hash, required_groups};
+pub(crate) use registry::{Generation, Registry};
+
+use crate::config::{Alias, DirConfig, ServerConfig};
+use crate::daemon::serve_via_daemon;
+use crate::ffi::{HookStatus, HttpStatus, Request, request_log_scope};
+use crate::host::Exchange;
+use placement::{EmbeddingForbidden, Placement, placement};
+
+/// `r->handler` of requests routed to an application.
+const HANDLER_NAME: &CStr = c"rustapp";
+
+/// `translate_name`: a URL at or below a mount point belongs to that alias's application.
+pub(crate) fn translate_name(request: Request<'_>) -> HookStatus {
+    if request.is_proxy_request() {
+        return HookStatus::Declined;
+    }
+    let Some(config) = request.server().module_config::<ServerConfig>() else {
+        return HookStatus::Declined;
+    };
+    let Some((alias, path_info_at)) = config.route(request.path()) else {
+        return HookStatus::Declined;
+    };
+    request.set_module_request_data::<Alias>(alias);
+    request.set_handler(HANDLER_NAME);
+    request.set_target(&alias.library_c, path_info_at);
+    HookStatus::Ok
+}
+
+/// `map_to_storage`: an application's URLs are not files, so `<Directory>` sections of the
+/// library's folder do not apply to them (`<Location>` sections do), as with mod_proxy.
+pub(crate) fn map_to_storage(request: Request<'_>) -> HookStatus {
+    if request.module_request_data::<Alias>().is_some() {
+        HookStatus::Ok
+    } else {
+        HookStatus::Declined
+    }
+}
+
+/// `handler`: runs the application for requests `translate_name` claimed.
+pub(crate) fn handle(request: Request<'_>) -> HookStatus {
+    if request.handler() != Some(HANDLER_NAME) {
+        return HookStatus::Declined;
+    }
+    let _scope = request_log_scope(request);
+    let Some(alias) = request.module_request_data::<Alias>() else {
+        log::error!(
+            "SetHandler rustapp is set for a URL no RustAppAlias covers; mount the application with RustAppAlias instead"
+        );
+        return HttpStatus::INTERNAL_SERVER_ERROR.into();
+    };
+    let Some(registry) = Registry::current() else {
+        log::error!("{alias} cannot serve: this process did not start mod_rustapp's applications");
+        return HttpStatus::INTERNAL_SERVER_ERROR.into();
+    };
+    let pass_authorization = request
+        .module_dir_config::<DirConfig>()
+        .is_some_and(DirConfig::passes_authorization);
+    // The type mod_mime guessed from the library's file name is not the application's.
+    request.clear_content_type();
+    let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
+    let status = match placement(request, alias, None) {
+        Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry),
+        Ok(Placement::Group(index)) => match registry.group(index) {
+            Some(group) => serve_via_daemon(&exchange, alias, group),
+            None => {
+                log::error!(
+                    "{alias} should run in a daemon group this process does not know; answering 500"
+                );
+                Err(HttpStatus::INTERNAL_SERVER_ERROR)
+            }
+        },
+        Err(EmbeddingForbidden) => {
+            log::error!(
+                "{alias} has no daemon process group and RustAppRestrictEmbedded On forbids running it inside Apache; give it one with RustAppProcessGroup or process-group=; answering 500"
+            );
+            Err(HttpStatus::INTERNAL_SERVER_ERROR)
+        }
+    };
+    match status {
+        Ok(()) => HookStatus::Ok,
+        Err(status) => status.into(),
+    }
+}
