@@ -31,6 +31,43 @@ fn a_panic_is_a_500_for_that_request_and_the_child_keeps_serving() {
     assert!(!log.contains("exit signal"), "{log}");
 }
 
+/// A panic in a closure the host calls back (a header visitor) crosses the host's code: it
+/// must come back to the application's side as a failed request, never abort the process.
+#[test]
+fn a_panic_inside_a_header_visitor_is_a_500_in_either_mode_and_nothing_is_replaced() {
+    let a = artifacts();
+    let lib = a.testapp.display();
+    let apache = Apache::start(
+        ApacheConfig::new(&format!(
+            "RustAppDaemonProcess visitors threads=2\n\
+             RustAppAlias /t {lib}\n\
+             RustAppAlias /d {lib} process-group=visitors"
+        ))
+        .processes(1),
+    );
+    assert_eq!(http::get(&apache.url("/d/info")).status, 200);
+    let processes = apache.child_pids();
+    for mount in ["/t", "/d"] {
+        for _ in 0..3 {
+            let panicked = http::get(&apache.url(&format!("{mount}/panic-in-header-visitor")));
+            assert_eq!(panicked.status, 500, "{mount}");
+            assert_eq!(http::get(&apache.url(&format!("{mount}/info"))).status, 200);
+        }
+    }
+    assert_eq!(apache.child_pids(), processes, "a process was replaced");
+    let log = apache.error_log();
+    assert_eq!(
+        log.matches("the test asked for a panic in a visitor")
+            .count(),
+        6,
+        "{log}"
+    );
+    assert!(
+        !log.contains("exit signal") && !log.contains("signal 6"),
+        "{log}"
+    );
+}
+
 #[test]
 fn an_error_is_a_500_with_its_message_logged() {
     let apache = start_one_child();

@@ -2,7 +2,6 @@
 //! the application's [`App`] and make sure no panic crosses into the host.
 
 use std::ffi::c_void;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
 use bytes::Bytes;
@@ -11,6 +10,7 @@ use crate::abi::{
     self, AppConfigV1, AppV1, AuthCheckV1, ChunkV1, HostApp, HostRequest, HostV1, ReceiveFn,
     RequestV1, Str,
 };
+use crate::guard::guard;
 use crate::logger;
 use crate::{
     App, Chunk, Error, PasswordCheck, Request, ResponseBody, Settings, Unsupported, UserStore,
@@ -56,35 +56,33 @@ unsafe extern "C" fn create<A: App>(
     config: *const AppConfigV1,
     instance: *mut *mut c_void,
 ) -> i32 {
-    // SAFETY: the host passes its static table and a config valid during this call.
-    let (host, config) = unsafe { (&*host, &*config) };
-    logger::install(host, config.host_app);
-    let _context = logger::enter_app(config.host_app);
-    let started = catch_unwind(AssertUnwindSafe(|| {
+    guard(FAILED, || {
+        // SAFETY: the host passes its static table and a config valid during this call.
+        let (host, config) = unsafe { (&*host, &*config) };
+        logger::install(host, config.host_app);
+        let _context = logger::enter_app(config.host_app);
         // SAFETY: `config` is valid during `create`.
         let settings = unsafe { Settings::from_abi(config) };
-        A::start(&settings)
-    }));
-    match started {
-        Ok(Ok(app)) => {
-            let boxed = Box::new(Instance {
-                app,
-                host,
-                host_app: config.host_app,
-            });
-            // SAFETY: `instance` is the host's out-pointer.
-            unsafe { *instance = Box::into_raw(boxed).cast() };
-            0
+        match A::start(&settings) {
+            Ok(app) => {
+                let boxed = Box::new(Instance {
+                    app,
+                    host,
+                    host_app: config.host_app,
+                });
+                // SAFETY: `instance` is the host's out-pointer.
+                unsafe { *instance = Box::into_raw(boxed).cast() };
+                0
+            }
+            Err(error) => {
+                logger::emit(
+                    abi::LOG_ERROR,
+                    &format!("application failed to start: {error}"),
+                );
+                FAILED
+            }
         }
-        Ok(Err(error)) => {
-            logger::emit(
-                abi::LOG_ERROR,
-                &format!("application failed to start: {error}"),
-            );
-            FAILED
-        }
-        Err(_) => FAILED, // the panic hook has logged it
-    }
+    })
 }
 
 unsafe extern "C" fn handle<A: App>(
@@ -92,106 +90,109 @@ unsafe extern "C" fn handle<A: App>(
     request: *const RequestV1,
     body: *mut *mut c_void,
 ) -> i32 {
-    // SAFETY: the host passes an instance `create` returned, a request valid during this call
-    // and a writable out-pointer.
-    let (instance, request) = unsafe {
-        *body = ptr::null_mut();
-        (&*instance.cast::<Instance<A>>(), &*request)
-    };
-    let _context = logger::enter_request(request.host_request);
-    let answered = catch_unwind(AssertUnwindSafe(|| {
+    guard(FAILED, || {
+        // SAFETY: the host passes an instance `create` returned, a request valid during this
+        // call and a writable out-pointer.
+        let (instance, request) = unsafe {
+            *body = ptr::null_mut();
+            (&*instance.cast::<Instance<A>>(), &*request)
+        };
+        let _context = logger::enter_request(request.host_request);
         // SAFETY: `request` comes from the host for this call.
         let mut req = unsafe { Request::from_abi(request, instance.host) };
-        instance.app.handle(&mut req)
-    }));
-    let response = match answered {
-        Ok(Ok(response)) => response,
-        Ok(Err(error)) => {
-            logger::emit(abi::LOG_ERROR, &format!("request failed: {error}"));
-            return FAILED;
+        let response = match instance.app.handle(&mut req) {
+            Ok(response) => response,
+            Err(error) => {
+                logger::emit(abi::LOG_ERROR, &format!("request failed: {error}"));
+                return FAILED;
+            }
+        };
+        let (status, headers, response_body) = response.into_parts();
+        let host = instance.host;
+        // The host validates and copies; a refused value turns the response into a 500 there.
+        // SAFETY: host calls with the request handle of this call and borrowed strings.
+        unsafe {
+            (host.set_status)(request.host_request, u32::from(status));
+            for (name, value) in &headers {
+                (host.add_header)(
+                    request.host_request,
+                    Str::from_bytes(name.as_bytes()),
+                    Str::from_bytes(value.as_bytes()),
+                );
+            }
         }
-        Err(_) => return FAILED,
-    };
-    let (status, headers, response_body) = response.into_parts();
-    let host = instance.host;
-    // The host validates and copies; a refused value turns the response into a 500 there.
-    // SAFETY: host calls with the request handle of this call and borrowed strings.
-    unsafe {
-        (host.set_status)(request.host_request, u32::from(status));
-        for (name, value) in &headers {
-            (host.add_header)(
-                request.host_request,
-                Str::from_bytes(name.as_bytes()),
-                Str::from_bytes(value.as_bytes()),
-            );
+        if !matches!(response_body, ResponseBody::Empty) {
+            let state = Box::new(BodyState {
+                body: response_body,
+                current: Bytes::new(),
+                host_request: request.host_request,
+            });
+            // SAFETY: the host's out-pointer; it hands the body back through `body_close`.
+            unsafe { *body = Box::into_raw(state).cast() };
         }
-    }
-    if !matches!(response_body, ResponseBody::Empty) {
-        let state = Box::new(BodyState {
-            body: response_body,
-            current: Bytes::new(),
-            host_request: request.host_request,
-        });
-        // SAFETY: the host's out-pointer; it hands the body back through `body_close`.
-        unsafe { *body = Box::into_raw(state).cast() };
-    }
-    0
+        0
+    })
 }
 
 unsafe extern "C" fn body_next(body: *mut c_void, chunk: *mut ChunkV1) -> i32 {
-    // SAFETY: the host passes a body `handle` returned and not yet closed.
-    let state = unsafe { &mut *body.cast::<BodyState>() };
-    let _context = logger::enter_request(state.host_request);
-    let next = catch_unwind(AssertUnwindSafe(|| match &mut state.body {
-        ResponseBody::Empty => None,
-        ResponseBody::Full(bytes) => {
-            let bytes = std::mem::take(bytes);
-            state.body = ResponseBody::Empty;
-            Some(Ok(Chunk::Data(bytes)))
-        }
-        ResponseBody::Stream(chunks) => chunks.next(),
-    }));
-    let result = match next {
-        Ok(None) => abi::BODY_END,
-        Ok(Some(Ok(Chunk::Flush))) => abi::BODY_FLUSH,
-        Ok(Some(Ok(Chunk::Data(bytes)))) => {
-            state.current = bytes;
-            abi::BODY_DATA
-        }
-        Ok(Some(Err(error))) => {
-            logger::emit(abi::LOG_ERROR, &format!("response body failed: {error}"));
-            abi::BODY_ERROR
-        }
-        Err(_) => abi::BODY_ERROR,
-    };
-    // SAFETY: the host's out-pointer; `current` stays alive until the next call.
-    unsafe {
-        *chunk = ChunkV1 {
-            data: state.current.as_ptr(),
-            len: if result == abi::BODY_DATA {
-                state.current.len()
-            } else {
-                0
-            },
+    guard(abi::BODY_ERROR, || {
+        // SAFETY: the host passes a body `handle` returned and not yet closed, and a writable
+        // out-pointer.
+        let (state, chunk) = unsafe {
+            *chunk = ChunkV1 {
+                data: ptr::null(),
+                len: 0,
+            };
+            (&mut *body.cast::<BodyState>(), &mut *chunk)
         };
-    }
-    result
+        let _context = logger::enter_request(state.host_request);
+        let next = match &mut state.body {
+            ResponseBody::Empty => None,
+            ResponseBody::Full(bytes) => {
+                let bytes = std::mem::take(bytes);
+                state.body = ResponseBody::Empty;
+                Some(Ok(Chunk::Data(bytes)))
+            }
+            ResponseBody::Stream(chunks) => chunks.next(),
+        };
+        match next {
+            None => abi::BODY_END,
+            Some(Ok(Chunk::Flush)) => abi::BODY_FLUSH,
+            Some(Ok(Chunk::Data(bytes))) => {
+                state.current = bytes;
+                // `current` stays alive until the next call.
+                *chunk = ChunkV1 {
+                    data: state.current.as_ptr(),
+                    len: state.current.len(),
+                };
+                abi::BODY_DATA
+            }
+            Some(Err(error)) => {
+                logger::emit(abi::LOG_ERROR, &format!("response body failed: {error}"));
+                abi::BODY_ERROR
+            }
+        }
+    })
 }
 
 unsafe extern "C" fn body_close(body: *mut c_void) {
-    // SAFETY: the host closes each body `handle` returned exactly once.
-    let state = unsafe { Box::from_raw(body.cast::<BodyState>()) };
-    let _context = logger::enter_request(state.host_request);
-    // Dropping runs the application's clean-up; it must not unwind into the host.
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(state)));
+    guard((), || {
+        // SAFETY: the host closes each body `handle` returned exactly once.
+        let state = unsafe { Box::from_raw(body.cast::<BodyState>()) };
+        let _context = logger::enter_request(state.host_request);
+        // Dropping runs the application's clean-up; a panic in it stops here.
+        drop(state);
+    })
 }
 
 unsafe extern "C" fn destroy<A: App>(instance: *mut c_void) {
-    // SAFETY: the host destroys each instance `create` returned exactly once, after its last
-    // request.
-    let instance = unsafe { Box::from_raw(instance.cast::<Instance<A>>()) };
-    let _context = logger::enter_app(instance.host_app);
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(instance)));
+    guard((), || {
+        // SAFETY: the host destroys each instance `create` returned exactly once, after its
+        // last request.
+        let instance = unsafe { Box::from_raw(instance.cast::<Instance<A>>()) };
+        let _context = logger::enter_app(instance.host_app);
+        drop(instance);
+    })
 }
 
 /// What a user-store question is given, as the application sees it.
@@ -213,43 +214,45 @@ unsafe fn ask_users<A: App>(
     context: *mut c_void,
     ask: impl FnOnce(&dyn UserStore, &Question<'_>, &mut dyn FnMut(&str)) -> Result<i32, Error>,
 ) -> i32 {
-    // SAFETY: the host passes an instance `create` returned and a check valid for this call,
-    // whose request is valid too.
-    let (instance, check, raw_request) = unsafe {
-        let check = &*check;
-        (&*instance.cast::<Instance<A>>(), check, &*check.request)
-    };
-    let _context = logger::enter_request(raw_request.host_request);
-    let answered = catch_unwind(AssertUnwindSafe(|| {
-        let Some(users) = instance.app.users() else {
-            return Ok(abi::AUTH_UNSUPPORTED);
+    guard(abi::AUTH_ERROR, || {
+        // SAFETY: the host passes an instance `create` returned and a check valid for this
+        // call, whose request is valid too.
+        let (instance, check, raw_request) = unsafe {
+            let check = &*check;
+            (&*instance.cast::<Instance<A>>(), check, &*check.request)
         };
-        // SAFETY: the strings and request are the host's, valid during this call.
-        let (request, user, secret) = unsafe {
-            (
-                Request::from_abi(raw_request, instance.host),
-                String::from_utf8_lossy(check.user.as_bytes()),
-                String::from_utf8_lossy(check.secret.as_bytes()),
-            )
-        };
-        let question = Question {
-            request: &request,
-            user: &user,
-            secret: &secret,
-        };
-        // SAFETY: the host's callback, given strings that live through the call.
-        let mut give = |value: &str| unsafe { receive(context, Str::from_bytes(value.as_bytes())) };
-        ask(users, &question, &mut give)
-    }));
-    match answered {
-        Ok(Ok(code)) => code,
-        Ok(Err(error)) if error.is::<Unsupported>() => abi::AUTH_UNSUPPORTED,
-        Ok(Err(error)) => {
-            logger::emit(abi::LOG_ERROR, &format!("user store failed: {error}"));
-            abi::AUTH_ERROR
+        let _context = logger::enter_request(raw_request.host_request);
+        let answered = (|| {
+            let Some(users) = instance.app.users() else {
+                return Ok(abi::AUTH_UNSUPPORTED);
+            };
+            // SAFETY: the strings and request are the host's, valid during this call.
+            let (request, user, secret) = unsafe {
+                (
+                    Request::from_abi(raw_request, instance.host),
+                    String::from_utf8_lossy(check.user.as_bytes()),
+                    String::from_utf8_lossy(check.secret.as_bytes()),
+                )
+            };
+            let question = Question {
+                request: &request,
+                user: &user,
+                secret: &secret,
+            };
+            // SAFETY: the host's callback, given strings that live through the call.
+            let mut give =
+                |value: &str| unsafe { receive(context, Str::from_bytes(value.as_bytes())) };
+            ask(users, &question, &mut give)
+        })();
+        match answered {
+            Ok(code) => code,
+            Err(error) if error.is::<Unsupported>() => abi::AUTH_UNSUPPORTED,
+            Err(error) => {
+                logger::emit(abi::LOG_ERROR, &format!("user store failed: {error}"));
+                abi::AUTH_ERROR
+            }
         }
-        Err(_) => abi::AUTH_ERROR, // the panic hook has logged it
-    }
+    })
 }
 
 unsafe extern "C" fn check_password<A: App>(

@@ -115,6 +115,7 @@ pub mod abi;
 mod app;
 #[doc(hidden)]
 pub mod glue;
+mod guard;
 #[cfg(feature = "loader")]
 pub mod loader;
 mod logger;

@@ -3,6 +3,7 @@ use std::ffi::c_void;
 use std::io;
 
 use crate::abi::{self, HostV1, RequestV1, Str};
+use crate::guard::CarriedPanic;
 
 /// One HTTP request, borrowed from Apache for the duration of [`crate::App::handle`].
 ///
@@ -115,11 +116,15 @@ impl<'a> Request<'a> {
 
     /// Calls `visit` with each request header, in order, without collecting them.
     pub fn for_each_header(&self, mut visit: impl FnMut(&'a [u8], &'a [u8])) {
-        let mut visit: &mut dyn FnMut(&'a [u8], &'a [u8]) = &mut visit;
+        let mut visit = Visitor {
+            visit: &mut visit,
+            panic: CarriedPanic::default(),
+        };
         // SAFETY: host call; `visit_pair` calls `visit` with strings from the request pool.
         unsafe {
             (self.host.each_header)(self.raw.host_request, visit_pair, (&raw mut visit).cast());
         }
+        visit.panic.resume();
     }
 
     /// A CGI-style variable: `REMOTE_ADDR`, `REMOTE_PORT`, `REMOTE_USER`, `AUTH_TYPE`,
@@ -149,11 +154,15 @@ impl<'a> Request<'a> {
 
     /// Calls `visit` with each CGI-style variable, without collecting them.
     pub fn for_each_var(&self, mut visit: impl FnMut(&'a [u8], &'a [u8])) {
-        let mut visit: &mut dyn FnMut(&'a [u8], &'a [u8]) = &mut visit;
+        let mut visit = Visitor {
+            visit: &mut visit,
+            panic: CarriedPanic::default(),
+        };
         // SAFETY: as for `for_each_header`.
         unsafe {
             (self.host.each_var)(self.raw.host_request, visit_pair, (&raw mut visit).cast());
         }
+        visit.panic.resume();
     }
 
     /// A body reader not tied to this borrow, for response streams that keep reading the
@@ -206,11 +215,23 @@ fn text<'a>(s: Str) -> &'a str {
     std::str::from_utf8(unsafe { s.as_bytes() }).unwrap_or("")
 }
 
+/// What `visit_pair` is handed: the application's visitor, and a panic of it to raise again
+/// once the host returns.
+struct Visitor<'v, 'a> {
+    visit: &'v mut dyn FnMut(&'a [u8], &'a [u8]),
+    panic: CarriedPanic,
+}
+
 unsafe extern "C" fn visit_pair(context: *mut c_void, name: Str, value: Str) {
-    // SAFETY: `context` is the `&mut dyn FnMut` passed by `for_each_*` above; the strings live
-    // in the request pool for the rest of the request.
-    unsafe {
-        let visit = &mut *context.cast::<&mut dyn FnMut(&[u8], &[u8])>();
-        visit(name.as_bytes(), value.as_bytes());
-    }
+    // SAFETY: `context` is the `Visitor` passed by `for_each_*` above; the strings live in the
+    // request pool for the rest of the request.
+    let (visitor, name, value) = unsafe {
+        (
+            &mut *context.cast::<Visitor<'_, '_>>(),
+            name.as_bytes(),
+            value.as_bytes(),
+        )
+    };
+    let visit = &mut visitor.visit;
+    visitor.panic.run(|| visit(name, value));
 }

@@ -262,6 +262,11 @@ impl App for TestApp {
                     .with_body(ResponseBody::stream(Generated::new(mib << 20))))
             }
             "/panic" => panic!("the test asked for a panic"),
+            // A panic inside a closure the host calls back (through the SDK's visitor).
+            "/panic-in-header-visitor" => {
+                request.for_each_header(|_, _| panic!("the test asked for a panic in a visitor"));
+                Ok(Response::text("never sent"))
+            }
             "/sleep" => {
                 let ms = query_param(request, "ms")
                     .and_then(|v| v.parse().ok())
