@@ -1,8 +1,9 @@
 //! What the machine provides: Debian's Apache, mod_rustapp, users; and the checks that make a
 //! bad library or option fail before Apache starts.
 
-use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};
+
+use nix::unistd::{Gid, Group, User};
 
 /// Where Debian's Apache keeps its modules (`apxs -q LIBEXECDIR`).
 pub const MODULES_DIR: &str = "/usr/lib/apache2/modules";
@@ -99,28 +100,13 @@ pub fn run_as(user: Option<&str>, group: Option<&str>) -> Result<Option<(String,
 }
 
 fn user_primary_gid(user: &str) -> Option<u32> {
-    let name = CString::new(user).ok()?;
-    // SAFETY: getpwnam returns null or a pointer to static data, read at once (this program
-    // is single-threaded).
-    let entry = unsafe { libc::getpwnam(name.as_ptr()).as_ref() }?;
-    Some(entry.pw_gid)
+    Some(User::from_name(user).ok()??.gid.as_raw())
 }
 
 fn group_exists(group: &str) -> bool {
-    let Ok(name) = CString::new(group) else {
-        return false;
-    };
-    // SAFETY: as for getpwnam.
-    unsafe { !libc::getgrnam(name.as_ptr()).is_null() }
+    Group::from_name(group).is_ok_and(|g| g.is_some())
 }
 
 fn group_name(gid: u32) -> Option<String> {
-    // SAFETY: as for getpwnam.
-    let entry = unsafe { libc::getgrgid(gid).as_ref() }?;
-    // SAFETY: a NUL-terminated name in the entry.
-    Some(
-        unsafe { CStr::from_ptr(entry.gr_name) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    Some(Group::from_gid(Gid::from_raw(gid)).ok()??.name)
 }

@@ -5,6 +5,8 @@
 
 use std::ffi::{CStr, CString};
 
+use nix::unistd::{Group, Uid, User};
+
 use crate::config::DaemonGroup;
 
 /// The user the daemon becomes.
@@ -21,34 +23,29 @@ fn c(s: &str) -> Result<CString, String> {
 
 /// Looks a user up by name, or by uid when `name` is `None`.
 pub(crate) fn account(name: Option<&str>, uid: u32) -> Result<Account, String> {
-    // SAFETY: getpwnam/getpwuid return null or a pointer to static storage, read at once
-    // (the process is single-threaded here: just forked from Apache's parent).
-    unsafe {
-        let entry = match name {
-            Some(name) => libc::getpwnam(c(name)?.as_ptr()),
-            None => libc::getpwuid(uid),
-        };
-        let entry = entry.as_ref().ok_or_else(|| match name {
+    let found = match name {
+        Some(name) => User::from_name(name),
+        None => User::from_uid(Uid::from_raw(uid)),
+    };
+    let user = found
+        .map_err(|e| format!("cannot look the user up: {e}"))?
+        .ok_or_else(|| match name {
             Some(name) => format!("the user '{name}' does not exist"),
             None => format!("no user has uid {uid}"),
         })?;
-        Ok(Account {
-            name: CStr::from_ptr(entry.pw_name).to_string_lossy().into_owned(),
-            uid: entry.pw_uid,
-            gid: entry.pw_gid,
-            home: CStr::from_ptr(entry.pw_dir).to_string_lossy().into_owned(),
-        })
-    }
+    Ok(Account {
+        name: user.name,
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        home: user.dir.to_string_lossy().into_owned(),
+    })
 }
 
 fn group_id(name: &str) -> Result<u32, String> {
-    // SAFETY: as for `account`.
-    unsafe {
-        libc::getgrnam(c(name)?.as_ptr())
-            .as_ref()
-            .map(|g| g.gr_gid)
-            .ok_or_else(|| format!("the group '{name}' does not exist"))
-    }
+    Group::from_name(name)
+        .map_err(|e| format!("cannot look the group '{name}' up: {e}"))?
+        .map(|group| group.gid.as_raw())
+        .ok_or_else(|| format!("the group '{name}' does not exist"))
 }
 
 fn check(rc: libc::c_int, what: &str) -> Result<(), String> {
