@@ -58,7 +58,8 @@ pub enum Frame {
     RequestBodyFailed {
         status: u16,
     },
-    /// The client went away: stop producing this response.
+    /// The client went away: stop producing this response. Reserved: it decodes, but no side
+    /// sends it yet, so it is not in the crate's diagram.
     Cancel,
     /// Asks the application's user store; answered by `UserAnswer` (or `Failed`).
     UserQuery(Box<UserQuery>),
