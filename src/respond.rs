@@ -1,17 +1,23 @@
 //! The one response pipeline: an accepted head and a body source in, bytes to the client out.
 //! It sets the status, sends nothing after the head of a HEAD request, holds the body to a
-//! declared `Content-Length`, passes flushes on, and ends a body that broke off as an aborted
-//! response (never a clean end the client would trust). Embedded serving and the daemon client
-//! both deliver through it.
+//! declared `Content-Length`, passes flushes on, waits for a body that has nothing yet while
+//! watching the client, and ends a body that broke off as an aborted response (never a clean
+//! end the client would trust). Embedded serving and the daemon client both deliver through it.
 
 use std::fmt::Display;
+use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
-use crate::ffi::Request;
+use crate::ffi::{Request, Woke, is_stopping, wait_readable};
 use crate::host::{BodyPiece, ResponseBody, ResponseHead};
 
 /// Where a response body comes from: an embedded instance, or a daemon's frames.
 pub(crate) trait BodySource {
     fn next_piece(&mut self) -> BodyPiece<'_>;
+
+    /// The response is given up (the client went away, or Apache is stopping): the producer
+    /// is told, where it can be. The body is dropped after this.
+    fn abandon(&mut self) {}
 }
 
 impl BodySource for ResponseBody<'_> {
@@ -20,17 +26,26 @@ impl BodySource for ResponseBody<'_> {
     }
 }
 
+/// How long a body may wait with nothing to send before the response is aborted; `None`: as
+/// long as it takes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdleLimit(pub(crate) Option<Duration>);
+
+/// How often a waiting response looks at the client and at Apache stopping.
+const LOOK_AROUND: Duration = Duration::from_secs(1);
+
 /// Delivers a response whose head was accepted: `who` names the application in log lines.
 pub(crate) fn deliver(
     request: Request<'_>,
     who: &dyn Display,
     head: ResponseHead,
     body: Option<&mut dyn BodySource>,
+    idle: IdleLimit,
 ) {
     request.set_status(head.status);
     if let Some(body) = body {
         if !request.is_head() {
-            send_body(request, who, body, head.content_length);
+            send_body(request, who, body, head.content_length, idle);
         }
     }
 }
@@ -41,10 +56,11 @@ fn send_body(
     who: &dyn Display,
     body: &mut dyn BodySource,
     declared: Option<u64>,
+    idle: IdleLimit,
 ) {
     let mut sent: u64 = 0;
     loop {
-        match body.next_piece() {
+        let waiting_on = match body.next_piece() {
             BodyPiece::Data(bytes) => {
                 let room = declared.map_or(u64::MAX, |limit| limit - sent);
                 let overflow = bytes.len() as u64 > room;
@@ -55,6 +71,7 @@ fn send_body(
                 };
                 if request.write(bytes).is_err() {
                     log::debug!("the client went away after {sent} bytes of the response");
+                    body.abandon();
                     return;
                 }
                 sent += bytes.len() as u64;
@@ -65,23 +82,17 @@ fn send_body(
                     );
                     return;
                 }
+                continue;
             }
             BodyPiece::Flush => {
                 if request.flush().is_err() {
                     log::debug!("the client went away after {sent} bytes of the response");
+                    body.abandon();
                     return;
                 }
+                continue;
             }
-            BodyPiece::End => {
-                if let Some(limit) = declared.filter(|&limit| sent < limit) {
-                    log::error!(
-                        "{who} ended its body after {sent} of the {limit} bytes its Content-Length promised; the response was aborted"
-                    );
-                    request.abort_response();
-                    return;
-                }
-                return;
-            }
+            BodyPiece::End => return end(request, who, sent, declared),
             BodyPiece::Failed => {
                 log::error!(
                     "{who} failed while producing its body, after {sent} bytes; the response was aborted"
@@ -89,6 +100,76 @@ fn send_body(
                 request.abort_response();
                 return;
             }
+            BodyPiece::Pending(fd) => fd,
+        };
+        match wait(request, waiting_on, idle) {
+            Waited::Ready => {}
+            Waited::ClientGone => {
+                log::debug!(
+                    "the client went away after {sent} bytes, while the response waited for more"
+                );
+                body.abandon();
+                return;
+            }
+            Waited::Stopping => {
+                log::info!(
+                    "{who}: this Apache process is stopping, so the response ends here after {sent} bytes (a client can reconnect)"
+                );
+                body.abandon();
+                return end(request, who, sent, declared);
+            }
+            Waited::Idle(limit) => {
+                log::error!(
+                    "{who} produced nothing for {} s (its stream-idle-timeout), after {sent} bytes; the response was aborted",
+                    limit.as_secs()
+                );
+                body.abandon();
+                request.abort_response();
+                return;
+            }
+        }
+    }
+}
+
+/// A body that ended: cleanly, unless it fell short of its `Content-Length`.
+fn end(request: Request<'_>, who: &dyn Display, sent: u64, declared: Option<u64>) {
+    if let Some(limit) = declared.filter(|&limit| sent < limit) {
+        log::error!(
+            "{who} ended its body after {sent} of the {limit} bytes its Content-Length promised; the response was aborted"
+        );
+        request.abort_response();
+    }
+}
+
+enum Waited {
+    Ready,
+    ClientGone,
+    Stopping,
+    Idle(Duration),
+}
+
+/// Waits for `fd` (the body's) to be readable, looking each second at the client and at
+/// Apache stopping.
+fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
+    let started = Instant::now();
+    let client = request.client_socket_fd();
+    loop {
+        let left = idle.0.map(|limit| limit.saturating_sub(started.elapsed()));
+        if let Some(limit) = idle.0.filter(|_| left.is_some_and(|l| l.is_zero())) {
+            return Waited::Idle(limit);
+        }
+        let tick = left.map_or(LOOK_AROUND, |left| left.min(LOOK_AROUND));
+        match wait_readable(fd, client, tick) {
+            Woke::Ready => return Waited::Ready,
+            Woke::ClientGone => return Waited::ClientGone,
+            Woke::TimedOut => {}
+        }
+        if is_stopping() {
+            return Waited::Stopping;
+        }
+        // An HTTP/2 stream has no socket of its own: a reset shows as a failed flush.
+        if client.is_none() && request.flush().is_err() {
+            return Waited::ClientGone;
         }
     }
 }

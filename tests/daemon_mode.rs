@@ -200,7 +200,7 @@ fn only_apache_can_talk_to_a_daemon() {
     let connect = |user: &str, group: &str| {
         Command::new("setpriv")
             .args([&format!("--reuid={user}"), &format!("--regid={group}"), "--clear-groups", "/usr/bin/python3", "-c"])
-            .arg("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(bytes([1,0,0,0,34,0,0,0,1,0]+[0]*32))\nprint(len(s.recv(64)))")
+            .arg("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(bytes([1,0,0,0,34,0,0,0,2,0]+[0]*32))\nprint(len(s.recv(64)))")
             .arg(&socket)
             .output()
             .unwrap()

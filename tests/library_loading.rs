@@ -112,7 +112,7 @@ fn unusable_libraries_are_refused_with_path_and_reason_and_others_keep_serving()
     let expectations = [
         (
             wrong_abi.display().to_string(),
-            "built for application ABI 99.3, but this mod_rustapp speaks ABI 1.1",
+            "built for application ABI 99.3, but this mod_rustapp speaks ABI 1.2",
         ),
         (
             no_entry.display().to_string(),

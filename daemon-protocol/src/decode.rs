@@ -75,6 +75,15 @@ impl Decoder {
         &mut self.buf
     }
 
+    /// Whether a whole frame is buffered (its header's length says the payload is all here).
+    pub fn has_frame(&self) -> bool {
+        let Some(header) = self.buf.get(..HEADER_LEN) else {
+            return false;
+        };
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        self.buf.len() >= HEADER_LEN + len as usize
+    }
+
     /// The next complete frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         if self.buf.len() < HEADER_LEN {
@@ -214,6 +223,7 @@ impl Reader {
             path_info: self.bytes()?,
             query_string: self.bytes()?,
             content_length: self.i64()?,
+            idle_timeout_ms: self.u32()?,
             headers: self.pairs()?,
             vars: self.pairs()?,
         })

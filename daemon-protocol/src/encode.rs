@@ -86,6 +86,7 @@ fn put_request_head(out: &mut BytesMut, head: &RequestHead) {
         put_bytes(out, field);
     }
     out.put_i64_le(head.content_length);
+    out.put_u32_le(head.idle_timeout_ms);
     put_pairs(out, &head.headers);
     put_pairs(out, &head.vars);
 }

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 
 /// Bumped on any incompatible change; both sides of a connection must agree.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 8;
 /// Bytes in the secret token that proves a connection comes from this Apache.
@@ -22,6 +22,9 @@ pub struct RequestHead {
     pub query_string: Bytes,
     /// The declared body length, or -1.
     pub content_length: i64,
+    /// How long the response may wait with nothing to send, in milliseconds (the URL's
+    /// `stream-idle-timeout`); 0 for the group's `request-timeout`.
+    pub idle_timeout_ms: u32,
     /// Request headers in arrival order (already filtered: no `Authorization` unless allowed).
     pub headers: Vec<(Bytes, Bytes)>,
     /// CGI-style variables (`REMOTE_ADDR`, `HTTPS`, `SetEnv` values, ...).
@@ -58,8 +61,8 @@ pub enum Frame {
     RequestBodyFailed {
         status: u16,
     },
-    /// The client went away: stop producing this response. Reserved: it decodes, but no side
-    /// sends it yet, so it is not in the crate's diagram.
+    /// The client went away: stop producing this response (the child does not use the
+    /// connection again).
     Cancel,
     /// Asks the application's user store; answered by `UserAnswer` (or `Failed`).
     UserQuery(Box<UserQuery>),

@@ -18,6 +18,7 @@
 //!                <------------------------  ResponseHead         (or Failed)
 //!                <------------------------  ResponseBody / Flush ...
 //!                <------------------------  ResponseEnd          (or ResponseAbort)
+//!   Cancel       ------------------------>                       (client went away)
 //! ```
 //! Apache's authentication asks an application's user store the same way, in one round trip
 //! (plus log lines): [`Frame::UserQuery`], answered by [`Frame::UserAnswer`] or `Failed`.

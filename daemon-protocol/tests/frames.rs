@@ -26,6 +26,7 @@ fn every_kind() -> Vec<Frame> {
             path_info: b("/items x"),
             query_string: b("id=3"),
             content_length: -1,
+            idle_timeout_ms: 90_000,
             headers: vec![
                 (b("Host"), b("shop.example")),
                 (b("X-Bin"), Bytes::from_static(b"\xff\x00\x01")),

@@ -11,6 +11,8 @@
  * from its own. Every struct starts with its size so that later minor versions can append.
  * Memory is freed on the side that allocated it. The host's request functions may be called
  * only on the thread running that request's handle/body_next/body_close, during the call.
+ * From ABI 1.2 on, an application accepts body_next and body_close of a body on any thread,
+ * one call at a time (a daemon resumes a waiting body on whichever thread is free).
  * See sdk/src/abi.rs for the full contract.
  */
 #ifndef RUSTAPP_H
@@ -25,7 +27,7 @@ extern "C" {
 #endif
 
 #define RUSTAPP_ABI_MAJOR 1
-#define RUSTAPP_ABI_MINOR 1
+#define RUSTAPP_ABI_MINOR 2
 #define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
 
 /* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
@@ -59,6 +61,9 @@ typedef struct {
     void (*log_request)(const RustAppHostRequest *request, uint32_t level, RustAppStr message);
     void (*log_app)(const RustAppHostApp *app, uint32_t level, RustAppStr message);
     uint32_t (*max_log_level)(const RustAppHostApp *app);
+    /* ABI 1.2 (read only when size covers it): non-zero when body_next may answer
+     * RUSTAPP_BODY_PENDING. */
+    uint32_t accepts_pending;
 } RustAppHostV1;
 
 typedef struct {
@@ -96,7 +101,10 @@ enum {
     RUSTAPP_BODY_ERROR = -1,
     RUSTAPP_BODY_DATA = 0,
     RUSTAPP_BODY_FLUSH = 1,
-    RUSTAPP_BODY_END = 2
+    RUSTAPP_BODY_END = 2,
+    /* ABI 1.2, only to a host that accepts_pending: nothing yet. The host calls body_next
+     * again once the descriptor body_ready_fd gives is readable (or body_close). */
+    RUSTAPP_BODY_PENDING = 3
 };
 
 /* ABI 1.1: the user store, for Apache's authentication (AuthBasicProvider rustapp). */
@@ -134,6 +142,9 @@ typedef struct {
     RustAppAuthFn check_password;  /* may receive() the canonical user name */
     RustAppAuthFn groups_for_user; /* receive()s each group name */
     RustAppAuthFn realm_hash;      /* receive()s hex MD5(user:realm:password) */
+    /* ABI 1.2, required of an application that answers RUSTAPP_BODY_PENDING: a descriptor,
+     * owned by the body until body_close, that becomes readable when the body can go on. */
+    int32_t (*body_ready_fd)(void *body);
 } RustAppV1;
 
 #define RUSTAPP_STR(literal) ((RustAppStr){(const uint8_t *)(literal), sizeof(literal) - 1})

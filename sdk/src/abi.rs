@@ -11,14 +11,18 @@
 //!   beyond the call or request it was given for;
 //! - the host calls `handle`, `body_next` and `body_close` of one request on one thread; its
 //!   request functions may be called only on that thread, while one of those calls runs (the
-//!   SDK's `Request` is not `Send`); `log_app` and `max_log_level` from any thread.
+//!   SDK's `Request` is not `Send`); `log_app` and `max_log_level` from any thread. From ABI
+//!   1.2 on, an application accepts `body_next` and `body_close` of one body on any thread,
+//!   one call at a time (a daemon hands a body that waits to whichever thread is free), and
+//!   the request functions on the thread making that call.
 
 use std::ffi::c_void;
 
 /// Incompatible changes bump the major version; the host refuses other majors.
 pub const ABI_MAJOR: u32 = 1;
-/// Compatible additions bump the minor version. 1.1 added the user-store entry points.
-pub const ABI_MINOR: u32 = 1;
+/// Compatible additions bump the minor version. 1.1 added the user-store entry points; 1.2
+/// response bodies that wait without holding a thread (`BODY_PENDING`, `body_ready_fd`).
+pub const ABI_MINOR: u32 = 2;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
 
@@ -118,6 +122,17 @@ pub struct HostV1 {
     pub log_app: unsafe extern "C" fn(app: *const HostApp, level: u32, message: Str),
     /// The most verbose level the host will record for this instance (null: main server).
     pub max_log_level: unsafe extern "C" fn(app: *const HostApp) -> u32,
+    // ---- ABI 1.2. An application reads these only when `size` covers them. ----
+    /// Non-zero when the host accepts `BODY_PENDING` from `body_next`.
+    pub accepts_pending: u32,
+}
+
+impl HostV1 {
+    /// Whether this host (of whatever minor version) accepts `BODY_PENDING`.
+    pub fn accepts_pending(&self) -> bool {
+        let needed = std::mem::offset_of!(HostV1, accepts_pending) + size_of::<u32>();
+        self.size as usize >= needed && self.accepts_pending != 0
+    }
 }
 
 /// One `RustAppSetting`/`setting=` pair.
@@ -171,6 +186,10 @@ pub const BODY_DATA: i32 = 0;
 pub const BODY_FLUSH: i32 = 1;
 pub const BODY_END: i32 = 2;
 pub const BODY_ERROR: i32 = -1;
+/// ABI 1.2, only to a host that `accepts_pending`: nothing is ready yet. The host calls
+/// `body_next` again once the descriptor `body_ready_fd` gives is readable (or to end the
+/// response, `body_close`), possibly from another thread.
+pub const BODY_PENDING: i32 = 3;
 
 pub type CreateFn = unsafe extern "C" fn(
     host: *const HostV1,
@@ -184,6 +203,9 @@ pub type HandleFn = unsafe extern "C" fn(
 ) -> i32;
 pub type BodyNextFn = unsafe extern "C" fn(body: *mut c_void, chunk: *mut ChunkV1) -> i32;
 pub type BodyCloseFn = unsafe extern "C" fn(body: *mut c_void);
+/// ABI 1.2: a descriptor that becomes readable when a body that answered `BODY_PENDING` can go
+/// on. The body owns it (it stays valid until `body_close`); the host only polls it.
+pub type BodyReadyFdFn = unsafe extern "C" fn(body: *mut c_void) -> i32;
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
 
 /// Receives one string the application answers a user-store call with: the canonical user
@@ -255,10 +277,30 @@ pub struct AppV1 {
     pub check_password: Option<AuthFn>,
     pub groups_for_user: Option<AuthFn>,
     pub realm_hash: Option<AuthFn>,
+    // ---- ABI 1.2: bodies that wait. Required of an application that answers
+    // `BODY_PENDING`. ----
+    pub body_ready_fd: Option<BodyReadyFdFn>,
 }
 
 /// `size` of an ABI 1.0 table, the smallest the host accepts.
 pub const APP_V1_0_SIZE: usize = std::mem::offset_of!(AppV1, check_password);
+
+impl AppV1 {
+    /// `body_ready_fd`, if the application's table (of whatever minor version) has it.
+    pub fn body_ready_fd(&self) -> Option<BodyReadyFdFn> {
+        let needed =
+            std::mem::offset_of!(AppV1, body_ready_fd) + size_of::<Option<BodyReadyFdFn>>();
+        self.body_ready_fd.filter(|_| self.size as usize >= needed)
+    }
+
+    /// Whether the application accepts `body_next`/`body_close` of a body on any thread
+    /// (built for ABI 1.2 or later: its minor version says so, and its table is that long).
+    pub fn bodies_move_between_threads(&self) -> bool {
+        let needed =
+            std::mem::offset_of!(AppV1, body_ready_fd) + size_of::<Option<BodyReadyFdFn>>();
+        self.abi_minor >= 2 && self.size as usize >= needed
+    }
+}
 
 // SAFETY: the table is immutable static data (function pointers and a static name).
 unsafe impl Sync for AppV1 {}

@@ -3,6 +3,8 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::Arc;
+use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 
@@ -12,6 +14,7 @@ use crate::abi::{
 };
 use crate::guard::guard;
 use crate::logger;
+use crate::ready::ReadyFd;
 use crate::{
     App, Chunk, Error, PasswordCheck, Request, ResponseBody, Settings, Unsupported, UserStore,
 };
@@ -34,6 +37,7 @@ pub const fn table<A: App>(name: &'static str) -> AppV1 {
         check_password: Some(check_password::<A>),
         groups_for_user: Some(groups_for_user::<A>),
         realm_hash: Some(realm_hash::<A>),
+        body_ready_fd: Some(body_ready_fd),
     }
 }
 
@@ -49,6 +53,35 @@ struct BodyState {
     /// The chunk handed to the host last; kept alive until the next call.
     current: Bytes,
     host_request: *const HostRequest,
+    /// Whether the host takes `BODY_PENDING` (else a waiting body blocks its call).
+    host_accepts_pending: bool,
+    /// What a waiting body wakes, made when it first waits.
+    ready: Option<(Arc<ReadyFd>, Waker)>,
+}
+
+impl BodyState {
+    /// The next chunk of a body that may wait: pending, or (for a host that does not accept
+    /// that) after waiting here.
+    fn poll_next(&mut self) -> Result<Poll<Option<Result<Chunk, Error>>>, Error> {
+        let ResponseBody::Polled(body) = &mut self.body else {
+            unreachable!("only polled bodies wait");
+        };
+        let (ready, waker) = match &self.ready {
+            Some(made) => made,
+            None => {
+                let ready = ReadyFd::new().map_err(|e| format!("cannot wait for the body: {e}"))?;
+                let waker = ready.waker();
+                self.ready.insert((ready, waker))
+            }
+        };
+        loop {
+            ready.drain();
+            match body.poll_next(waker) {
+                Poll::Pending if !self.host_accepts_pending => ready.wait(),
+                polled => return Ok(polled),
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn create<A: App>(
@@ -126,6 +159,8 @@ unsafe extern "C" fn handle<A: App>(
                 body: response_body,
                 current: Bytes::new(),
                 host_request: request.host_request,
+                host_accepts_pending: host.accepts_pending(),
+                ready: None,
             });
             // SAFETY: the host's out-pointer; it hands the body back through `body_close`.
             unsafe { *body = Box::into_raw(state).cast() };
@@ -154,6 +189,11 @@ unsafe extern "C" fn body_next(body: *mut c_void, chunk: *mut ChunkV1) -> i32 {
                 Some(Ok(Chunk::Data(bytes)))
             }
             ResponseBody::Stream(chunks) => chunks.next(),
+            ResponseBody::Polled(_) => match state.poll_next() {
+                Ok(Poll::Ready(next)) => next,
+                Ok(Poll::Pending) => return abi::BODY_PENDING,
+                Err(error) => Some(Err(error)),
+            },
         };
         match next {
             None => abi::BODY_END,
@@ -172,6 +212,14 @@ unsafe extern "C" fn body_next(body: *mut c_void, chunk: *mut ChunkV1) -> i32 {
                 abi::BODY_ERROR
             }
         }
+    })
+}
+
+unsafe extern "C" fn body_ready_fd(body: *mut c_void) -> i32 {
+    guard(-1, || {
+        // SAFETY: the host passes a body `handle` returned and not yet closed.
+        let state = unsafe { &*body.cast::<BodyState>() };
+        state.ready.as_ref().map_or(-1, |(ready, _)| ready.raw())
     })
 }
 

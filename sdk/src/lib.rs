@@ -113,12 +113,14 @@
 
 pub mod abi;
 mod app;
+mod body_channel;
 #[doc(hidden)]
 pub mod glue;
 mod guard;
 #[cfg(feature = "loader")]
 pub mod loader;
 mod logger;
+mod ready;
 mod request;
 mod response;
 mod settings;
@@ -127,10 +129,11 @@ pub mod tower;
 mod users;
 
 pub use app::{App, Error};
+pub use body_channel::{BodySender, Closed};
 #[doc(hidden)]
 pub use logger::describe_panic;
 pub use request::{BodyReader, Request};
-pub use response::{Chunk, Response, ResponseBody};
+pub use response::{Chunk, PollBody, Response, ResponseBody};
 pub use settings::Settings;
 #[cfg(feature = "tower")]
 pub use tower::Body;

@@ -1,8 +1,10 @@
 use std::borrow::Cow;
+use std::task::{Poll, Waker};
 
 use bytes::Bytes;
 
 use crate::Error;
+use crate::body_channel::{self, BodySender};
 
 /// A piece of a streamed response body.
 #[derive(Debug)]
@@ -20,7 +22,18 @@ pub enum Chunk {
 pub enum ResponseBody {
     Empty,
     Full(Bytes),
+    /// Chunks produced by an iterator: each `next` may block until the chunk is ready.
     Stream(Box<dyn Iterator<Item = Result<Chunk, Error>> + Send>),
+    /// Chunks that may not be ready yet; while one is awaited, no thread is held (in a daemon
+    /// group; embedded, Apache's thread waits for it).
+    Polled(Box<dyn PollBody>),
+}
+
+/// A response body whose next chunk may not be ready yet, like an async stream.
+pub trait PollBody: Send {
+    /// The next chunk, `Ready(None)` at the end, or `Pending` after arranging for `waker` to
+    /// be woken when there is more.
+    fn poll_next(&mut self, waker: &Waker) -> Poll<Option<Result<Chunk, Error>>>;
 }
 
 impl ResponseBody {
@@ -30,6 +43,14 @@ impl ResponseBody {
         I: Iterator<Item = Result<Chunk, Error>> + Send + 'static,
     {
         ResponseBody::Stream(Box::new(chunks))
+    }
+
+    /// A body fed through the returned sender, from any thread, as things happen (events,
+    /// long polls). It ends when the last sender is dropped; a send fails once the client has
+    /// gone away.
+    pub fn channel() -> (BodySender, ResponseBody) {
+        let (sender, body) = body_channel::channel();
+        (sender, ResponseBody::Polled(body))
     }
 }
 

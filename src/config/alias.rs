@@ -58,6 +58,9 @@ pub(crate) struct Alias {
     pub(crate) defined_at: String,
     /// The alias line's `process-group=` option.
     pub(crate) process_group: Option<GroupIndex>,
+    /// The alias line's `stream-idle-timeout=`: how long a response may wait with nothing to
+    /// send (a `RustAppStreamIdleTimeout` of the location wins).
+    pub(crate) stream_idle_timeout: Option<std::time::Duration>,
     /// Started only to answer `RustAppAuthUser`/`RustAppAuthGroup` checks; serves no URL.
     pub(crate) authentication_only: bool,
 }
@@ -81,6 +84,7 @@ impl Alias {
             settings,
             defined_at,
             process_group,
+            stream_idle_timeout: None,
             authentication_only: false,
         })
     }

@@ -177,7 +177,7 @@ fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
     }
 }
 
-fn seconds(value: &str) -> Result<Duration, String> {
+pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     number(value, 1, 86_400).map(|s| Duration::from_secs(u64::from(s)))
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::daemon::seconds;
 use super::{
     Alias, ConfigTables, GroupIndex, MountPoint, ServerConfig, SettingList, parse_daemon_group,
     parse_group_reference,
@@ -29,11 +30,17 @@ pub(crate) fn rust_app_alias(
 
     let mut settings = SettingList::default();
     let mut process_group = None;
+    let mut stream_idle_timeout = None;
     for option in options {
         if let Some(pair) = option.strip_prefix("setting=") {
             let (name, value) = parse_setting_pair(pair)
                 .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?;
             settings.set(name, value);
+        } else if let Some(limit) = option.strip_prefix("stream-idle-timeout=") {
+            stream_idle_timeout = Some(
+                seconds(limit)
+                    .map_err(|e| format!("RustAppAlias {mount}: option '{option}': {e}"))?,
+            );
         } else if let Some(group) = option.strip_prefix("process-group=") {
             let directive = format!("RustAppAlias {mount}");
             let name = parse_group_reference(group, &directive)?;
@@ -42,7 +49,7 @@ pub(crate) fn rust_app_alias(
             }));
         } else {
             return Err(format!(
-                "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable), process-group=NAME"
+                "RustAppAlias {mount}: unknown option '{option}'; allowed: setting=NAME=VALUE (repeatable), process-group=NAME, stream-idle-timeout=SECONDS"
             ));
         }
     }
@@ -53,7 +60,7 @@ pub(crate) fn rust_app_alias(
             existing.defined_at
         ));
     }
-    let alias = Alias::new(
+    let mut alias = Alias::new(
         tables.next_alias(),
         mount,
         library,
@@ -61,6 +68,7 @@ pub(crate) fn rust_app_alias(
         defined_at,
         process_group,
     )?;
+    alias.stream_idle_timeout = stream_idle_timeout;
     config.aliases.push(Arc::new(alias));
     Ok(())
 }
@@ -88,6 +96,11 @@ pub(crate) fn rust_app_daemon_process(
     })?;
     config.daemon_groups.push(Arc::new(group));
     Ok(())
+}
+
+/// `RustAppStreamIdleTimeout SECONDS` (for a server or a location).
+pub(crate) fn rust_app_stream_idle_timeout(value: &str) -> Result<std::time::Duration, String> {
+    seconds(value).map_err(|e| format!("RustAppStreamIdleTimeout: {e}"))
 }
 
 /// `RustAppProcessGroup NAME` (for a server or a location).

@@ -1,6 +1,7 @@
 //! Per-directory (`<Location>`, `<Directory>`, `.htaccess`) configuration.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{GroupIndex, UserStoreRef};
 use crate::ffi::ConfigRecord;
@@ -11,6 +12,10 @@ pub(crate) struct DirConfig {
     pub(crate) pass_authorization: Option<bool>,
     /// `RustAppProcessGroup` for this location.
     pub(crate) process_group: Option<GroupIndex>,
+    /// `RustAppStreamIdleTimeout`: how long a response may wait with nothing to send.
+    pub(crate) stream_idle_timeout: Option<Duration>,
+    /// `RustAppBufferRequestBody`: unset inherits, the default is On.
+    pub(crate) buffer_request_body: Option<bool>,
     /// `RustAppAuthUser`: whose users `AuthBasicProvider rustapp` checks.
     pub(crate) auth_user: Option<Arc<UserStoreRef>>,
     /// `RustAppAuthGroup`: whose groups `Require rustapp-group` asks (default: `auth_user`'s).
@@ -22,6 +27,8 @@ impl ConfigRecord for DirConfig {
         DirConfig {
             pass_authorization: add.pass_authorization.or(base.pass_authorization),
             process_group: add.process_group.or(base.process_group),
+            stream_idle_timeout: add.stream_idle_timeout.or(base.stream_idle_timeout),
+            buffer_request_body: add.buffer_request_body.or(base.buffer_request_body),
             auth_user: add.auth_user.clone().or_else(|| base.auth_user.clone()),
             auth_group: add.auth_group.clone().or_else(|| base.auth_group.clone()),
         }
@@ -29,6 +36,23 @@ impl ConfigRecord for DirConfig {
 }
 
 impl DirConfig {
+    /// Whether a request body is read whole before a daemon group is asked (so that slow
+    /// uploads hold no daemon thread). On unless configured: applications that must see an
+    /// upload as it arrives turn it off for their location.
+    pub(crate) fn buffers_request_body(dir: Option<&DirConfig>) -> bool {
+        dir.and_then(|d| d.buffer_request_body).unwrap_or(true)
+    }
+
+    /// How long a response of `alias` may wait with nothing to send here, if limited: the
+    /// location's `RustAppStreamIdleTimeout`, else the alias line's `stream-idle-timeout=`.
+    pub(crate) fn stream_idle_timeout(
+        dir: Option<&DirConfig>,
+        alias: &super::Alias,
+    ) -> Option<Duration> {
+        dir.and_then(|d| d.stream_idle_timeout)
+            .or(alias.stream_idle_timeout)
+    }
+
     /// Whether the `Authorization` header reaches the application. Off unless configured, so a
     /// password Apache checked is not handed to application code by accident.
     pub(crate) fn passes_authorization(&self) -> bool {

@@ -2,8 +2,11 @@
 //! socket, and the answer comes back to the client as if the application were embedded.
 //! Everything the daemon sends is checked again here: it runs as another user.
 
+use std::cell::RefCell;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -11,10 +14,11 @@ use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, User
 
 use super::connection::Connection;
 use super::runtime::GroupRuntime;
+use super::spool::Spool;
 use crate::config::Alias;
 use crate::ffi::{HttpStatus, log_request};
 use crate::host::{BodyPiece, Exchange, StoreAnswer, UserQuestion, apache_level};
-use crate::respond::{BodySource, deliver};
+use crate::respond::{BodySource, IdleLimit, deliver};
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
@@ -24,13 +28,36 @@ const BODY_PIECE: usize = 256 * 1024;
 
 /// Serves `exchange` with `alias` in daemon `group`; `Err` is the status Apache answers with
 /// (the reason is logged).
+///
+/// `idle` is the URL's stream-idle-timeout: it bounds, in place of the group's
+/// request-timeout, how long the response may take to start and may then wait for more.
+/// `buffer_body`: the request body is read from the client before the daemon is asked (so a
+/// slow upload holds no daemon thread), or streamed to it as the application reads.
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
     group: &GroupRuntime,
+    idle: Option<Duration>,
+    buffer_body: bool,
 ) -> Result<(), HttpStatus> {
-    let head = Frame::RequestHead(Box::new(request_head(exchange, alias)));
-    let (mut conn, answer) = send_and_await(exchange, alias, group, &head)?;
+    let feed = if buffer_body && exchange.has_body() {
+        BodyFeed::Spooled(RefCell::new(Spool::fill(exchange)?))
+    } else {
+        BodyFeed::Client(exchange)
+    };
+    let mut head = request_head(exchange, alias);
+    head.idle_timeout_ms = idle.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+    let wait_limit = idle.unwrap_or(group.config.request_timeout);
+    let head = Frame::RequestHead(Box::new(head));
+    let limit = WaitLimit {
+        duration: wait_limit,
+        name: if idle.is_some() {
+            "the URL's stream-idle-timeout"
+        } else {
+            "its request-timeout"
+        },
+    };
+    let (mut conn, answer) = send_and_await(exchange, &feed, alias, group, &head, limit)?;
     let name = described(group, &conn);
     let Frame::ResponseHead { status, headers } = answer else {
         log::error!(
@@ -50,19 +77,29 @@ pub(crate) fn serve_via_daemon(
         HttpStatus::INTERNAL_SERVER_ERROR
     })?;
     let request = exchange.request();
+    // The daemon ends a response that waits past its limit itself; this only catches a
+    // daemon that fell silent.
+    let silence = IdleLimit(Some(
+        group
+            .config
+            .socket_timeout
+            .max(wait_limit + Duration::from_secs(2)),
+    ));
     if request.is_head() {
         // The connection is dropped: its body frames are not wanted.
-        deliver(request, alias, head, None);
+        deliver(request, alias, head, None, silence);
         return Ok(());
     }
     let mut body = DaemonBody {
         conn: &mut conn,
         exchange,
+        feed: &feed,
         group,
         current: Bytes::new(),
         in_sync: false,
+        waited: false,
     };
-    deliver(request, alias, head, Some(&mut body));
+    deliver(request, alias, head, Some(&mut body), silence);
     if body.in_sync {
         group.give_back(conn);
     }
@@ -85,7 +122,12 @@ pub(crate) fn ask_via_daemon(
         user: Bytes::copy_from_slice(user),
         secret: Bytes::copy_from_slice(secret),
     }));
-    let (conn, answer) = send_and_await(exchange, alias, group, &query).ok()?;
+    let limit = WaitLimit {
+        duration: group.config.request_timeout,
+        name: "its request-timeout",
+    };
+    let feed = BodyFeed::Client(exchange);
+    let (conn, answer) = send_and_await(exchange, &feed, alias, group, &query, limit).ok()?;
     match answer {
         Frame::UserAnswer { code, values } => {
             group.give_back(conn);
@@ -102,14 +144,16 @@ pub(crate) fn ask_via_daemon(
 }
 
 /// Sends `request` (a request head or a user query) and waits for the daemon's answer to it,
-/// answering the application's body reads and relaying its log lines meanwhile. The answer is
-/// the first other frame, on a connection back at its usual socket-timeout; `Err` is the
-/// status to answer with when there is none (logged).
+/// answering the application's body reads and relaying its log lines meanwhile, for no longer
+/// than `limit`. The answer is the first other frame, on a connection back at its usual
+/// socket-timeout; `Err` is the status to answer with when there is none (logged).
 fn send_and_await(
     exchange: &Exchange<'_>,
+    feed: &BodyFeed<'_, '_>,
     alias: &Alias,
     group: &GroupRuntime,
     request: &Frame,
+    limit: WaitLimit,
 ) -> Result<(Connection, Frame), HttpStatus> {
     let name = Described {
         group: &group.config.name,
@@ -120,9 +164,9 @@ fn send_and_await(
         .map_err(|e| unreachable(group, &name, &e))?;
     let mut goodbyes = 0;
 
-    // No longer than the group's request-timeout (the daemon replaces a process whose request
-    // runs past it).
-    let deadline = Instant::now() + group.config.request_timeout;
+    // No longer than the limit (the daemon replaces a process whose application does not
+    // return from a call past it).
+    let deadline = Instant::now() + limit.duration;
     let mut shortened = false;
     loop {
         let name = described(group, &conn);
@@ -132,15 +176,16 @@ fn send_and_await(
         let shorten = left < group.config.socket_timeout;
         if left.is_zero() || (shorten && conn.stream.set_read_timeout(Some(left)).is_err()) {
             log::error!(
-                "{alias} in daemon group {name} ran past its request-timeout of {} s; answering 504 (the daemon process is replaced)",
-                group.config.request_timeout.as_secs()
+                "{alias} in daemon group {name} ran past {} of {} s; answering 504",
+                limit.name,
+                limit.duration.as_secs()
             );
             return Err(HttpStatus::GATEWAY_TIME_OUT);
         }
         shortened |= shorten;
         let answer = match conn.read_frame() {
             Ok(Some(Frame::ReadBody { max })) => {
-                if answer_body_read(&mut conn, exchange, max).is_err() {
+                if answer_body_read(&mut conn, feed, max).is_err() {
                     log::error!(
                         "daemon group {name} went away while reading {alias}'s request body; answering 502"
                     );
@@ -200,6 +245,13 @@ fn send_and_await(
         }
         return Ok((conn, answer));
     }
+}
+
+/// How long a request may wait for its answer, and what the admin calls that limit.
+#[derive(Clone, Copy)]
+struct WaitLimit {
+    duration: Duration,
+    name: &'static str,
 }
 
 /// Puts a connection whose read timeout was shortened back to the group's socket-timeout.
@@ -263,6 +315,7 @@ fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
         path_info: copy(r.path_info()),
         query_string: copy(r.query_string()),
         content_length: exchange.content_length(),
+        idle_timeout_ms: 0,
         headers,
         vars,
     }
@@ -304,16 +357,40 @@ fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn answer_body_read(conn: &mut Connection, exchange: &Exchange<'_>, max: u32) -> io::Result<()> {
+/// Where the daemon's body reads are answered from.
+enum BodyFeed<'e, 'r> {
+    /// Read from the client as the application reads.
+    Client(&'e Exchange<'r>),
+    /// Read whole beforehand.
+    Spooled(RefCell<Spool>),
+}
+
+impl BodyFeed<'_, '_> {
+    fn read(&self, buf: &mut [u8]) -> Option<usize> {
+        match self {
+            BodyFeed::Client(exchange) => exchange.read_body(buf),
+            BodyFeed::Spooled(spool) => spool.borrow_mut().read(buf).ok(),
+        }
+    }
+
+    fn failure_status(&self) -> Option<u16> {
+        match self {
+            BodyFeed::Client(exchange) => exchange.body_failure_status(),
+            BodyFeed::Spooled(_) => Some(500),
+        }
+    }
+}
+
+fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<()> {
     let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
-    let answer = match exchange.read_body(&mut buf) {
+    let answer = match feed.read(&mut buf) {
         Some(0) => Frame::RequestBodyEnd,
         Some(n) => {
             buf.truncate(n);
             Frame::RequestBody(Bytes::from(buf))
         }
         None => Frame::RequestBodyFailed {
-            status: exchange.body_failure_status().unwrap_or(400),
+            status: feed.failure_status().unwrap_or(400),
         },
     };
     conn.send(&answer)
@@ -331,15 +408,24 @@ fn relay_log(exchange: &Exchange<'_>, level: u8, message: &[u8]) {
 struct DaemonBody<'c, 'e, 'r> {
     conn: &'c mut Connection,
     exchange: &'e Exchange<'r>,
+    feed: &'e BodyFeed<'e, 'r>,
     group: &'e GroupRuntime,
     current: Bytes,
     /// Whether the response ended on a frame boundary, so the connection can serve again.
     in_sync: bool,
+    /// Whether the pipeline just waited for the socket (so the next read finds data).
+    waited: bool,
 }
 
 impl BodySource for DaemonBody<'_, '_, '_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
         loop {
+            // Nothing buffered: the pipeline waits for the daemon (watching the client).
+            if !self.conn.has_buffered_frame() && !self.waited {
+                self.waited = true;
+                return BodyPiece::Pending(self.conn.stream.as_raw_fd());
+            }
+            self.waited = false;
             match self.conn.read_frame() {
                 Ok(Some(Frame::ResponseBody(data))) => {
                     self.current = data;
@@ -363,7 +449,7 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                     relay_log(self.exchange, level, &message)
                 }
                 Ok(Some(Frame::ReadBody { max })) => {
-                    if answer_body_read(self.conn, self.exchange, max).is_err() {
+                    if answer_body_read(self.conn, self.feed, max).is_err() {
                         return BodyPiece::Failed;
                     }
                 }
@@ -384,5 +470,16 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                 }
             }
         }
+    }
+
+    /// The client went away (or this Apache child stops): the daemon drops the response at
+    /// once, and this connection, out of step now, is not used again.
+    fn abandon(&mut self) {
+        self.in_sync = false;
+        let _ = self
+            .conn
+            .stream
+            .set_write_timeout(Some(Duration::from_secs(1)));
+        let _ = self.conn.send(&Frame::Cancel);
     }
 }

@@ -3,8 +3,10 @@
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::net::UnixStream;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use rustapp_daemon_protocol::{Decoder, Frame, Limits, body_frame_parts, encode};
+
+use super::os::send_now;
 
 /// Body pieces up to this size are copied into the outgoing buffer; larger ones are written
 /// straight from where they are.
@@ -64,6 +66,11 @@ impl Connection {
         !self.decoder.buffer().is_empty()
     }
 
+    /// Whether a whole frame is buffered: `read_frame` returns it without reading.
+    pub(crate) fn has_buffered_frame(&self) -> bool {
+        self.decoder.has_frame()
+    }
+
     /// Sends `frame` and everything queued before it.
     pub(crate) fn send(&mut self, frame: &Frame) -> io::Result<()> {
         self.queue(frame)?;
@@ -93,6 +100,48 @@ impl Connection {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn queued(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Queues `frame` for [`Connection::flush_without_blocking`]. A large body piece goes
+    /// straight to the socket when nothing is queued before it, as far as the socket takes it
+    /// now; only the rest is copied.
+    pub(crate) fn queue_without_blocking(&mut self, frame: &Frame) -> io::Result<()> {
+        if let Some((header, data)) = body_frame_parts(frame) {
+            if data.len() > SMALL_BODY_PIECE && self.out.is_empty() {
+                let sent = match send_now(&self.stream, &[&header, data]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                    Err(e) => return Err(e),
+                };
+                if sent < header.len() {
+                    self.out.extend_from_slice(&header[sent..]);
+                    self.out.extend_from_slice(data);
+                } else {
+                    self.out.extend_from_slice(&data[sent - header.len()..]);
+                }
+                return Ok(());
+            }
+        }
+        encode(frame, &mut self.out);
+        Ok(())
+    }
+
+    /// Writes as much of the queue as the socket takes now: whether all of it went.
+    pub(crate) fn flush_without_blocking(&mut self) -> io::Result<bool> {
+        while !self.out.is_empty() {
+            match send_now(&self.stream, &[&self.out]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// Writes what is queued.

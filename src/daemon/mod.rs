@@ -8,6 +8,7 @@
 //! - `request_state`: the host functions an application in a daemon calls, over frames;
 //! - `runtime`: what the parent sets up per generation and its children inherit;
 //! - `client`: in Apache's children, sending a request to a group and relaying the answer;
+//! - `spool`: in Apache's children, a request body read whole before the daemon is asked;
 //! - `connection`: one connection, frames in and out.
 
 mod client;
@@ -17,6 +18,7 @@ mod process;
 mod request_state;
 mod runtime;
 mod server;
+mod spool;
 mod supervisor;
 #[cfg(test)]
 mod tests;

@@ -323,3 +323,31 @@ pub(crate) fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Resu
         Err(std::io::Error::last_os_error())
     }
 }
+
+/// Writes what the socket takes now of `parts`, in order, without waiting: the count written,
+/// or `WouldBlock` when it takes nothing.
+pub(crate) fn send_now(
+    stream: &std::os::unix::net::UnixStream,
+    parts: &[&[u8]],
+) -> std::io::Result<usize> {
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|part| libc::iovec {
+            iov_base: part.as_ptr().cast_mut().cast(),
+            iov_len: part.len(),
+        })
+        .collect();
+    // SAFETY: a zeroed msghdr is valid; it points at `iov`, which outlives the call.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = iov.as_ptr().cast_mut();
+    message.msg_iovlen = iov.len();
+    // SAFETY: sendmsg reads the buffers the iovecs describe.
+    let sent = unsafe {
+        libc::sendmsg(
+            std::os::fd::AsRawFd::as_raw_fd(stream),
+            &message,
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(sent).map_err(|_| std::io::Error::last_os_error())
+}

@@ -95,7 +95,9 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
             shutdown_timeout: group.config.shutdown_timeout,
         },
     };
-    match serve(listener, Arc::new(DaemonApps::new(apps)), options) {
+    // The applications live as long as this process (which ends with `exit_now`).
+    let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(apps)));
+    match serve(listener, apps, options) {
         Ok(retired) => {
             log::info!(
                 "daemon group '{name}' process {} retired: {}",

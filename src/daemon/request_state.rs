@@ -14,9 +14,11 @@ use crate::host::{
     HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, host_table,
 };
 
-/// The host's state for one request being served by a daemon.
-pub(crate) struct DaemonRequest<'c> {
-    conn: RefCell<&'c mut Connection>,
+/// The host's state for one request being served by a daemon. It owns the connection the
+/// request came on for as long as the request lasts, so that a response that waits can be put
+/// aside with it (and resumed on another thread).
+pub(crate) struct DaemonRequest {
+    conn: RefCell<Connection>,
     head: Box<RequestHead>,
     progress: RefCell<Progress>,
 }
@@ -38,24 +40,32 @@ struct Progress {
     body_failed: Option<u16>,
 }
 
-impl<'c> DaemonRequest<'c> {
-    pub(crate) fn new(conn: &'c mut Connection, head: Box<RequestHead>) -> DaemonRequest<'c> {
-        DaemonRequest {
+impl DaemonRequest {
+    /// Boxed: the application holds its address (the ABI's `HostRequest`) while it answers.
+    pub(crate) fn new(conn: Connection, head: Box<RequestHead>) -> Box<DaemonRequest> {
+        Box::new(DaemonRequest {
             conn: RefCell::new(conn),
             head,
             progress: RefCell::new(Progress::default()),
-        }
+        })
     }
 
     /// A request whose body the application does not get (its body reads as empty): one
     /// being authenticated, asked about by a user store query.
-    pub(crate) fn without_body(
-        conn: &'c mut Connection,
-        head: Box<RequestHead>,
-    ) -> DaemonRequest<'c> {
+    pub(crate) fn without_body(conn: Connection, head: Box<RequestHead>) -> Box<DaemonRequest> {
         let request = DaemonRequest::new(conn, head);
         request.progress.borrow_mut().body_ended = true;
         request
+    }
+
+    /// The connection back, once the application is done with the request.
+    pub(crate) fn into_connection(self: Box<Self>) -> Connection {
+        self.conn.into_inner()
+    }
+
+    /// The connection, between calls into the application.
+    pub(crate) fn connection(&self) -> std::cell::RefMut<'_, Connection> {
+        self.conn.borrow_mut()
     }
 
     /// The ABI view of the request; its strings borrow the decoded head.
@@ -63,7 +73,7 @@ impl<'c> DaemonRequest<'c> {
         let h = &self.head;
         RequestV1 {
             size: size_of::<RequestV1>() as u32,
-            host_request: (self as *const DaemonRequest<'_>)
+            host_request: (self as *const DaemonRequest)
                 .cast_mut()
                 .cast::<HostRequest>(),
             method: Str::from_bytes(&h.method),
@@ -154,9 +164,9 @@ pub(crate) struct DaemonAppContext {
     pub(crate) label: String,
 }
 
-pub(crate) static DAEMON_HOST_V1: HostV1 = host_table::<DaemonRequest<'static>, DaemonAppContext>();
+pub(crate) static DAEMON_HOST_V1: HostV1 = host_table::<DaemonRequest, DaemonAppContext>();
 
-impl RequestState for DaemonRequest<'_> {
+impl RequestState for DaemonRequest {
     fn abi_request(&self) -> RequestV1 {
         DaemonRequest::abi_request(self)
     }

@@ -3,7 +3,6 @@
 
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -68,11 +67,12 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         request_timeout: Duration::from_secs(60),
         queue_timeout: Duration::from_secs(60),
     };
-    let apps = Arc::new(DaemonApps::new(vec![Some(LazyApp::new(
+    // Leaked: a daemon's applications live as long as its process.
+    let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(vec![Some(LazyApp::new(
         Box::new(start),
         None,
         true,
-    ))]));
+    ))])));
     std::thread::spawn(move || serve(listener, apps, options));
     (dir, socket)
 }
@@ -126,6 +126,7 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
         path_info: b(path_info),
         query_string: b(query),
         content_length: body.len() as i64,
+        idle_timeout_ms: 0,
         headers: vec![(b("Host"), b("shop.test")), (b("X-Test"), b("abc"))],
         vars: vec![
             (b("REMOTE_ADDR"), b("127.0.0.1")),

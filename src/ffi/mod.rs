@@ -29,6 +29,7 @@ mod request;
 mod server;
 mod status;
 mod table;
+mod wait;
 
 pub(crate) use auth_provider::{PasswordCheck, RealmHashLookup, RequireCheck};
 pub(crate) use authn_cache::{remember_password, remember_realm_hash};
@@ -47,3 +48,4 @@ pub(crate) use process::{
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;
 pub(crate) use status::{HookStatus, HttpStatus};
+pub(crate) use wait::{Woke, wait_readable};

@@ -279,6 +279,14 @@ impl<'r> Request<'r> {
         unsafe { sys::rustapp_shim_abort_response(self.rec_mut()) }
     }
 
+    /// The client connection's own socket, to watch for the client going away while a
+    /// response waits; `None` for an HTTP/2 stream (which shares its connection).
+    pub(crate) fn client_socket_fd(self) -> Option<std::os::fd::RawFd> {
+        // SAFETY: reads the request's connection.
+        let fd = unsafe { sys::rustapp_shim_client_socket_fd(self.rec_mut()) };
+        (fd >= 0).then_some(fd)
+    }
+
     /// Starts reading the request body.
     pub(crate) fn body_input(self) -> BodyInput<'r> {
         BodyInput {

@@ -1,8 +1,10 @@
 #include "shim.h"
 
+#include <http_core.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
+#include <apr_portable.h>
 
 const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, int *count)
 {
@@ -66,4 +68,20 @@ void rustapp_shim_abort_response(request_rec *r)
     APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(status, NULL, r->pool, c->bucket_alloc));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
     ap_pass_brigade(r->output_filters, bb);
+}
+
+int rustapp_shim_client_socket_fd(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_socket_t *socket;
+    apr_os_sock_t fd;
+
+    if (c->master != NULL) {
+        return -1;
+    }
+    socket = ap_get_conn_socket(c);
+    if (socket == NULL || apr_os_sock_get(&fd, socket) != APR_SUCCESS) {
+        return -1;
+    }
+    return fd;
 }

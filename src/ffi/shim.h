@@ -23,4 +23,8 @@ apr_bucket_brigade *rustapp_shim_brigade_create(request_rec *r);
  * sent yet; otherwise the chunk filter omits the final chunk and the connection closes. */
 void rustapp_shim_abort_response(request_rec *r);
 
+/* The descriptor of the client's connection when it is a socket of its own (HTTP/1.x, with or
+ * without TLS), or -1 (an HTTP/2 stream shares its connection). */
+int rustapp_shim_client_socket_fd(request_rec *r);
+
 #endif

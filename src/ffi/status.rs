@@ -9,6 +9,7 @@ use super::sys;
 pub(crate) struct HttpStatus(u16);
 
 impl HttpStatus {
+    pub(crate) const BAD_REQUEST: HttpStatus = HttpStatus(400);
     pub(crate) const INTERNAL_SERVER_ERROR: HttpStatus = HttpStatus(500);
     pub(crate) const BAD_GATEWAY: HttpStatus = HttpStatus(502);
     pub(crate) const SERVICE_UNAVAILABLE: HttpStatus = HttpStatus(503);

@@ -88,6 +88,16 @@ impl<'r> Exchange<'r> {
             .unwrap_or(-1)
     }
 
+    /// Whether the client sends a body (a length above 0, or chunked).
+    pub(crate) fn has_body(&self) -> bool {
+        self.content_length() > 0
+            || self
+                .request
+                .headers_in()
+                .get(b"Transfer-Encoding")
+                .is_some()
+    }
+
     /// Where the application is mounted (`SCRIPT_NAME`).
     pub(crate) fn script_name(&self) -> &'r str {
         self.script_name

@@ -60,6 +60,9 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         log_request: log_request::<R>,
         log_app: log_app::<A>,
         max_log_level: max_log_level::<A>,
+        // Both hosts wait for a body that is not ready: embedded mode on Apache's thread
+        // (watching the client meanwhile), a daemon on its event loop.
+        accepts_pending: 1,
     }
 }
 

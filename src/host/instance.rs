@@ -2,6 +2,7 @@
 //! through the ABI's function pointers; the SDK guarantees they do not unwind.
 
 use std::ffi::c_void;
+use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -51,6 +52,8 @@ pub(crate) enum BodyPiece<'b> {
     Flush,
     End,
     Failed,
+    /// Nothing yet: ask again once this descriptor is readable.
+    Pending(RawFd),
 }
 
 /// A response body being produced by the application. Dropping it hands it back to the
@@ -194,8 +197,33 @@ impl ResponseBody<'_> {
             }
             abi::BODY_FLUSH => BodyPiece::Flush,
             abi::BODY_END => BodyPiece::End,
+            abi::BODY_PENDING => match self.ready_fd() {
+                Some(fd) => BodyPiece::Pending(fd),
+                None => {
+                    log::error!(
+                        "the application's body answered 'pending' without a descriptor to wait on (body_ready_fd); the response is aborted"
+                    );
+                    BodyPiece::Failed
+                }
+            },
             _ => BodyPiece::Failed,
         }
+    }
+}
+
+impl ResponseBody<'_> {
+    /// What a pending body waits on.
+    fn ready_fd(&self) -> Option<RawFd> {
+        let ready_fd = self.instance.table.body_ready_fd()?;
+        // SAFETY: an open body of this instance.
+        let fd = unsafe { ready_fd(self.raw) };
+        (fd >= 0).then_some(fd)
+    }
+
+    /// Whether this body may be driven and closed from another thread than the one that got
+    /// it (ABI 1.2 on).
+    pub(crate) fn may_move_between_threads(&self) -> bool {
+        self.instance.table.bodies_move_between_threads()
     }
 }
 

@@ -19,9 +19,11 @@ const RESTRICT_EMBEDDED: usize = 5;
 const SOCKET_PREFIX: usize = 6;
 const AUTH_USER: usize = 7;
 const AUTH_GROUP: usize = 8;
+const STREAM_IDLE_TIMEOUT: usize = 9;
+const BUFFER_REQUEST_BODY: usize = 10;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 10;
+pub(super) const COUNT: usize = 12;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -90,6 +92,20 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         AUTH_CONFIG,
         AUTH_GROUP,
         c"RustAppAuthGroup /path/to/libapp.so [process-group=NAME]: the application whose groups Require rustapp-group asks here (default: RustAppAuthUser's)",
+    ),
+    directive::<RustApp>(
+        c"RustAppStreamIdleTimeout",
+        Takes::One,
+        SERVER_OR_SECTION,
+        STREAM_IDLE_TIMEOUT,
+        c"RustAppStreamIdleTimeout SECONDS: how long a response here may wait with nothing to send (server-sent events, long polls) before it is ended; in a daemon group it replaces request-timeout here",
+    ),
+    directive::<RustApp>(
+        c"RustAppBufferRequestBody",
+        Takes::Flag,
+        SERVER_OR_SECTION,
+        BUFFER_REQUEST_BODY,
+        c"RustAppBufferRequestBody On|Off: read a request body whole before a daemon group is asked, so slow uploads hold no daemon thread (default On; Off for applications that must see uploads as they arrive)",
     ),
     END_OF_TABLE,
 ]);
@@ -169,6 +185,14 @@ pub(super) fn apply(
         }
         AUTH_USER => {
             dir.auth_user = Some(user_store(cmd, "RustAppAuthUser", words)?.into());
+            Ok(())
+        }
+        STREAM_IDLE_TIMEOUT => {
+            dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        BUFFER_REQUEST_BODY => {
+            dir.buffer_request_body = Some(flag);
             Ok(())
         }
         AUTH_GROUP => {

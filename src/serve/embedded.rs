@@ -1,18 +1,23 @@
 //! Embedded mode: the application runs on this Apache thread, and its answer goes straight
 //! through the response pipeline.
 
+use std::time::Duration;
+
 use super::Registry;
 use crate::config::Alias;
 use crate::ffi::HttpStatus;
 use crate::host::{Exchange, Failure, answer};
-use crate::respond::{BodySource, deliver};
+use crate::respond::{BodySource, IdleLimit, deliver};
 
 /// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
 /// answers with (the reason is logged).
+///
+/// `idle`, the URL's stream-idle-timeout, bounds how long the body may wait for more.
 pub(crate) fn serve(
     exchange: &Exchange<'_>,
     alias: &Alias,
     registry: &Registry,
+    idle: Option<Duration>,
 ) -> Result<(), HttpStatus> {
     let app = registry.instance(alias.index).map_err(|reason| {
         log::error!("{alias} cannot serve: {reason}");
@@ -21,7 +26,13 @@ pub(crate) fn serve(
     match answer(app, exchange) {
         Ok(mut answer) => {
             let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
-            deliver(exchange.request(), alias, answer.head, body);
+            deliver(
+                exchange.request(),
+                alias,
+                answer.head,
+                body,
+                IdleLimit(idle),
+            );
             Ok(())
         }
         Err(failure) => {

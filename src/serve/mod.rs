@@ -64,16 +64,19 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         log::error!("{alias} cannot serve: this process did not start mod_rustapp's applications");
         return HttpStatus::INTERNAL_SERVER_ERROR.into();
     };
-    let pass_authorization = request
-        .module_dir_config::<DirConfig>()
-        .is_some_and(DirConfig::passes_authorization);
+    let dir = request.module_dir_config::<DirConfig>();
+    let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
+    let idle = DirConfig::stream_idle_timeout(dir, alias);
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
     let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
     let status = match placement(request, alias, None) {
-        Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry),
+        Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, idle),
         Ok(Placement::Group(index)) => match registry.group(index) {
-            Some(group) => serve_via_daemon(&exchange, alias, group),
+            Some(group) => {
+                let buffer_body = DirConfig::buffers_request_body(dir);
+                serve_via_daemon(&exchange, alias, group, idle, buffer_body)
+            }
             None => {
                 log::error!(
                     "{alias} should run in a daemon group this process does not know; answering 500"

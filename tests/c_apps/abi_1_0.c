@@ -4,4 +4,5 @@
 #include <rustapp.h>
 
 #define HELLO_TABLE_SIZE offsetof(RustAppV1, check_password)
+#define HELLO_ABI_MINOR 0
 #include "hello.c"

@@ -58,14 +58,18 @@ static int32_t body_next(void *state, RustAppChunkV1 *chunk)
 static void body_close(void *body) { free(body); }
 static void destroy(void *instance) { free(instance); }
 
-/* abi_1_0.c builds this application as an ABI 1.0 library, whose table is shorter. */
+/* abi_1_0.c and abi_1_1.c build this application as a library of an earlier minor version,
+ * whose table is shorter. */
 #ifndef HELLO_TABLE_SIZE
 #define HELLO_TABLE_SIZE sizeof(RustAppV1)
+#endif
+#ifndef HELLO_ABI_MINOR
+#define HELLO_ABI_MINOR RUSTAPP_ABI_MINOR
 #endif
 
 /* No user store: the ABI 1.1 entry points stay NULL. */
 static const RustAppV1 table = {
-    RUSTAPP_ABI_MAJOR, RUSTAPP_ABI_MINOR, HELLO_TABLE_SIZE, {(const uint8_t *)"c-hello", 7},
+    RUSTAPP_ABI_MAJOR, HELLO_ABI_MINOR, HELLO_TABLE_SIZE, {(const uint8_t *)"c-hello", 7},
     create, handle, body_next, body_close, destroy,
 };
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -75,6 +76,7 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .route("/api/echo", post(echo_json))
         .route("/upload", post(count_upload))
         .route("/stream", get(stream))
+        .route("/events", get(events))
         .route("/whoami", get(whoami))
         .route("/panic", get(explode))
         .layer(CompressionLayer::new())
@@ -188,6 +190,59 @@ async fn stream(Query(params): Query<StreamParams>) -> Response {
         Body::from_stream(lines),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct EventParams {
+    /// How many events (default: until the client goes away).
+    n: Option<u32>,
+    /// Milliseconds between events.
+    #[serde(default)]
+    every_ms: u64,
+    /// A directory: event k+1 is sent only once the file `k` appears in it (the tests create
+    /// it when they have received event k, so no layer may hold an event back).
+    ack: Option<String>,
+    /// A file created when the stream is dropped (the response is over, however it ended).
+    marker: Option<String>,
+}
+
+/// Writes its file when dropped.
+struct DropMarker(Option<String>);
+
+impl Drop for DropMarker {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::write(path, "dropped");
+        }
+    }
+}
+
+/// Server-sent events: `data: event k`, paced by `every_ms` or by the client's `ack` files.
+/// While it waits for the next event, no thread of a daemon is held.
+async fn events(Query(params): Query<EventParams>) -> impl IntoResponse {
+    let marker = DropMarker(params.marker.clone());
+    let stream = futures_util::stream::unfold((0u32, marker), move |(k, marker)| {
+        let ack = params.ack.clone();
+        async move {
+            if params.n.is_some_and(|n| k >= n) {
+                return None;
+            }
+            if k > 0 {
+                match &ack {
+                    Some(dir) => {
+                        let acked = std::path::Path::new(dir).join((k - 1).to_string());
+                        while !acked.exists() {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(params.every_ms)).await,
+                }
+            }
+            let event = Event::default().data(format!("event {k}"));
+            Some((Ok::<_, std::convert::Infallible>(event), (k + 1, marker)))
+        }
+    });
+    Sse::new(stream)
 }
 
 /// What Apache knows about the request, through `rustapp::tower::RequestInfo`.

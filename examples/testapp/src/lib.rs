@@ -26,6 +26,44 @@ fn query_param<'a>(request: &Request<'a>, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// `data: event k` lines fed through a body channel by a thread of their own, paced by
+/// `every_ms`; `marker` is created once the response is over (the sender sees it closed).
+fn channel_events(request: &Request<'_>) -> Response {
+    let n: Option<u32> = query_param(request, "n").and_then(|v| v.parse().ok());
+    let every = std::time::Duration::from_millis(
+        query_param(request, "every_ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
+    );
+    let marker = query_param(request, "marker").map(str::to_owned);
+    let (sender, body) = ResponseBody::channel();
+    std::thread::spawn(move || {
+        let mut k = 0;
+        let mut next = std::time::Instant::now();
+        while n.is_none_or(|n| k < n) {
+            if std::time::Instant::now() >= next {
+                if sender.send_now(format!("data: event {k}\n\n")).is_err() {
+                    break;
+                }
+                k += 1;
+                next += every;
+            }
+            if sender.is_closed() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(sender);
+        if let Some(path) = marker {
+            // The stream is over for the host when the sender sees it closed, or when it ended.
+            let _ = std::fs::write(path, "dropped");
+        }
+    });
+    Response::new(200)
+        .with_header("Content-Type", "text/event-stream")
+        .with_body(body)
+}
+
 /// Logs `close-token=...` when dropped: tests count these lines to prove a response body was
 /// finished exactly once.
 struct CloseProbe(String);
@@ -262,6 +300,7 @@ impl App for TestApp {
                     .with_body(ResponseBody::stream(Generated::new(mib << 20))))
             }
             "/panic" => panic!("the test asked for a panic"),
+            "/channel-events" => Ok(channel_events(request)),
             // A panic inside a closure the host calls back (through the SDK's visitor).
             "/panic-in-header-visitor" => {
                 request.for_each_header(|_, _| panic!("the test asked for a panic in a visitor"));

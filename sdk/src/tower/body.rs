@@ -9,7 +9,8 @@ use std::fmt;
 use std::future::Future;
 use std::io::{self, Read};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
@@ -34,7 +35,12 @@ pub struct Body {
 struct Source {
     demands: mpsc::UnboundedSender<Demand>,
     waiting: Option<oneshot::Receiver<Piece>>,
+    /// Woken after each demand: the response body, if it waits meanwhile, answers it.
+    on_demand: DemandWaker,
 }
+
+/// Where a response body that waits leaves its waker for the request body's demands.
+pub(crate) type DemandWaker = Arc<Mutex<Option<Waker>>>;
 
 /// Why a request body could not be read: the client sent a malformed body, more than
 /// `LimitRequestBody` allows, or went away.
@@ -63,11 +69,16 @@ impl Body {
     }
 
     /// A body read from Apache through `demands`; `length` when the client declared it.
-    pub(crate) fn from_apache(demands: mpsc::UnboundedSender<Demand>, length: Option<u64>) -> Body {
+    pub(crate) fn from_apache(
+        demands: mpsc::UnboundedSender<Demand>,
+        on_demand: DemandWaker,
+        length: Option<u64>,
+    ) -> Body {
         Body {
             source: Some(Source {
                 demands,
                 waiting: None,
+                on_demand,
             }),
             size_hint: length.map_or_else(SizeHint::default, SizeHint::with_exact),
         }
@@ -93,6 +104,10 @@ impl http_body::Body for Body {
                 if source.demands.send(Demand(reply)).is_err() {
                     this.source = None;
                     return Poll::Ready(Some(Err(gone())));
+                }
+                let waiting_body = source.on_demand.lock().ok().and_then(|mut w| w.take());
+                if let Some(waker) = waiting_body {
+                    waker.wake();
                 }
                 empty.insert(answer)
             }
@@ -130,19 +145,38 @@ fn gone() -> BodyError {
     BodyError(io::Error::other("the request has ended"))
 }
 
-/// Answers a body's demands on Apache's thread, for as long as the request lasts.
+/// Answers a body's demands on the thread driving the request, for as long as it lasts.
 pub(crate) struct Pump {
     /// `None` for a request without a body.
     demands: Option<mpsc::UnboundedReceiver<Demand>>,
     reader: BodyReader<'static>,
+    on_demand: DemandWaker,
 }
 
 impl Pump {
     pub(crate) fn new(
         demands: Option<mpsc::UnboundedReceiver<Demand>>,
         reader: BodyReader<'static>,
+        on_demand: DemandWaker,
     ) -> Pump {
-        Pump { demands, reader }
+        Pump {
+            demands,
+            reader,
+            on_demand,
+        }
+    }
+
+    /// Answers the demands already made; `waker` is woken by the next one.
+    pub(crate) fn answer_waiting(&mut self, waker: &Waker) {
+        let Some(demands) = &mut self.demands else {
+            return;
+        };
+        if let Ok(mut slot) = self.on_demand.lock() {
+            *slot = Some(waker.clone());
+        }
+        while let Ok(Demand(reply)) = demands.try_recv() {
+            let _ = reply.send(read_piece(&mut self.reader));
+        }
     }
 
     /// Serves demands until dropped; never finishes by itself. Reading blocks Apache's thread,
@@ -155,21 +189,21 @@ impl Pump {
             };
             match demand {
                 Some(Demand(reply)) => {
-                    let _ = reply.send(self.read_piece());
+                    let _ = reply.send(read_piece(&mut self.reader));
                 }
                 // No body, or it was dropped: nothing more to serve.
                 None => std::future::pending::<()>().await,
             }
         }
     }
+}
 
-    fn read_piece(&mut self) -> Piece {
-        let mut buf = vec![0u8; PIECE];
-        let n = self.reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.truncate(n);
-        Ok(Some(Bytes::from(buf)))
+fn read_piece(reader: &mut BodyReader<'static>) -> Piece {
+    let mut buf = vec![0u8; PIECE];
+    let n = reader.read(&mut buf)?;
+    if n == 0 {
+        return Ok(None);
     }
+    buf.truncate(n);
+    Ok(Some(Bytes::from(buf)))
 }

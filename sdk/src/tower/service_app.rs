@@ -12,9 +12,9 @@ use http_body::Body as HttpBody;
 use tokio::sync::mpsc;
 use tower_service::Service;
 
-use super::body::{Body, Demand, Pump};
+use super::body::{Body, Demand, DemandWaker, Pump};
 use super::{RequestInfo, runtime};
-use crate::{Chunk, Error, Request, Response, ResponseBody, Settings, UserStore};
+use crate::{Chunk, Error, PollBody, Request, Response, ResponseBody, Settings, UserStore};
 
 type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
 type BoxResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, Error>>>>;
@@ -138,11 +138,13 @@ impl ServiceApp {
 
     /// Answers one request through the service.
     pub fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
-        let (body, demands) = request_body(request);
+        let on_demand = DemandWaker::default();
+        let (body, demands) = request_body(request, &on_demand);
         let http_request = to_http_request(request, body)?;
         // SAFETY: the pump lives in this call and in the response body, which the host drives
-        // and closes on this request's thread before the request ends.
-        let mut pump = Pump::new(demands, unsafe { request.detached_body_reader() });
+        // and closes (one call at a time) before the request ends.
+        let reader = unsafe { request.detached_body_reader() };
+        let mut pump = Pump::new(demands, reader, on_demand);
         let future = self.service.call_erased(http_request);
         let answered = async {
             let (parts, mut body) = future.await?.into_parts();
@@ -171,14 +173,18 @@ async fn while_pumping<F: Future>(future: F, pump: &mut Pump) -> F::Output {
 }
 
 /// The request's body, and where its demands arrive (nothing to pump for a body-less request).
-fn request_body(request: &Request<'_>) -> (Body, Option<mpsc::UnboundedReceiver<Demand>>) {
+fn request_body(
+    request: &Request<'_>,
+    on_demand: &DemandWaker,
+) -> (Body, Option<mpsc::UnboundedReceiver<Demand>>) {
     let declared = request.content_length();
     let chunked = request.header_bytes("Transfer-Encoding").is_some();
     if declared == Some(0) || (declared.is_none() && !chunked) {
         return (Body::empty(), None);
     }
     let (demands, demanded) = mpsc::unbounded_channel();
-    (Body::from_apache(demands, declared), Some(demanded))
+    let body = Body::from_apache(demands, on_demand.clone(), declared);
+    (body, Some(demanded))
 }
 
 fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Body>, Error> {
@@ -274,12 +280,12 @@ fn to_response(
         },
         Poll::Pending => None,
     };
-    Ok(converted.with_body(ResponseBody::stream(Frames {
+    Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
         body,
         pump,
         first,
         flushed: true,
-    })))
+    }))))
 }
 
 /// The response body as chunks for the host, pulled one frame at a time.
@@ -292,67 +298,48 @@ struct Frames {
     flushed: bool,
 }
 
-// SAFETY: `Frames` holds the request's body reader, which must stay on the request's thread.
-// The host calls `body_next`/`body_close` of a request on the thread that called `handle`
-// (an ABI rule), so a `Frames` is only ever used and dropped there.
+// SAFETY: `Frames` holds the request's body reader, which the host's functions serve for the
+// thread calling `body_next`/`body_close`; the host makes those calls one at a time (an ABI
+// rule), and a `Frames` is only used inside them.
 unsafe impl Send for Frames {}
 
-/// What the response body has next.
-enum Next {
-    Frame(Option<Result<http_body::Frame<Bytes>, Error>>),
-    /// Nothing ready yet: push what was sent so far to the client before waiting.
-    FlushFirst,
-}
-
-impl Frames {
-    fn next_frame(&mut self) -> Next {
-        // Try without waiting first: a stream that pauses should have what it produced so far
-        // reach the client, while a body that is ready keeps filling Apache's buffers.
-        let ready = {
-            let _context = runtime::get().enter();
-            let mut cx = Context::from_waker(Waker::noop());
-            self.body.as_mut().poll_frame(&mut cx)
-        };
-        match ready {
-            Poll::Ready(frame) => Next::Frame(frame),
-            Poll::Pending if !self.flushed => Next::FlushFirst,
-            Poll::Pending => {
-                let body = &mut self.body;
-                let waited = poll_fn(|cx| body.as_mut().poll_frame(cx));
-                Next::Frame(runtime::block_on(while_pumping(waited, &mut self.pump)))
-            }
-        }
-    }
-}
-
-impl Iterator for Frames {
-    type Item = Result<Chunk, Error>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl PollBody for Frames {
+    fn poll_next(&mut self, waker: &Waker) -> Poll<Option<Result<Chunk, Error>>> {
         if let Some(data) = self.first.take() {
             self.flushed = false;
-            return Some(Ok(Chunk::Data(data)));
+            return Poll::Ready(Some(Ok(Chunk::Data(data))));
         }
         loop {
-            let frame = match self.next_frame() {
-                Next::FlushFirst => {
-                    self.flushed = true;
-                    return Some(Ok(Chunk::Flush));
-                }
-                Next::Frame(frame) => frame?,
+            // A task reading the request body may be what the response waits for.
+            self.pump.answer_waiting(waker);
+            let polled = {
+                let _context = runtime::get().enter();
+                self.body
+                    .as_mut()
+                    .poll_frame(&mut Context::from_waker(waker))
             };
-            match frame.map(http_body::Frame::into_data) {
-                Err(e) => return Some(Err(e)),
-                Ok(Ok(data)) => {
-                    self.flushed = false;
-                    return Some(Ok(Chunk::Data(data)));
+            let frame = match polled {
+                // What was produced so far reaches the client before the wait.
+                Poll::Pending if !self.flushed => {
+                    self.flushed = true;
+                    return Poll::Ready(Some(Ok(Chunk::Flush)));
                 }
-                Ok(Err(other)) if other.is_trailers() => {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(Some(Ok(frame))) => frame,
+            };
+            match frame.into_data() {
+                Ok(data) => {
+                    self.flushed = false;
+                    return Poll::Ready(Some(Ok(Chunk::Data(data))));
+                }
+                Err(other) if other.is_trailers() => {
                     log::debug!(
                         "rustapp: response trailers are dropped (Apache sends none on HTTP/1)"
                     );
                 }
-                Ok(Err(_)) => {}
+                Err(_) => {}
             }
         }
     }

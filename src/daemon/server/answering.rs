@@ -3,33 +3,42 @@
 //! Apache's response.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rustapp_daemon_protocol::{Frame, RequestHead, UserQuery};
 
 use super::ServeOptions;
 use super::apps::DaemonApps;
-use super::worker::protocol_error;
+use super::stream::Stream;
+use super::worker::{AppClock, Returned, protocol_error};
 use crate::daemon::connection::Connection;
 use crate::daemon::request_state::DaemonRequest;
-use crate::host::{BodyPiece, Failure, UserQuestion, answer};
+use crate::host::{BodyPiece, Failure, ResponseBody, UserQuestion, answer};
 
-/// Serves one request: its answer, or a `Failed` frame saying why there is none.
+/// Serves one request: its answer, or a `Failed` frame saying why there is none. A response
+/// whose body waits is handed back as [`Returned::Waiting`].
 pub(super) fn serve_request(
-    conn: &mut Connection,
+    mut conn: Connection,
     head: Box<RequestHead>,
-    apps: &DaemonApps,
+    apps: &'static DaemonApps,
     options: &ServeOptions,
-) -> io::Result<()> {
-    if let Some(refusal) = queued_too_long(conn, options) {
-        return conn.send(&refusal);
+    clock: &AppClock<'_>,
+) -> Returned {
+    if let Some(refusal) = queued_too_long(&conn, options) {
+        return sent(conn.send(&refusal), conn);
     }
     let app = match apps.get(head.app) {
         Ok(app) => app,
-        Err(reason) => return conn.send(&failed(500, &reason)),
+        Err(reason) => return sent(conn.send(&failed(500, &reason)), conn),
     };
+    let limit = wait_limit(head.idle_timeout_ms, options);
     let request = DaemonRequest::new(conn, head);
-    let answer = match answer(app, &request) {
+    let answered = {
+        let _in_app = clock.enter(limit);
+        answer(app, &*request)
+    };
+    let answer = match answered {
         Ok(answer) => answer,
         Err(failure) => {
             let status = failure.status();
@@ -37,46 +46,93 @@ pub(super) fn serve_request(
                 Failure::Stopped => "the application is shutting down in this daemon".to_owned(),
                 other => format!("the application {other}"),
             };
-            return request.send(&failed(status, &reason));
+            let written = request.send(&failed(status, &reason));
+            return sent(written, request.into_connection());
         }
     };
     let (status, headers) = (answer.head.status, request.take_headers());
-    request.queue(&Frame::ResponseHead { status, headers })?;
-    let Some(mut body) = answer.body else {
-        return request.send(&Frame::ResponseEnd);
+    let queued = request.queue(&Frame::ResponseHead { status, headers });
+    let Some(body) = answer.body else {
+        let written = queued.and_then(|()| request.send(&Frame::ResponseEnd));
+        return sent(written, request.into_connection());
     };
+    if queued.is_err() {
+        return Returned::Closed;
+    }
     let max_chunk = options.limits.max_body_chunk as usize;
+    match Stream::new(request, body, limit) {
+        Ok(stream) => stream.pump(clock, max_chunk).into(),
+        Err((request, body)) => send_in_place(request, body, clock, limit, max_chunk),
+    }
+}
+
+/// The wait limit of a request: the URL's stream-idle-timeout, else the group's
+/// request-timeout.
+fn wait_limit(idle_timeout_ms: u32, options: &ServeOptions) -> Duration {
+    match idle_timeout_ms {
+        0 => options.request_timeout,
+        ms => Duration::from_millis(u64::from(ms)),
+    }
+}
+
+/// The connection, after a frame was (or was not) written on it.
+fn sent(written: io::Result<()>, conn: Connection) -> Returned {
+    match written {
+        Ok(()) => Returned::Idle(conn),
+        Err(_) => Returned::Closed,
+    }
+}
+
+/// Sends the body of an application built before bodies could wait (ABI 1.1) on this thread,
+/// which that application requires; writes wait for the Apache child.
+fn send_in_place(
+    request: Box<DaemonRequest>,
+    mut body: ResponseBody<'static>,
+    clock: &AppClock<'_>,
+    limit: Duration,
+    max_chunk: usize,
+) -> Returned {
     loop {
-        let frame = match body.next() {
-            BodyPiece::Data(data) => {
-                for piece in data.chunks(max_chunk) {
-                    request.queue(&Frame::ResponseBody(Bytes::copy_from_slice(piece)))?;
+        let frame = {
+            let _in_app = clock.enter(limit);
+            match body.next() {
+                BodyPiece::Data(data) => {
+                    for piece in data.chunks(max_chunk) {
+                        let frame = Frame::ResponseBody(Bytes::copy_from_slice(piece));
+                        if request.queue(&frame).is_err() {
+                            return Returned::Closed;
+                        }
+                    }
+                    continue;
                 }
-                continue;
+                BodyPiece::Flush => Frame::Flush,
+                BodyPiece::End => Frame::ResponseEnd,
+                // A pending body without the ABI that allows it is a failure.
+                BodyPiece::Failed | BodyPiece::Pending(_) => Frame::ResponseAbort {
+                    reason: Bytes::from_static(b"the application failed while producing its body"),
+                },
             }
-            BodyPiece::Flush => Frame::Flush,
-            BodyPiece::End => Frame::ResponseEnd,
-            BodyPiece::Failed => Frame::ResponseAbort {
-                reason: Bytes::from_static(b"the application failed while producing its body"),
-            },
         };
         let last = !matches!(frame, Frame::Flush);
-        request.send(&frame)?;
+        if request.send(&frame).is_err() {
+            return Returned::Closed;
+        }
         if last {
-            return Ok(());
+            drop(body);
+            return Returned::Idle(request.into_connection());
         }
     }
 }
 
 /// Asks an application's user store, for an Apache child authenticating a request.
 pub(super) fn answer_user_query(
-    conn: &mut Connection,
+    mut conn: Connection,
     query: UserQuery,
     apps: &DaemonApps,
     options: &ServeOptions,
-) -> io::Result<()> {
-    if let Some(refusal) = queued_too_long(conn, options) {
-        return conn.send(&refusal);
+) -> io::Result<Connection> {
+    if let Some(refusal) = queued_too_long(&conn, options) {
+        return conn.send(&refusal).map(|()| conn);
     }
     let Some(question) = UserQuestion::from_wire(query.question) else {
         return Err(protocol_error(&format!(
@@ -86,7 +142,7 @@ pub(super) fn answer_user_query(
     };
     let app = match apps.get(query.head.app) {
         Ok(app) => app,
-        Err(reason) => return conn.send(&failed(500, &reason)),
+        Err(reason) => return conn.send(&failed(500, &reason)).map(|()| conn),
     };
     let request = DaemonRequest::without_body(conn, Box::new(query.head));
     let answer = app.ask_users(question, &request.abi_request(), &query.user, &query.secret);
@@ -97,7 +153,8 @@ pub(super) fn answer_user_query(
         }
         None => failed(503, "the application is shutting down in this daemon"),
     };
-    request.send(&frame)
+    request.send(&frame)?;
+    Ok(request.into_connection())
 }
 
 /// A 503 for a request or query that waited past the group's queue-timeout for a thread.

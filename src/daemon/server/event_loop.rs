@@ -1,35 +1,41 @@
-//! The daemon's event loop: accepts connections, keeps idle ones on the poller, hands ready
-//! ones to the workers, and decides when the process stops serving.
+//! The daemon's event loop: accepts connections, keeps idle ones and waiting responses on the
+//! poller, hands whatever can go on to the workers, and decides when the process stops
+//! serving.
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use mio::event::Event;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rustapp_daemon_protocol::Frame;
 
 use super::apps::DaemonApps;
-use super::recycle::{Activity, overdue_request, reason_to_retire};
-use super::worker::{Shared, work};
+use super::recycle::{Activity, reason_to_retire, stuck_call};
+use super::stream::{HIGH_WATER, Stream};
+use super::worker::{Returned, Shared, Wait, Work, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
 use crate::daemon::os::STOP_REQUESTED;
 
 const LISTENER: Token = Token(0);
 const WAKE: Token = Token(1);
-const FIRST_CONNECTION: usize = 2;
+
+/// How often waiting responses are checked against their idle limits.
+const IDLE_CHECK: Duration = Duration::from_millis(250);
 
 /// Serves connections from `listener` until the process should retire (or the listener fails).
 /// Blocks the calling thread, which becomes the event loop.
 pub(crate) fn serve(
     listener: UnixListener,
-    apps: Arc<DaemonApps>,
+    apps: &'static DaemonApps,
     options: ServeOptions,
 ) -> io::Result<Retired> {
     let mut poll = Poll::new()?;
@@ -39,12 +45,13 @@ pub(crate) fn serve(
         .register(&mut SourceFd(&listener_fd), LISTENER, Interest::READABLE)?;
 
     let threads = options.threads.max(1);
-    let (to_workers, ready) = mpsc::channel::<Connection>();
-    let (done, from_workers) = mpsc::channel::<Connection>();
+    let (to_workers, ready) = mpsc::channel::<Work>();
+    let (done, from_workers) = mpsc::channel::<Returned>();
     let shared = Arc::new(Shared {
         apps,
         activity: Activity {
-            busy_since_ms: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            app_deadline_ms: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            app_limit_ms: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             ..Activity::default()
         },
         options,
@@ -59,16 +66,18 @@ pub(crate) fn serve(
             .name(format!("rustapp-daemon-{n}"))
             .spawn(move || work(n, &shared))?;
     }
-    let (options, activity) = (&shared.options, &shared.activity);
-    let hand_over = |mut conn: Connection| {
-        conn.ready_at = Some(Instant::now());
-        activity.outstanding.fetch_add(1, Ordering::AcqRel);
-        let _ = to_workers.send(conn);
+    let mut state = LoopState {
+        registry: poll.registry().try_clone()?,
+        to_workers,
+        shared: shared.clone(),
+        idle: HashMap::new(),
+        waiting: HashMap::new(),
+        next_id: 1,
     };
+    let (options, activity) = (&shared.options, &shared.activity);
 
-    let mut idle: HashMap<Token, Connection> = HashMap::new();
-    let mut next_token = FIRST_CONNECTION;
     let mut events = Events::with_capacity(256);
+    let mut last_idle_check = Instant::now();
     // Set once the process starts retiring: why, and since when.
     let mut retiring: Option<(String, Instant)> = None;
     loop {
@@ -81,7 +90,9 @@ pub(crate) fn serve(
             match event.token() {
                 LISTENER if retiring.is_none() => loop {
                     match listener.accept() {
-                        Ok((stream, _)) => hand_over(Connection::new(stream, options.limits)),
+                        Ok((stream, _)) => {
+                            state.hand_over(Connection::new(stream, options.limits));
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => {
                             log::error!("daemon: accepting a connection failed: {e}");
@@ -90,54 +101,55 @@ pub(crate) fn serve(
                     }
                 },
                 LISTENER | WAKE => {}
-                token => {
-                    if let Some(conn) = idle.remove(&token) {
-                        let fd = conn.stream.as_raw_fd();
-                        let _ = poll.registry().deregister(&mut SourceFd(&fd));
-                        hand_over(conn);
+                token => state.on_event(token, event),
+            }
+        }
+        // What the workers are done with.
+        for returned in from_workers.try_iter() {
+            match returned {
+                Returned::Idle(conn) => {
+                    activity.outstanding.fetch_sub(1, Ordering::AcqRel);
+                    if retiring.is_some() {
+                        say_goodbye(conn);
+                    } else {
+                        state.keep_idle(conn);
                     }
                 }
-            }
-        }
-        // Connections the workers are done with: idle until their next request.
-        for mut conn in from_workers.try_iter() {
-            activity.outstanding.fetch_sub(1, Ordering::AcqRel);
-            if retiring.is_some() {
-                say_goodbye(conn);
-            } else if conn.has_buffered_input() {
-                hand_over(conn);
-            } else {
-                let token = Token(next_token);
-                next_token += 1;
-                let fd = conn.stream.as_raw_fd();
-                if poll
-                    .registry()
-                    .register(&mut SourceFd(&fd), token, Interest::READABLE)
-                    .is_ok()
-                {
-                    idle.insert(token, conn);
+                Returned::Closed => {
+                    activity.outstanding.fetch_sub(1, Ordering::AcqRel);
                 }
+                Returned::Waiting(stream, wait) if retiring.is_some() => {
+                    state.end_if_waiting_for_events(stream, wait);
+                }
+                Returned::Waiting(stream, wait) => state.park(stream, wait),
             }
         }
-        if let Some(stuck) = overdue_request(activity, options, shared.epoch) {
+        if last_idle_check.elapsed() >= IDLE_CHECK {
+            state.abort_idle_streams();
+            last_idle_check = Instant::now();
+        }
+        if let Some(stuck) = stuck_call(activity, shared.epoch) {
             // Its Apache child has answered 504 already; the thread cannot be stopped from
             // outside, so the process ends and its supervisor starts another.
+            let limit = if stuck.limit == options.request_timeout {
+                "its request-timeout"
+            } else {
+                "the URL's stream-idle-timeout"
+            };
             return Err(io::Error::other(format!(
-                "a request ran for {} s, past its request-timeout of {} s",
-                stuck.as_secs(),
-                options.request_timeout.as_secs()
+                "a call into the application ran past {limit} of {} s and has not returned {} s later: its thread cannot be freed, so this process is replaced",
+                stuck.limit.as_secs(),
+                stuck.past.as_secs()
             )));
         }
         match &retiring {
             None => {
                 if let Some(reason) =
-                    reason_to_retire(&options.recycle, activity, &shared.apps, shared.epoch)
+                    reason_to_retire(&options.recycle, activity, shared.apps, shared.epoch)
                 {
                     log::info!("daemon process {} retires: {reason}", std::process::id());
                     let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
-                    for (_, conn) in idle.drain() {
-                        say_goodbye(conn);
-                    }
+                    state.retire();
                     retiring = Some((reason, Instant::now()));
                 }
             }
@@ -160,6 +172,248 @@ pub(crate) fn serve(
                         ),
                     });
                 }
+            }
+        }
+    }
+}
+
+/// A response waiting on the event loop.
+struct Waiting {
+    stream: Stream,
+    /// The body's descriptor, while it waits for the body.
+    body_fd: Option<RawFd>,
+}
+
+/// The event loop's connections and waiting responses. Each has an id: an idle connection and
+/// a waiting response's connection are watched under token `2 * id`, a waiting body under
+/// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
+struct LoopState {
+    registry: Registry,
+    to_workers: Sender<Work>,
+    shared: Arc<Shared>,
+    idle: HashMap<usize, Connection>,
+    waiting: HashMap<usize, Waiting>,
+    next_id: usize,
+}
+
+impl LoopState {
+    fn new_id(&mut self) -> usize {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// A connection with something to read goes to a worker.
+    fn hand_over(&mut self, mut conn: Connection) {
+        conn.ready_at = Some(Instant::now());
+        self.shared
+            .activity
+            .outstanding
+            .fetch_add(1, Ordering::AcqRel);
+        let _ = self.to_workers.send(Work::Serve(conn));
+    }
+
+    /// A connection waits for its next request.
+    fn keep_idle(&mut self, mut conn: Connection) {
+        if conn.has_buffered_input() {
+            // The next request is here already: the peer will not signal it again.
+            conn.ready_at = Some(Instant::now());
+            let _ = self.to_workers.send(Work::Serve(conn));
+            self.shared
+                .activity
+                .outstanding
+                .fetch_add(1, Ordering::AcqRel);
+            return;
+        }
+        let id = self.new_id();
+        let fd = conn.stream.as_raw_fd();
+        if self
+            .registry
+            .register(&mut SourceFd(&fd), Token(2 * id), Interest::READABLE)
+            .is_ok()
+        {
+            self.idle.insert(id, conn);
+        }
+    }
+
+    /// A response waits: its connection is watched (for the Apache child giving up on it, and
+    /// for room when output is queued), and its body's descriptor if it waits for the body.
+    fn park(&mut self, stream: Stream, wait: Wait) {
+        let id = self.new_id();
+        let body_fd = match wait {
+            Wait::Body(fd) => Some(fd),
+            Wait::Writable => None,
+        };
+        let conn_fd = stream.connection_fd();
+        let mut interest = Interest::READABLE;
+        if stream.queued() > 0 {
+            interest = interest.add(Interest::WRITABLE);
+        }
+        let registered = self
+            .registry
+            .register(&mut SourceFd(&conn_fd), Token(2 * id), interest)
+            .and_then(|()| match body_fd {
+                Some(fd) => self.registry.register(
+                    &mut SourceFd(&fd),
+                    Token(2 * id + 1),
+                    Interest::READABLE,
+                ),
+                None => Ok(()),
+            });
+        if let Err(e) = registered {
+            log::error!("daemon: cannot wait for a response: {e}; it is dropped");
+            let _ = self.registry.deregister(&mut SourceFd(&conn_fd));
+            self.finished(None);
+            stream.cancel();
+            return;
+        }
+        self.waiting.insert(id, Waiting { stream, body_fd });
+    }
+
+    /// Stops watching a waiting response and takes it.
+    fn unpark(&mut self, id: usize) -> Option<Stream> {
+        let waiting = self.waiting.remove(&id)?;
+        let conn_fd = waiting.stream.connection_fd();
+        let _ = self.registry.deregister(&mut SourceFd(&conn_fd));
+        if let Some(fd) = waiting.body_fd {
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        }
+        Some(waiting.stream)
+    }
+
+    /// A response that waited is over: its connection idles, or is gone.
+    fn finished(&mut self, conn: Option<Connection>) {
+        self.shared
+            .activity
+            .outstanding
+            .fetch_sub(1, Ordering::AcqRel);
+        if let Some(conn) = conn {
+            self.keep_idle(conn);
+        }
+    }
+
+    fn on_event(&mut self, token: Token, event: &Event) {
+        let (id, is_body) = (token.0 / 2, token.0 % 2 == 1);
+        if let Some(conn) = self.idle.remove(&id) {
+            let fd = conn.stream.as_raw_fd();
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+            return self.hand_over(conn);
+        }
+        if !self.waiting.contains_key(&id) {
+            return;
+        }
+        if is_body {
+            // The body can go on: to a worker, which pulls it again.
+            if let Some(stream) = self.unpark(id) {
+                let _ = self.to_workers.send(Work::Resume(stream));
+            }
+            return;
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            // During a response the Apache child sends nothing but `Cancel`, or closes: its
+            // client went away. The body is dropped at once (its clean-up runs).
+            if let Some(stream) = self.unpark(id) {
+                log::debug!("daemon: the Apache child gave up a response (its client went away)");
+                stream.cancel();
+                self.finished(None);
+            }
+            return;
+        }
+        if event.is_writable() {
+            self.on_writable(id);
+        }
+    }
+
+    /// Room on a waiting response's connection: write what is queued.
+    fn on_writable(&mut self, id: usize) {
+        let Some(waiting) = self.waiting.get_mut(&id) else {
+            return;
+        };
+        let flushed = waiting.stream.flush_queued();
+        let finished = waiting.stream.is_finished();
+        let waits_for_body = waiting.body_fd.is_some();
+        let queued = waiting.stream.queued();
+        match flushed {
+            Err(_) => {
+                if let Some(stream) = self.unpark(id) {
+                    stream.cancel();
+                    self.finished(None);
+                }
+            }
+            Ok(true) if finished => {
+                if let Some(stream) = self.unpark(id) {
+                    let conn = stream.into_connection();
+                    self.finished(Some(conn));
+                }
+            }
+            // Still writing the end, or the body has nothing yet anyway.
+            Ok(_) if finished || waits_for_body => {}
+            // Room enough: the body is asked for more.
+            Ok(_) if queued < HIGH_WATER / 2 => {
+                if let Some(stream) = self.unpark(id) {
+                    let _ = self.to_workers.send(Work::Resume(stream));
+                }
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Responses whose body has produced nothing for longer than their limit are aborted (the
+    /// Apache child logs why); their connections stay usable.
+    fn abort_idle_streams(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<(usize, Duration)> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.body_fd.is_some())
+            .filter_map(|(&id, w)| Some((id, w.stream.idle_past_limit(now)?)))
+            .collect();
+        for (id, limit) in expired {
+            let Some(stream) = self.unpark(id) else {
+                continue;
+            };
+            let reason = format!(
+                "the response produced nothing for {} s, its limit (stream-idle-timeout, else request-timeout); it was aborted",
+                limit.as_secs()
+            );
+            let abort = Frame::ResponseAbort {
+                reason: Bytes::from(reason),
+            };
+            let conn = stream.end_with(&[abort]);
+            self.finished(conn);
+        }
+    }
+
+    /// A response coming back to wait while the process retires: one waiting for events ends
+    /// cleanly now (so that a client reconnects, to the next process); one writing its output
+    /// finishes.
+    fn end_if_waiting_for_events(&mut self, stream: Stream, wait: Wait) {
+        match wait {
+            Wait::Body(_) => {
+                let conn = stream.end_with(&[Frame::ResponseEnd, Frame::Goodbye]);
+                drop(conn);
+                self.finished(None);
+            }
+            Wait::Writable => self.park(stream, wait),
+        }
+    }
+
+    /// The process starts retiring: idle connections are told goodbye, and responses waiting
+    /// for events end cleanly.
+    fn retire(&mut self) {
+        for (_, conn) in self.idle.drain() {
+            let fd = conn.stream.as_raw_fd();
+            let _ = self.registry.deregister(&mut SourceFd(&fd));
+            say_goodbye(conn);
+        }
+        let waiting_for_events: Vec<usize> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| w.body_fd.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in waiting_for_events {
+            if let Some(stream) = self.unpark(id) {
+                self.end_if_waiting_for_events(stream, Wait::Body(-1));
             }
         }
     }

@@ -9,6 +9,8 @@
 //! - `event_loop`: accepting, idle connections, and when to stop serving;
 //! - `worker`: one turn of a ready connection: greeting, then one request or user query;
 //! - `answering`: a request or query answered by an application, as frames;
+//! - `stream`: a response body pumped into frames, which waits on the event loop when it has
+//!   nothing yet or the Apache child reads slowly;
 //! - `apps`: the applications this daemon serves, started when first needed;
 //! - `recycle`: the policy that retires a process (maximum-requests, inactivity, a replaced
 //!   library, a request past its timeout).
@@ -17,6 +19,7 @@ mod answering;
 mod apps;
 mod event_loop;
 mod recycle;
+mod stream;
 mod worker;
 
 use std::time::Duration;

@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use super::ServeOptions;
 use super::apps::DaemonApps;
 use crate::daemon::os::{RETIRE_REQUESTED, STOP_REQUESTED};
 
@@ -19,35 +18,43 @@ pub(crate) struct Recycle {
     pub(crate) shutdown_timeout: Duration,
 }
 
-/// What the poller and the workers share.
+/// What the event loop and the workers record.
 #[derive(Default)]
 pub(super) struct Activity {
     pub(super) served: AtomicU64,
-    /// Connections handed to workers and not yet given back or closed.
+    /// Connections handed to workers or holding a waiting response, not yet given back or
+    /// closed.
     pub(super) outstanding: AtomicUsize,
     /// When the last request ended, in milliseconds since the server started.
     pub(super) last_request_ms: AtomicU64,
-    /// For each worker, since when it has been busy (milliseconds since the server started,
-    /// plus one), or 0 when idle.
-    pub(super) busy_since_ms: Vec<AtomicU64>,
+    /// For each worker, while it runs application code: when that call passes its limit
+    /// (milliseconds since the server started, plus one); else 0.
+    pub(super) app_deadline_ms: Vec<AtomicU64>,
+    /// For each worker, the limit of the call it runs (for the message when it is stuck).
+    pub(super) app_limit_ms: Vec<AtomicU64>,
 }
 
-/// How long the longest-running request has run, if past `request-timeout` (plus a second, so
-/// the Apache child's 504 goes out before the process ends).
-pub(super) fn overdue_request(
-    activity: &Activity,
-    options: &ServeOptions,
-    epoch: Instant,
-) -> Option<Duration> {
+/// A call into application code that has not returned past its limit.
+pub(super) struct Stuck {
+    pub(super) limit: Duration,
+    pub(super) past: Duration,
+}
+
+/// How long a call into application code has run past its limit, if more than a second
+/// past it (so the Apache child's 504 goes out first): its thread cannot be freed from outside,
+/// so the process must go.
+pub(super) fn stuck_call(activity: &Activity, epoch: Instant) -> Option<Stuck> {
     let now = epoch.elapsed().as_millis() as u64 + 1;
-    let longest = activity
-        .busy_since_ms
+    let (worker, past) = activity
+        .app_deadline_ms
         .iter()
-        .map(|since| since.load(Ordering::Acquire))
-        .filter(|&since| since != 0)
-        .map(|since| Duration::from_millis(now.saturating_sub(since)))
-        .max()?;
-    (longest > options.request_timeout + Duration::from_secs(1)).then_some(longest)
+        .map(|deadline| deadline.load(Ordering::Acquire))
+        .enumerate()
+        .filter(|&(_, deadline)| deadline != 0)
+        .map(|(worker, deadline)| (worker, Duration::from_millis(now.saturating_sub(deadline))))
+        .max_by_key(|&(_, past)| past)?;
+    let limit = Duration::from_millis(activity.app_limit_ms[worker].load(Ordering::Acquire));
+    (past > Duration::from_secs(1)).then_some(Stuck { limit, past })
 }
 
 pub(super) fn reason_to_retire(
