@@ -154,6 +154,10 @@ fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
     let started = Instant::now();
     let client = request.client_socket_fd();
     loop {
+        // Also between frequent events, which may never leave a quiet second.
+        if is_stopping() {
+            return Waited::Stopping;
+        }
         let left = idle.0.map(|limit| limit.saturating_sub(started.elapsed()));
         if let Some(limit) = idle.0.filter(|_| left.is_some_and(|l| l.is_zero())) {
             return Waited::Idle(limit);
@@ -163,9 +167,6 @@ fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
             Woke::Ready => return Waited::Ready,
             Woke::ClientGone => return Waited::ClientGone,
             Woke::TimedOut => {}
-        }
-        if is_stopping() {
-            return Waited::Stopping;
         }
         // An HTTP/2 stream has no socket of its own: a reset shows as a failed flush.
         if client.is_none() && request.flush().is_err() {

@@ -12,7 +12,7 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
@@ -77,6 +77,8 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .route("/upload", post(count_upload))
         .route("/stream", get(stream))
         .route("/events", get(events))
+        .route("/live", get(live_page))
+        .route("/live/seen", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whoami", get(whoami))
         .route("/panic", get(explode))
         .layer(CompressionLayer::new())
@@ -243,6 +245,29 @@ async fn events(Query(params): Query<EventParams>) -> impl IntoResponse {
         }
     });
     Sse::new(stream)
+}
+
+/// A page that follows `events` with the browser's `EventSource` (which reconnects by itself
+/// when a stream ends) and reports each event it sees to `live/seen`, so that the server's
+/// access log shows what the browser received.
+async fn live_page() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html>
+<html><head><meta charset="utf-8"><title>Live events</title></head>
+<body><h1>Live events</h1><ol id="events"></ol>
+<script>
+let seen = 0;
+const source = new EventSource("events?every_ms=300");
+source.onmessage = (event) => {
+  seen += 1;
+  const item = document.createElement("li");
+  item.textContent = event.data;
+  document.getElementById("events").append(item);
+  fetch("live/seen?n=" + seen + "&data=" + encodeURIComponent(event.data));
+};
+</script></body></html>
+"#,
+    )
 }
 
 /// What Apache knows about the request, through `rustapp::tower::RequestInfo`.
