@@ -22,7 +22,11 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let child = Command::new("chromium")
             .args(["--headless=new", "--no-sandbox", "--disable-gpu"])
-            .args(["--disable-dev-shm-usage", "--no-first-run", "--remote-debugging-port=0"])
+            .args([
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+            ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
             .stdin(Stdio::null())
@@ -90,9 +94,11 @@ fn a_browser_follows_events_in_both_modes_and_reconnects_after_a_graceful_restar
     // Each stream ended (the first event of a new stream is event 0 again) and the browser
     // kept receiving on the new one.
     for mount in ["/e", "/d"] {
-        wait_until(&format!("{mount}: a reconnect after the restart"), &apache, || {
-            seen(&apache, mount, "event 2") >= 2
-        });
+        wait_until(
+            &format!("{mount}: a reconnect after the restart"),
+            &apache,
+            || seen(&apache, mount, "event 2") >= 2,
+        );
         assert!(seen(&apache, mount, "event 0") >= 2);
     }
     let log = apache.error_log();

@@ -342,6 +342,12 @@ fn slow_uploads_and_downloads_cost_apache_threads_not_the_daemons() {
         .processes(4),
     );
     let port = apache.port;
+    let daemon: u32 = http::get(&apache.url("/t/info"))
+        .field("pid")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (resident_before, _) = support::memory_kib(daemon);
     let uploads: Vec<_> = (0..20u8)
         .map(|i| {
             let body: Vec<u8> = (0..12_000u32)
@@ -368,6 +374,11 @@ fn slow_uploads_and_downloads_cost_apache_threads_not_the_daemons() {
         .map(|_| slow_download(port, "/t/stream?mib=8"))
         .collect();
     std::thread::sleep(Duration::from_millis(500)); // the uploads are under way
+    // What the stalled downloads cost the daemon: their queued output is bounded.
+    let (resident, _) = support::memory_kib(daemon);
+    let per_download = resident.saturating_sub(resident_before) / 20;
+    println!("daemon resident memory per slow download: {per_download} KiB");
+    assert!(per_download < 1024, "{per_download} KiB per slow download");
     for _ in 0..5 {
         let (status, took) = timed_get(&apache.url("/t/info"));
         assert_eq!(status, 200);

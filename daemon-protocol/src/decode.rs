@@ -60,7 +60,8 @@ pub struct Decoder {
 impl Decoder {
     pub fn new(limits: Limits) -> Decoder {
         Decoder {
-            buf: BytesMut::with_capacity(16 * 1024),
+            // Grows with use: a peer may hold many connections that wait.
+            buf: BytesMut::new(),
             limits,
         }
     }

@@ -12,10 +12,16 @@ use super::os::send_now;
 /// straight from where they are.
 const SMALL_BODY_PIECE: usize = 64 * 1024;
 
+thread_local! {
+    /// What reads land in before the decoder takes them: one per thread, not per connection
+    /// (a daemon may hold thousands of connections that wait).
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0u8; 64 * 1024].into_boxed_slice());
+}
+
 pub(crate) struct Connection {
     pub(crate) stream: UnixStream,
     decoder: Decoder,
-    scratch: Box<[u8]>,
     out: BytesMut,
     /// Whether the peer has proven it is this Apache (`Hello` checked).
     pub(crate) greeted: bool,
@@ -30,8 +36,8 @@ impl Connection {
         Connection {
             stream,
             decoder: Decoder::new(limits),
-            scratch: vec![0u8; 64 * 1024].into_boxed_slice(),
-            out: BytesMut::with_capacity(16 * 1024),
+            // Grows with use: thousands of connections may wait with nothing queued.
+            out: BytesMut::new(),
             greeted: false,
             ready_at: None,
             peer_pid: None,
@@ -46,7 +52,11 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
-            let n = self.stream.read(&mut self.scratch)?;
+            let n = SCRATCH.with_borrow_mut(|scratch| {
+                let n = self.stream.read(scratch)?;
+                self.decoder.extend(&scratch[..n]);
+                Ok::<_, io::Error>(n)
+            })?;
             if n == 0 {
                 return if self.decoder.buffer().is_empty() {
                     Ok(None)
@@ -57,7 +67,6 @@ impl Connection {
                     ))
                 };
             }
-            self.decoder.extend(&self.scratch[..n]);
         }
     }
 

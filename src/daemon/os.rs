@@ -351,3 +351,20 @@ pub(crate) fn send_now(
     };
     usize::try_from(sent).map_err(|_| std::io::Error::last_os_error())
 }
+
+/// Raises this process's limit of open descriptors to its hard limit: a daemon holds a
+/// connection for every Apache thread that streams from it, which can be thousands.
+pub(crate) fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write one rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rustapp_daemon_protocol::Limits;
 
-use super::os::{become_daemon, exit_now, reset_signals, set_thread_name};
+use super::os::{become_daemon, exit_now, raise_open_files_limit, reset_signals, set_thread_name};
 use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
 use super::runtime::DaemonRuntime;
 use super::server::{DaemonApps, LazyApp, Recycle, ServeOptions, serve};
@@ -22,6 +22,7 @@ const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'static>) -> ! {
     let _scope = server_log_scope(main);
     reset_signals();
+    raise_open_files_limit();
     ffi::close_http_listeners();
     let group = runtime.group(index).expect("a started group");
     let name = group.config.name.clone();
