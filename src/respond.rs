@@ -33,6 +33,8 @@ pub(crate) struct IdleLimit(pub(crate) Option<Duration>);
 
 /// How often a waiting response looks at the client and at Apache stopping.
 const LOOK_AROUND: Duration = Duration::from_secs(1);
+/// How often an HTTP/2 stream, which has no socket of its own to watch, is probed instead.
+const PROBE_H2: Duration = Duration::from_millis(250);
 
 /// Delivers a response whose head was accepted: `who` names the application in log lines.
 pub(crate) fn deliver(
@@ -162,7 +164,12 @@ fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
         if let Some(limit) = idle.0.filter(|_| left.is_some_and(|l| l.is_zero())) {
             return Waited::Idle(limit);
         }
-        let tick = left.map_or(LOOK_AROUND, |left| left.min(LOOK_AROUND));
+        let look = if client.is_some() {
+            LOOK_AROUND
+        } else {
+            PROBE_H2
+        };
+        let tick = left.map_or(look, |left| left.min(look));
         match wait_readable(fd, client, tick) {
             Woke::Ready => return Waited::Ready,
             Woke::ClientGone => return Waited::ClientGone,

@@ -396,20 +396,30 @@ fn slow_uploads_and_downloads_cost_apache_threads_not_the_daemons() {
     drop(downloads);
 }
 
+/// Waits up to 5 s for `marker`: how long after `since` it appeared.
+fn appeared(marker: &Path, since: Instant) -> Option<Duration> {
+    while !marker.exists() && since.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    marker.exists().then(|| since.elapsed())
+}
+
 #[test]
 fn a_client_that_goes_away_drops_its_stream_within_a_second_in_both_modes() {
     ensure_user(USER);
     let lib = artifacts().axum_site.display().to_string();
     let apache = Apache::start(ApacheConfig::new(&format!(
-        "RustAppDaemonProcess gone threads=2 user={USER} home=/\n\
+        "{h2}Protocols h2c http/1.1\n\
+         RustAppDaemonProcess gone threads=2 user={USER} home=/\n\
          RustAppAlias /e {lib}\n\
-         RustAppAlias /d {lib} process-group=gone"
+         RustAppAlias /d {lib} process-group=gone",
+        h2 = load("http2")
     )));
     let dir = open_dir();
     for mount in ["/e", "/d"] {
-        let marker = dir
-            .path()
-            .join(format!("dropped{}", mount.replace('/', "-")));
+        let name = mount.replace('/', "-");
+        // HTTP/1.1: the connection closes.
+        let marker = dir.path().join(format!("dropped{name}"));
         let path = format!("{mount}/events?every_ms=600000&marker={}", marker.display());
         let stream = open_streams(&apache, &path, 1).remove(0);
         assert!(
@@ -418,14 +428,25 @@ fn a_client_that_goes_away_drops_its_stream_within_a_second_in_both_modes() {
         );
         let gone = Instant::now();
         drop(stream);
-        while !marker.exists() && gone.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        assert!(marker.exists(), "{mount}: the stream was not dropped");
+        let took = appeared(&marker, gone);
         assert!(
-            gone.elapsed() < Duration::from_secs(1),
-            "{mount}: dropped {:?} after the client went away",
-            gone.elapsed()
+            took.is_some_and(|t| t < Duration::from_secs(1)),
+            "{mount}: dropped {took:?} after the client went away"
+        );
+        // HTTP/2: the stream is reset (curl goes away).
+        let marker = dir.path().join(format!("h2-dropped{name}"));
+        let url = apache.url(&format!(
+            "{mount}/events?every_ms=600000&marker={}",
+            marker.display()
+        ));
+        let curl = Curl::start(&["--http2-prior-knowledge"], &url);
+        curl.expect("data: event 0", mount);
+        let gone = Instant::now();
+        drop(curl);
+        let took = appeared(&marker, gone);
+        assert!(
+            took.is_some_and(|t| t < Duration::from_secs(1)),
+            "{mount} over h2: dropped {took:?} after the client went away"
         );
     }
 }

@@ -98,6 +98,20 @@ pub(crate) fn rust_app_daemon_process(
     Ok(())
 }
 
+/// `RustAppBufferRequestBody On|Off|BYTES`: how much of a request body is read before a daemon
+/// is asked.
+pub(crate) fn rust_app_buffer_request_body(value: &str) -> Result<u64, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "on" => Ok(u64::MAX),
+        "off" => Ok(0),
+        bytes => bytes.parse().map_err(|_| {
+            format!(
+                "RustAppBufferRequestBody: '{value}' is not On, Off or a number of bytes (bodies up to that size are read whole; larger ones stream)"
+            )
+        }),
+    }
+}
+
 /// `RustAppStreamIdleTimeout SECONDS` (for a server or a location).
 pub(crate) fn rust_app_stream_idle_timeout(value: &str) -> Result<std::time::Duration, String> {
     seconds(value).map_err(|e| format!("RustAppStreamIdleTimeout: {e}"))
@@ -218,6 +232,18 @@ mod tests {
         let err = alias(&mut config, &["/x/", &lib]).unwrap_err();
         assert!(
             err.contains("already defined") && err.contains("test.conf:1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn request_body_buffering_is_on_off_or_a_size() {
+        assert_eq!(rust_app_buffer_request_body("On"), Ok(u64::MAX));
+        assert_eq!(rust_app_buffer_request_body("off"), Ok(0));
+        assert_eq!(rust_app_buffer_request_body("1048576"), Ok(1 << 20));
+        let err = rust_app_buffer_request_body("lots").unwrap_err();
+        assert!(
+            err.contains("'lots' is not On, Off or a number of bytes"),
             "{err}"
         );
     }

@@ -14,8 +14,9 @@ pub(crate) struct DirConfig {
     pub(crate) process_group: Option<GroupIndex>,
     /// `RustAppStreamIdleTimeout`: how long a response may wait with nothing to send.
     pub(crate) stream_idle_timeout: Option<Duration>,
-    /// `RustAppBufferRequestBody`: unset inherits, the default is On.
-    pub(crate) buffer_request_body: Option<bool>,
+    /// `RustAppBufferRequestBody`: how many bytes of a request body are read before a daemon
+    /// is asked (`u64::MAX`: On, the whole body; 0: Off). Unset inherits; the default is On.
+    pub(crate) buffer_request_body: Option<u64>,
     /// `RustAppAuthUser`: whose users `AuthBasicProvider rustapp` checks.
     pub(crate) auth_user: Option<Arc<UserStoreRef>>,
     /// `RustAppAuthGroup`: whose groups `Require rustapp-group` asks (default: `auth_user`'s).
@@ -36,11 +37,11 @@ impl ConfigRecord for DirConfig {
 }
 
 impl DirConfig {
-    /// Whether a request body is read whole before a daemon group is asked (so that slow
-    /// uploads hold no daemon thread). On unless configured: applications that must see an
-    /// upload as it arrives turn it off for their location.
-    pub(crate) fn buffers_request_body(dir: Option<&DirConfig>) -> bool {
-        dir.and_then(|d| d.buffer_request_body).unwrap_or(true)
+    /// Up to how many bytes of a request body are read before a daemon group is asked (so
+    /// that slow uploads hold no daemon thread): all of it unless configured; applications
+    /// that must see an upload as it arrives set a limit, or turn it off, for their location.
+    pub(crate) fn request_body_buffer_limit(dir: Option<&DirConfig>) -> u64 {
+        dir.and_then(|d| d.buffer_request_body).unwrap_or(u64::MAX)
     }
 
     /// How long a response of `alias` may wait with nothing to send here, if limited: the

@@ -31,17 +31,20 @@ const BODY_PIECE: usize = 256 * 1024;
 ///
 /// `idle` is the URL's stream-idle-timeout: it bounds, in place of the group's
 /// request-timeout, how long the response may take to start and may then wait for more.
-/// `buffer_body`: the request body is read from the client before the daemon is asked (so a
-/// slow upload holds no daemon thread), or streamed to it as the application reads.
+/// `buffer_limit`: up to how many bytes of the request body are read from the client before
+/// the daemon is asked (so a slow upload holds no daemon thread); the rest of a larger body
+/// streams to it as the application reads.
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
     group: &GroupRuntime,
     idle: Option<Duration>,
-    buffer_body: bool,
+    buffer_limit: u64,
 ) -> Result<(), HttpStatus> {
-    let feed = if buffer_body && exchange.has_body() {
-        BodyFeed::Spooled(RefCell::new(Spool::fill(exchange)?))
+    let declared_too_large =
+        u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
+    let feed = if buffer_limit > 0 && exchange.has_body() && !declared_too_large {
+        BodyFeed::Spooled(RefCell::new(Spool::fill(exchange, buffer_limit)?), exchange)
     } else {
         BodyFeed::Client(exchange)
     };
@@ -361,22 +364,28 @@ fn is_timeout(e: &io::Error) -> bool {
 enum BodyFeed<'e, 'r> {
     /// Read from the client as the application reads.
     Client(&'e Exchange<'r>),
-    /// Read whole beforehand.
-    Spooled(RefCell<Spool>),
+    /// Read beforehand (the rest, if the body was larger than the limit, from the client).
+    Spooled(RefCell<Spool>, &'e Exchange<'r>),
 }
 
 impl BodyFeed<'_, '_> {
     fn read(&self, buf: &mut [u8]) -> Option<usize> {
         match self {
             BodyFeed::Client(exchange) => exchange.read_body(buf),
-            BodyFeed::Spooled(spool) => spool.borrow_mut().read(buf).ok(),
+            BodyFeed::Spooled(spool, exchange) => {
+                let mut spool = spool.borrow_mut();
+                match spool.read(buf).ok()? {
+                    0 if !spool.is_complete() => exchange.read_body(buf),
+                    n => Some(n),
+                }
+            }
         }
     }
 
     fn failure_status(&self) -> Option<u16> {
         match self {
             BodyFeed::Client(exchange) => exchange.body_failure_status(),
-            BodyFeed::Spooled(_) => Some(500),
+            BodyFeed::Spooled(_, exchange) => exchange.body_failure_status().or(Some(500)),
         }
     }
 }

@@ -22,7 +22,12 @@ thread_local! {
 pub(crate) struct Connection {
     pub(crate) stream: UnixStream,
     decoder: Decoder,
+    /// Small frames being encoded together.
     out: BytesMut,
+    /// Output waiting for the socket, in order: encoded frames, and large body pieces by
+    /// reference.
+    pending: std::collections::VecDeque<bytes::Bytes>,
+    pending_len: usize,
     /// Whether the peer has proven it is this Apache (`Hello` checked).
     pub(crate) greeted: bool,
     /// When the daemon's poller found something to read on it (for `queue-timeout`).
@@ -38,6 +43,8 @@ impl Connection {
             decoder: Decoder::new(limits),
             // Grows with use: thousands of connections may wait with nothing queued.
             out: BytesMut::new(),
+            pending: std::collections::VecDeque::new(),
+            pending_len: 0,
             greeted: false,
             ready_at: None,
             peer_pid: None,
@@ -48,7 +55,14 @@ impl Connection {
     pub(crate) fn read_frame(&mut self) -> io::Result<Option<Frame>> {
         loop {
             match self.decoder.next_frame() {
-                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(Some(frame)) => {
+                    // A large frame grew the buffer: give that back once it is read.
+                    let buffer = self.decoder.buffer();
+                    if buffer.is_empty() && buffer.capacity() > KEPT_CAPACITY {
+                        *buffer = BytesMut::new();
+                    }
+                    return Ok(Some(frame));
+                }
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
@@ -113,53 +127,98 @@ impl Connection {
 
     /// Bytes queued and not yet written.
     pub(crate) fn queued(&self) -> usize {
-        self.out.len()
+        self.out.len() + self.pending_len
     }
 
-    /// Queues `frame` for [`Connection::flush_without_blocking`]. A large body piece goes
-    /// straight to the socket when nothing is queued before it, as far as the socket takes it
-    /// now; only the rest is copied.
-    pub(crate) fn queue_without_blocking(&mut self, frame: &Frame) -> io::Result<()> {
+    /// Queues `frame` for [`Connection::flush_without_blocking`]. Small frames are encoded
+    /// together; a large body piece is queued by reference, never copied.
+    pub(crate) fn queue_without_blocking(&mut self, frame: &Frame) {
         if let Some((header, data)) = body_frame_parts(frame) {
-            if data.len() > SMALL_BODY_PIECE && self.out.is_empty() {
-                let sent = match send_now(&self.stream, &[&header, data]) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
-                    Err(e) => return Err(e),
-                };
-                if sent < header.len() {
-                    self.out.extend_from_slice(&header[sent..]);
-                    self.out.extend_from_slice(data);
-                } else {
-                    self.out.extend_from_slice(&data[sent - header.len()..]);
-                }
-                return Ok(());
+            if data.len() > SMALL_BODY_PIECE {
+                self.out.extend_from_slice(&header);
+                self.stage();
+                self.pending_len += data.len();
+                self.pending.push_back(data.clone());
+                return;
             }
         }
         encode(frame, &mut self.out);
-        Ok(())
+    }
+
+    /// Moves what is encoded in `out` to the end of the pending queue.
+    fn stage(&mut self) {
+        if !self.out.is_empty() {
+            let staged = self.out.split().freeze();
+            self.pending_len += staged.len();
+            self.pending.push_back(staged);
+        }
+    }
+
+    /// Marks `n` bytes from the front of the pending queue as written.
+    fn advance_pending(&mut self, mut n: usize) {
+        self.pending_len -= n;
+        while n > 0 {
+            let front = self.pending.front_mut().expect("written bytes were queued");
+            if n < front.len() {
+                front.advance(n);
+                return;
+            }
+            n -= front.len();
+            self.pending.pop_front();
+        }
     }
 
     /// Writes as much of the queue as the socket takes now: whether all of it went.
     pub(crate) fn flush_without_blocking(&mut self) -> io::Result<bool> {
-        while !self.out.is_empty() {
-            match send_now(&self.stream, &[&self.out]) {
+        self.stage();
+        while !self.pending.is_empty() {
+            let parts: Vec<&[u8]> = self
+                .pending
+                .iter()
+                .take(MAX_PARTS)
+                .map(|b| &b[..])
+                .collect();
+            match send_now(&self.stream, &parts) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.out.advance(n),
+                Ok(n) => self.advance_pending(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
+        self.release_buffer();
         Ok(true)
     }
 
     /// Writes what is queued.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
-            return Ok(());
+        self.stage();
+        while !self.pending.is_empty() {
+            let parts: Vec<IoSlice<'_>> = self
+                .pending
+                .iter()
+                .take(MAX_PARTS)
+                .map(|b| IoSlice::new(b))
+                .collect();
+            let n = self.stream.write_vectored(&parts)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            self.advance_pending(n);
         }
-        let written = self.stream.write_all(&self.out);
-        self.out.clear();
-        written
+        self.release_buffer();
+        Ok(())
+    }
+
+    /// Lets go of an output buffer a large response grew, once it is empty.
+    fn release_buffer(&mut self) {
+        if self.out.capacity() > KEPT_CAPACITY {
+            self.out = BytesMut::new();
+        }
     }
 }
+
+/// Pieces written in one system call at most.
+const MAX_PARTS: usize = 64;
+
+/// Buffer capacity a connection keeps between responses; more is given back.
+const KEPT_CAPACITY: usize = 256 * 1024;

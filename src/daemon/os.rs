@@ -368,3 +368,15 @@ pub(crate) fn raise_open_files_limit() {
         }
     }
 }
+
+/// Whether descriptor `fd` becomes writable within `limit`.
+pub(crate) fn writable_within(fd: std::os::fd::RawFd, limit: std::time::Duration) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: one pollfd in a live variable.
+    unsafe { libc::poll(&mut poll, 1, millis) > 0 && poll.revents & libc::POLLOUT != 0 }
+}

@@ -16,21 +16,32 @@ pub(crate) struct Spool {
     file: Option<File>,
     /// Where the next read starts, in the memory part and then the file.
     position: usize,
+    /// Whether the whole body is here (else the rest is still the client's to send).
+    complete: bool,
 }
 
 impl Spool {
-    /// Reads the whole body of `exchange`; `Err` is the status to answer when that fails
-    /// (413 beyond `LimitRequestBody`, 400 for a malformed body, 500 without a temporary file).
-    pub(crate) fn fill(exchange: &Exchange<'_>) -> Result<Spool, HttpStatus> {
+    /// Reads the body of `exchange`, whole or (a chunked one larger than `limit`) its first
+    /// part; `Err` is the status to answer when that fails (413 beyond `LimitRequestBody`, 400
+    /// for a malformed body, 500 without a temporary file).
+    pub(crate) fn fill(exchange: &Exchange<'_>, limit: u64) -> Result<Spool, HttpStatus> {
         let mut spool = Spool {
             memory: Vec::new(),
             file: None,
             position: 0,
+            complete: false,
         };
         let mut buf = vec![0u8; 64 * 1024];
+        let mut kept: u64 = 0;
         loop {
+            if kept >= limit {
+                break; // the rest streams
+            }
             let n = match exchange.read_body(&mut buf) {
-                Some(0) => break,
+                Some(0) => {
+                    spool.complete = true;
+                    break;
+                }
                 Some(n) => n,
                 None => {
                     let status = exchange.body_failure_status().unwrap_or(400);
@@ -41,6 +52,7 @@ impl Spool {
                 log::error!("cannot keep a request body in a temporary file: {e}; answering 500");
                 HttpStatus::INTERNAL_SERVER_ERROR
             })?;
+            kept += n as u64;
         }
         if let Some(file) = &mut spool.file {
             file.rewind()
@@ -61,7 +73,12 @@ impl Spool {
         file.write_all(data)
     }
 
-    /// The next bytes of the body: a count, 0 at its end.
+    /// Whether the whole body was read into the spool.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The next bytes kept: a count, 0 when they are all read.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.position < self.memory.len() {
             let n = buf.len().min(self.memory.len() - self.position);

@@ -102,10 +102,10 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
     ),
     directive::<RustApp>(
         c"RustAppBufferRequestBody",
-        Takes::Flag,
+        Takes::One,
         SERVER_OR_SECTION,
         BUFFER_REQUEST_BODY,
-        c"RustAppBufferRequestBody On|Off: read a request body whole before a daemon group is asked, so slow uploads hold no daemon thread (default On; Off for applications that must see uploads as they arrive)",
+        c"RustAppBufferRequestBody On|Off|BYTES: read a request body (whole, or up to BYTES) before a daemon group is asked, so slow uploads hold no daemon thread (default On; Off or a size for applications that must see large uploads as they arrive)",
     ),
     END_OF_TABLE,
 ]);
@@ -192,7 +192,7 @@ pub(super) fn apply(
             Ok(())
         }
         BUFFER_REQUEST_BODY => {
-            dir.buffer_request_body = Some(flag);
+            dir.buffer_request_body = Some(config::rust_app_buffer_request_body(words[0])?);
             Ok(())
         }
         AUTH_GROUP => {

@@ -74,8 +74,8 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, idle),
         Ok(Placement::Group(index)) => match registry.group(index) {
             Some(group) => {
-                let buffer_body = DirConfig::buffers_request_body(dir);
-                serve_via_daemon(&exchange, alias, group, idle, buffer_body)
+                let buffer_limit = DirConfig::request_body_buffer_limit(dir);
+                serve_via_daemon(&exchange, alias, group, idle, buffer_limit)
             }
             None => {
                 log::error!(

@@ -10,12 +10,17 @@ use rustapp_daemon_protocol::Frame;
 
 use super::worker::AppClock;
 use crate::daemon::connection::Connection;
+use crate::daemon::os::writable_within;
 use crate::daemon::request_state::DaemonRequest;
 use crate::host::{BodyPiece, ResponseBody};
 
 /// Output queued for the Apache child beyond which the body is not asked for more: what one
 /// slow reader costs a daemon in memory, at most (plus one body piece).
 pub(super) const HIGH_WATER: usize = 256 * 1024;
+
+/// How long a worker waits for an Apache child to take queued output before it leaves the
+/// response on the event loop.
+const WRITABLE_SOON: Duration = Duration::from_millis(2);
 
 pub(super) struct Stream {
     // Dropped before `request`: closing the body may still call the host.
@@ -77,9 +82,12 @@ impl Stream {
                 let flushed = self.request.connection().flush_without_blocking();
                 match flushed {
                     Err(_) => return Pumped::Broken,
-                    Ok(false) => return Pumped::WaitWritable(self),
-                    Ok(true) => {}
+                    // An Apache child that keeps up takes it in moments: waiting that long here
+                    // costs less than a trip through the event loop; a slow one is left there.
+                    Ok(false) if !self.writable_soon() => return Pumped::WaitWritable(self),
+                    Ok(_) => {}
                 }
+                continue;
             }
             let ready = {
                 let _in_app = clock.enter(self.idle_limit);
@@ -98,6 +106,11 @@ impl Stream {
                 }
             }
         }
+    }
+
+    /// Whether the connection takes more within a moment.
+    fn writable_soon(&self) -> bool {
+        writable_within(self.connection_fd(), WRITABLE_SOON)
     }
 
     /// Writes what is queued without waiting; then, for an ended body, the connection is free.
@@ -143,7 +156,7 @@ impl Stream {
         drop(body); // runs the application's clean-up
         let mut conn = request.into_connection();
         for frame in last {
-            conn.queue_without_blocking(frame).ok()?;
+            conn.queue_without_blocking(frame);
         }
         conn.flush_without_blocking().ok()?.then_some(conn)
     }
@@ -179,12 +192,12 @@ fn pull(
     let frame = match body.next() {
         BodyPiece::Data(data) => {
             for piece in data.chunks(max_chunk) {
-                conn.queue_without_blocking(&Frame::ResponseBody(Bytes::copy_from_slice(piece)))?;
+                conn.queue_without_blocking(&Frame::ResponseBody(Bytes::copy_from_slice(piece)));
             }
             return Ok(Pulled::Progress);
         }
         BodyPiece::Flush => {
-            conn.queue_without_blocking(&Frame::Flush)?;
+            conn.queue_without_blocking(&Frame::Flush);
             conn.flush_without_blocking()?;
             return Ok(Pulled::Progress);
         }
@@ -194,6 +207,6 @@ fn pull(
             reason: Bytes::from_static(b"the application failed while producing its body"),
         },
     };
-    conn.queue_without_blocking(&frame)?;
+    conn.queue_without_blocking(&frame);
     Ok(Pulled::Ended)
 }
