@@ -73,6 +73,7 @@ pub(crate) fn serve(
         idle: HashMap::new(),
         waiting: HashMap::new(),
         next_id: 1,
+        retiring: false,
     };
     let (options, activity) = (&shared.options, &shared.activity);
 
@@ -109,11 +110,7 @@ pub(crate) fn serve(
             match returned {
                 Returned::Idle(conn) => {
                     activity.outstanding.fetch_sub(1, Ordering::AcqRel);
-                    if retiring.is_some() {
-                        say_goodbye(conn);
-                    } else {
-                        state.keep_idle(conn);
-                    }
+                    state.keep_idle(conn);
                 }
                 Returned::Closed => {
                     activity.outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -194,6 +191,8 @@ struct LoopState {
     idle: HashMap<usize, Connection>,
     waiting: HashMap<usize, Waiting>,
     next_id: usize,
+    /// Set once the process retires: a connection that comes free is told goodbye.
+    retiring: bool,
 }
 
 impl LoopState {
@@ -212,8 +211,12 @@ impl LoopState {
         let _ = self.to_workers.send(Work::Serve(conn));
     }
 
-    /// A connection waits for its next request.
+    /// A connection waits for its next request (or, while the process retires, is told
+    /// goodbye, so that the Apache child sends its next request elsewhere).
     fn keep_idle(&mut self, mut conn: Connection) {
+        if self.retiring {
+            return say_goodbye(conn);
+        }
         if conn.has_buffered_input() {
             // The next request is here already: the peer will not signal it again.
             conn.ready_at = Some(Instant::now());
@@ -400,6 +403,7 @@ impl LoopState {
     /// The process starts retiring: idle connections are told goodbye, and responses waiting
     /// for events end cleanly.
     fn retire(&mut self) {
+        self.retiring = true;
         for (_, conn) in self.idle.drain() {
             let fd = conn.stream.as_raw_fd();
             let _ = self.registry.deregister(&mut SourceFd(&fd));
