@@ -277,7 +277,7 @@ fn fifty_open_streams_leave_two_daemon_threads_free_for_other_requests() {
         let (status, took) = timed_get(&apache.url("/t/info"));
         assert_eq!(status, 200);
         assert!(
-            took < Duration::from_millis(500),
+            took < Duration::from_secs(1),
             "with 50 streams open a GET took {took:?}"
         );
     }
@@ -383,7 +383,7 @@ fn slow_uploads_and_downloads_cost_apache_threads_not_the_daemons() {
         let (status, took) = timed_get(&apache.url("/t/info"));
         assert_eq!(status, 200);
         assert!(
-            took < Duration::from_millis(500),
+            took < Duration::from_secs(1),
             "with 20 slow uploads and 20 slow downloads a GET took {took:?}"
         );
     }

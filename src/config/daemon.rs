@@ -44,7 +44,8 @@ pub(crate) struct DaemonGroup {
     pub(crate) inactivity_timeout: Option<Duration>,
     /// How long a process being replaced may take to finish its requests (default 15 s).
     pub(crate) graceful_timeout: Duration,
-    /// A request running longer gets 504 and its process is replaced (default 300 s).
+    /// How long a request may wait for its response head, and a response for its next piece
+    /// (default 300 s); a URL's stream-idle-timeout replaces it there.
     pub(crate) request_timeout: Duration,
     /// A request waiting longer than this for a free daemon thread gets 503 (default 45 s).
     pub(crate) queue_timeout: Duration,

@@ -30,7 +30,7 @@ pub(crate) struct Connection {
     pending_len: usize,
     /// Whether the peer has proven it is this Apache (`Hello` checked).
     pub(crate) greeted: bool,
-    /// When the daemon's poller found something to read on it (for `queue-timeout`).
+    /// When the daemon's event loop found something to read on it (for `queue-timeout`).
     pub(crate) ready_at: Option<std::time::Instant>,
     /// On the Apache child's side: the daemon process at the other end (from `Welcome`).
     pub(crate) peer_pid: Option<u32>,

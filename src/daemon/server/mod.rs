@@ -2,18 +2,20 @@
 //!
 //! Apache children keep their connections to a daemon open between requests, so a daemon may
 //! hold many more connections than it has threads. A connection therefore only occupies a
-//! worker while a request is on it: idle connections wait on the event loop, which hands a
-//! connection to the `threads` workers when its peer sends something. (A thread per
-//! connection would let idle connections pin every worker and stall the group.)
+//! worker while something is to be done on it: idle connections, and responses that wait for
+//! their body or for a slow reader, wait on the event loop, which hands them to the `threads`
+//! workers when they can go on. (A thread per connection would let idle connections and open
+//! streams pin every worker and stall the group.)
 //!
-//! - `event_loop`: accepting, idle connections, and when to stop serving;
-//! - `worker`: one turn of a ready connection: greeting, then one request or user query;
+//! - `event_loop`: accepting, idle connections, waiting responses, and when to stop serving;
+//! - `worker`: one turn of a ready connection (greeting, then one request or user query), or
+//!   of a waiting response that can go on; and the clock on calls into application code;
 //! - `answering`: a request or query answered by an application, as frames;
 //! - `stream`: a response body pumped into frames, which waits on the event loop when it has
 //!   nothing yet or the Apache child reads slowly;
 //! - `apps`: the applications this daemon serves, started when first needed;
 //! - `recycle`: the policy that retires a process (maximum-requests, inactivity, a replaced
-//!   library, a request past its timeout).
+//!   library, a call into the application stuck past its limit).
 
 mod answering;
 mod apps;
