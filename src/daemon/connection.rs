@@ -170,15 +170,20 @@ impl Connection {
 
     /// Writes as much of the queue as the socket takes now: whether all of it went.
     pub(crate) fn flush_without_blocking(&mut self) -> io::Result<bool> {
+        // Most responses are a few small frames: written from where they were encoded.
+        while self.pending.is_empty() && !self.out.is_empty() {
+            match send_now(&self.stream, &[IoSlice::new(&self.out)]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
         self.stage();
         while !self.pending.is_empty() {
-            let parts: Vec<&[u8]> = self
-                .pending
-                .iter()
-                .take(MAX_PARTS)
-                .map(|b| &b[..])
-                .collect();
-            match send_now(&self.stream, &parts) {
+            let mut parts = [IoSlice::new(&[]); MAX_PARTS];
+            let count = self.fill_parts(&mut parts);
+            match send_now(&self.stream, &parts[..count]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.advance_pending(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -191,15 +196,16 @@ impl Connection {
 
     /// Writes what is queued.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() && !self.out.is_empty() {
+            let written = (&self.stream).write_all(&self.out);
+            self.out.clear();
+            written?;
+        }
         self.stage();
         while !self.pending.is_empty() {
-            let parts: Vec<IoSlice<'_>> = self
-                .pending
-                .iter()
-                .take(MAX_PARTS)
-                .map(|b| IoSlice::new(b))
-                .collect();
-            let n = self.stream.write_vectored(&parts)?;
+            let mut parts = [IoSlice::new(&[]); MAX_PARTS];
+            let count = self.fill_parts(&mut parts);
+            let n = (&self.stream).write_vectored(&parts[..count])?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -207,6 +213,16 @@ impl Connection {
         }
         self.release_buffer();
         Ok(())
+    }
+
+    /// Points `parts` at the front of the pending queue: how many it filled.
+    fn fill_parts<'a>(&'a self, parts: &mut [IoSlice<'a>]) -> usize {
+        let mut count = 0;
+        for (part, piece) in parts.iter_mut().zip(&self.pending) {
+            *part = IoSlice::new(piece);
+            count += 1;
+        }
+        count
     }
 
     /// Lets go of an output buffer a large response grew, once it is empty.
@@ -217,8 +233,8 @@ impl Connection {
     }
 }
 
-/// Pieces written in one system call at most.
-const MAX_PARTS: usize = 64;
+/// Pieces written in one system call at most (on the stack: no allocation per write).
+const MAX_PARTS: usize = 16;
 
 /// Buffer capacity a connection keeps between responses; more is given back.
 const KEPT_CAPACITY: usize = 256 * 1024;

@@ -328,19 +328,13 @@ pub(crate) fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Resu
 /// or `WouldBlock` when it takes nothing.
 pub(crate) fn send_now(
     stream: &std::os::unix::net::UnixStream,
-    parts: &[&[u8]],
+    parts: &[std::io::IoSlice<'_>],
 ) -> std::io::Result<usize> {
-    let iov: Vec<libc::iovec> = parts
-        .iter()
-        .map(|part| libc::iovec {
-            iov_base: part.as_ptr().cast_mut().cast(),
-            iov_len: part.len(),
-        })
-        .collect();
-    // SAFETY: a zeroed msghdr is valid; it points at `iov`, which outlives the call.
+    // SAFETY: a zeroed msghdr is valid; it points at `parts`, which outlives the call (an
+    // `IoSlice` is an `iovec` on Unix, as std guarantees).
     let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
-    message.msg_iov = iov.as_ptr().cast_mut();
-    message.msg_iovlen = iov.len();
+    message.msg_iov = parts.as_ptr().cast_mut().cast::<libc::iovec>();
+    message.msg_iovlen = parts.len();
     // SAFETY: sendmsg reads the buffers the iovecs describe.
     let sent = unsafe {
         libc::sendmsg(
