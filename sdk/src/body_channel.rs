@@ -10,7 +10,7 @@ use std::task::{Poll, Waker};
 use bytes::Bytes;
 
 use crate::response::PollBody;
-use crate::{Chunk, Error};
+use crate::{Chunk, Error, ResponseBody};
 
 /// The sending side of [`crate::ResponseBody::channel`]. The body ends when the last sender
 /// is dropped.
@@ -121,8 +121,18 @@ impl Drop for ChannelBody {
     }
 }
 
+impl ResponseBody {
+    /// A body fed through the returned sender, from any thread, as things happen (events,
+    /// long polls). It ends when the last sender is dropped; a send fails once the client has
+    /// gone away.
+    pub fn channel() -> (BodySender, ResponseBody) {
+        let (sender, body) = channel();
+        (sender, ResponseBody::Polled(body))
+    }
+}
+
 /// A sender and the body it feeds.
-pub(crate) fn channel() -> (BodySender, Box<dyn PollBody>) {
+fn channel() -> (BodySender, Box<dyn PollBody>) {
     let shared = Arc::new(Mutex::new(State {
         senders: 1,
         ..State::default()

@@ -4,7 +4,6 @@ use std::task::{Poll, Waker};
 use bytes::Bytes;
 
 use crate::Error;
-use crate::body_channel::{self, BodySender};
 
 /// A piece of a streamed response body.
 #[derive(Debug)]
@@ -43,14 +42,6 @@ impl ResponseBody {
         I: Iterator<Item = Result<Chunk, Error>> + Send + 'static,
     {
         ResponseBody::Stream(Box::new(chunks))
-    }
-
-    /// A body fed through the returned sender, from any thread, as things happen (events,
-    /// long polls). It ends when the last sender is dropped; a send fails once the client has
-    /// gone away.
-    pub fn channel() -> (BodySender, ResponseBody) {
-        let (sender, body) = body_channel::channel();
-        (sender, ResponseBody::Polled(body))
     }
 }
 

@@ -6,42 +6,12 @@
 use std::ffi::{CStr, c_char, c_void};
 use std::ptr;
 
-use super::directive::Cmd;
+use super::auth_answers::{AUTHN_NAME, AUTHZ_NAME, PasswordCheck, RealmHashLookup, RequireCheck};
+use super::cmd::Cmd;
 use super::entry::guard;
 use super::module::Module;
 use super::request::{Request, bytes};
 use super::sys;
-
-/// The provider name for `AuthBasicProvider`/`AuthDigestProvider` (and `AuthnCacheProvideFor`).
-pub(crate) const AUTHN_NAME: &CStr = c"rustapp";
-/// The provider name for `Require`.
-const AUTHZ_NAME: &CStr = c"rustapp-group";
-
-/// A password check's outcome.
-pub(crate) enum PasswordCheck {
-    Granted,
-    Denied,
-    UnknownUser,
-    /// No answer (logged): the request gets a 500.
-    Error,
-}
-
-/// A digest realm hash lookup's outcome.
-pub(crate) enum RealmHashLookup<'r> {
-    /// The hash, as a string of the request's pool.
-    Found(&'r CStr),
-    UnknownUser,
-    Error,
-}
-
-/// A `Require` line's outcome.
-pub(crate) enum RequireCheck {
-    Granted,
-    Denied,
-    /// Nobody has authenticated yet: Apache runs authentication first.
-    NoUser,
-    Error,
-}
 
 /// The providers' tables, one set per module type.
 struct Providers<M>(std::marker::PhantomData<M>);

@@ -7,7 +7,7 @@ use std::ffi::{CStr, CString, c_char};
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::auth_provider::AUTHN_NAME;
+use super::auth_answers::AUTHN_NAME;
 use super::entry::guard;
 use super::request::Request;
 use super::sys;

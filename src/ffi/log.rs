@@ -4,21 +4,11 @@
 use std::ffi::c_int;
 use std::ptr;
 
-use super::module::module_index;
+use super::index::module_index;
+use super::log_level::ApacheLevel;
+use super::request::Request;
+use super::server::Server;
 use super::sys;
-use super::{Request, Server};
-
-/// An Apache log level (`APLOG_ERR` ... `APLOG_TRACE1`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct ApacheLevel(pub c_int);
-
-impl ApacheLevel {
-    pub const ERR: ApacheLevel = ApacheLevel(sys::APLOG_ERR);
-    pub const WARNING: ApacheLevel = ApacheLevel(sys::APLOG_WARNING);
-    pub const INFO: ApacheLevel = ApacheLevel(sys::APLOG_INFO);
-    pub const DEBUG: ApacheLevel = ApacheLevel(sys::APLOG_DEBUG);
-    pub const TRACE1: ApacheLevel = ApacheLevel(sys::APLOG_TRACE1);
-}
 
 const FILE: &std::ffi::CStr = c"mod_rustapp";
 

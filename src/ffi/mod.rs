@@ -17,34 +17,41 @@ mod sys {
     include!(concat!(env!("OUT_DIR"), "/httpd_bindings.rs"));
 }
 
+mod auth_answers;
 mod auth_provider;
 mod authn_cache;
+mod cmd;
 mod directive;
 mod entry;
+mod index;
 mod log;
+mod log_level;
 mod module;
 mod pool;
 mod process;
+mod record;
 mod request;
 mod server;
 mod status;
 mod table;
 mod wait;
 
-pub(crate) use auth_provider::{PasswordCheck, RealmHashLookup, RequireCheck};
+pub(crate) use auth_answers::{PasswordCheck, RealmHashLookup, RequireCheck};
 pub(crate) use authn_cache::{remember_password, remember_realm_hash};
-pub(crate) use directive::{Args, Cmd, CommandTable, Context, END_OF_TABLE, Takes, directive};
+pub(crate) use cmd::{Args, Cmd};
+pub(crate) use directive::{CommandTable, Context, END_OF_TABLE, Takes, directive};
 pub(crate) use entry::guard;
 pub(crate) use log::{
-    ApacheLevel, log_main, log_request, log_server, raise_module_log_level, request_log_scope,
-    server_log_scope,
+    log_main, log_request, log_server, raise_module_log_level, request_log_scope, server_log_scope,
 };
+pub(crate) use log_level::ApacheLevel;
 pub(crate) use module::{ConfigRecord, Module, ModuleRecord};
 pub(crate) use pool::Pool;
 pub(crate) use process::{
     Exit, apache_child_user, close_http_listeners, is_exiting, is_serving_start, is_stopping,
     runtime_path, set_process_title, watch_process,
 };
+
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;
 pub(crate) use status::{HookStatus, HttpStatus};

@@ -4,7 +4,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::module::config_slot;
+use super::index::config_slot;
 use super::pool::Pool;
 use super::server::Server;
 use super::sys;

@@ -3,8 +3,8 @@
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use super::log::ApacheLevel;
-use super::module::{config_slot, module_index};
+use super::index::{config_slot, module_index};
+use super::log_level::ApacheLevel;
 use super::pool::Pool;
 use super::sys;
 

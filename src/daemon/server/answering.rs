@@ -10,8 +10,9 @@ use rustapp_daemon_protocol::{Frame, RequestHead, UserQuery};
 
 use super::ServeOptions;
 use super::apps::DaemonApps;
+use super::clock::AppClock;
+use super::outcome::Returned;
 use super::stream::Stream;
-use super::worker::{AppClock, Returned, protocol_error};
 use crate::daemon::connection::Connection;
 use crate::daemon::request_state::DaemonRequest;
 use crate::host::{BodyPiece, Failure, ResponseBody, UserQuestion, answer};
@@ -178,4 +179,8 @@ fn failed(status: u16, reason: &str) -> Frame {
         status,
         reason: Bytes::copy_from_slice(reason.as_bytes()),
     }
+}
+
+pub(super) fn protocol_error(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }

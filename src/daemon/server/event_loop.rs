@@ -18,9 +18,10 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rustapp_daemon_protocol::Frame;
 
 use super::apps::DaemonApps;
+use super::outcome::{Returned, Wait};
 use super::recycle::{Activity, reason_to_retire, stuck_call};
 use super::stream::{HIGH_WATER, Stream};
-use super::worker::{Returned, Shared, Wait, Work, work};
+use super::worker::{Shared, Work, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
 use crate::daemon::os::STOP_REQUESTED;

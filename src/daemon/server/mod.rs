@@ -9,7 +9,8 @@
 //!
 //! - `event_loop`: accepting, idle connections, waiting responses, and when to stop serving;
 //! - `worker`: one turn of a ready connection (greeting, then one request or user query), or
-//!   of a waiting response that can go on; and the clock on calls into application code;
+//!   of a waiting response that can go on; `outcome`: what it gives back;
+//! - `clock`: the record of calls into application code and their limits;
 //! - `answering`: a request or query answered by an application, as frames;
 //! - `stream`: a response body pumped into frames, which waits on the event loop when it has
 //!   nothing yet or the Apache child reads slowly;
@@ -19,7 +20,9 @@
 
 mod answering;
 mod apps;
+mod clock;
 mod event_loop;
+mod outcome;
 mod recycle;
 mod stream;
 mod worker;

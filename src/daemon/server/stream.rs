@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rustapp_daemon_protocol::Frame;
 
-use super::worker::AppClock;
+use super::clock::AppClock;
 use crate::daemon::connection::Connection;
 use crate::daemon::os::writable_within;
 use crate::daemon::request_state::DaemonRequest;

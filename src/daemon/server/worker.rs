@@ -2,20 +2,21 @@
 //! response that can go on), serves one turn of it, and gives it back.
 
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mio::Waker;
 use rustapp_daemon_protocol::{Frame, PROTOCOL_VERSION};
 
 use super::ServeOptions;
-use super::answering::{answer_user_query, serve_request};
+use super::answering::{answer_user_query, protocol_error, serve_request};
 use super::apps::DaemonApps;
+use super::clock::AppClock;
+use super::outcome::Returned;
 use super::recycle::Activity;
-use super::stream::{Pumped, Stream};
+use super::stream::Stream;
 use crate::daemon::connection::Connection;
 use crate::daemon::os::peer_uid;
 
@@ -48,71 +49,13 @@ pub(super) enum Work {
     Resume(Stream),
 }
 
-/// What a worker gives back.
-pub(super) enum Returned {
-    /// Free for the next request.
-    Idle(Connection),
-    /// A response waits (counted as running until it ends).
-    Waiting(Stream, Wait),
-    /// Closed.
-    Closed,
-}
-
-/// What a waiting response waits for.
-pub(super) enum Wait {
-    /// Its body's descriptor to be readable.
-    Body(RawFd),
-    /// Its connection to take what is queued.
-    Writable,
-}
-
-impl From<Pumped> for Returned {
-    fn from(pumped: Pumped) -> Returned {
-        match pumped {
-            Pumped::Done(conn) => Returned::Idle(conn),
-            Pumped::Broken => Returned::Closed,
-            Pumped::WaitBody(stream, fd) => Returned::Waiting(stream, Wait::Body(fd)),
-            Pumped::WaitWritable(stream) => Returned::Waiting(stream, Wait::Writable),
-        }
-    }
-}
-
-/// A worker's record of running application code: while it does, when that call passes its
-/// limit. A call that has not returned a while after (its thread cannot be freed) makes the
-/// process retire (see `recycle::stuck_call`).
-pub(super) struct AppClock<'s> {
-    deadline_ms: &'s AtomicU64,
-    limit_ms: &'s AtomicU64,
-    shared: &'s Shared,
-}
-
-/// Marks the end of a call into application code when dropped.
-pub(super) struct InApp<'c>(&'c AtomicU64);
-
-impl Drop for InApp<'_> {
-    fn drop(&mut self) {
-        self.0.store(0, Ordering::Release);
-    }
-}
-
-impl AppClock<'_> {
-    /// A call into application code that should not take longer than `limit` begins.
-    pub(super) fn enter(&self, limit: Duration) -> InApp<'_> {
-        let deadline = self.shared.now_ms() + limit.as_millis() as u64 + 1;
-        self.limit_ms
-            .store(limit.as_millis() as u64, Ordering::Release);
-        self.deadline_ms.store(deadline, Ordering::Release);
-        InApp(self.deadline_ms)
-    }
-}
-
 /// Worker `index`'s loop, until the event loop goes away.
 pub(super) fn work(index: usize, shared: &Shared) {
     let activity = &shared.activity;
     let clock = AppClock {
         deadline_ms: &activity.app_deadline_ms[index],
         limit_ms: &activity.app_limit_ms[index],
-        shared,
+        epoch: shared.epoch,
     };
     loop {
         let next = shared.ready.lock().map(|r| r.recv());
@@ -175,10 +118,6 @@ fn serve_turn(mut conn: Connection, shared: &Shared, clock: &AppClock<'_>) -> (R
 fn closing(error: &io::Error) -> (Returned, bool) {
     log::info!("daemon: closing a connection: {error}");
     (Returned::Closed, false)
-}
-
-pub(super) fn protocol_error(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 /// Checks that the peer is this Apache: its user, then the secret token. `false` when the
