@@ -213,6 +213,18 @@ fn timed_get(url: &str) -> (u16, Duration) {
     (status, started.elapsed())
 }
 
+/// Five plain GETs to the group's testapp each answer 200 within a second.
+fn assert_gets_answer_within_a_second(apache: &Apache, situation: &str) {
+    for _ in 0..5 {
+        let (status, took) = timed_get(&apache.url("/t/info"));
+        assert_eq!(status, 200, "{situation}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{situation} a GET took {took:?}"
+        );
+    }
+}
+
 #[test]
 fn a_stream_longer_than_request_timeout_completes_and_its_daemon_stays() {
     ensure_user(USER);
@@ -273,14 +285,7 @@ fn fifty_open_streams_leave_two_daemon_threads_free_for_other_requests() {
     );
     let axum_streams = open_streams(&apache, "/site/events?every_ms=2000", 25);
     let channel_streams = open_streams(&apache, "/t/channel-events?every_ms=2000", 25);
-    for _ in 0..5 {
-        let (status, took) = timed_get(&apache.url("/t/info"));
-        assert_eq!(status, 200);
-        assert!(
-            took < Duration::from_secs(1),
-            "with 50 streams open a GET took {took:?}"
-        );
-    }
+    assert_gets_answer_within_a_second(&apache, "with 50 streams open");
     // The streams still flow: each gets its next event.
     for (i, mut reader) in axum_streams.into_iter().chain(channel_streams).enumerate() {
         let mut line = String::new();
@@ -379,14 +384,7 @@ fn slow_uploads_and_downloads_cost_apache_threads_not_the_daemons() {
     let per_download = resident.saturating_sub(resident_before) / 20;
     println!("daemon resident memory per slow download: {per_download} KiB");
     assert!(per_download < 1024, "{per_download} KiB per slow download");
-    for _ in 0..5 {
-        let (status, took) = timed_get(&apache.url("/t/info"));
-        assert_eq!(status, 200);
-        assert!(
-            took < Duration::from_secs(1),
-            "with 20 slow uploads and 20 slow downloads a GET took {took:?}"
-        );
-    }
+    assert_gets_answer_within_a_second(&apache, "with 20 slow uploads and 20 slow downloads");
     for (digest, handle) in uploads {
         let answer = handle.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");

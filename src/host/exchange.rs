@@ -15,6 +15,8 @@ pub(crate) struct Exchange<'r> {
     /// A user store is being asked about the request, before any handler: its body is not
     /// the store's to read, and there is no response to set.
     checking_user: bool,
+    /// The declared body length, or -1 (read once: every mode asks for it).
+    content_length: i64,
     body_input: RefCell<BodyInput<'r>>,
     head: RefCell<HeadBuilder>,
 }
@@ -40,6 +42,16 @@ const REQUEST_VARS: [&str; 16] = [
     "CONTENT_LENGTH",
 ];
 
+/// `Content-Length` as a number, or -1 when the client declared none (chunked or no body).
+fn declared_length(request: Request<'_>) -> i64 {
+    request
+        .headers_in()
+        .get(b"Content-Length")
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(-1)
+}
+
 /// Credentials Apache may have checked already; not the application's unless configured.
 fn is_credentials(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization")
@@ -60,6 +72,7 @@ impl<'r> Exchange<'r> {
             script_name,
             pass_authorization,
             checking_user: false,
+            content_length: declared_length(request),
             body_input: RefCell::new(request.body_input()),
             head: RefCell::new(HeadBuilder::default()),
         }
@@ -80,12 +93,7 @@ impl<'r> Exchange<'r> {
 
     /// The declared body length, or -1 when the client declared none (chunked or no body).
     pub(crate) fn content_length(&self) -> i64 {
-        self.request
-            .headers_in()
-            .get(b"Content-Length")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .unwrap_or(-1)
+        self.content_length
     }
 
     /// Whether the client sends a body (a length above 0, or chunked).

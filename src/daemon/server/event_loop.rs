@@ -74,14 +74,12 @@ pub(crate) fn serve(
         idle: HashMap::new(),
         waiting: HashMap::new(),
         next_id: 1,
-        retiring: false,
+        retiring: None,
     };
     let (options, activity) = (&shared.options, &shared.activity);
 
     let mut events = Events::with_capacity(256);
     let mut last_idle_check = Instant::now();
-    // Set once the process starts retiring: why, and since when.
-    let mut retiring: Option<(String, Instant)> = None;
     loop {
         if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -90,7 +88,7 @@ pub(crate) fn serve(
         }
         for event in &events {
             match event.token() {
-                LISTENER if retiring.is_none() => loop {
+                LISTENER if state.retiring.is_none() => loop {
                     match listener.accept() {
                         Ok((stream, _)) => {
                             state.hand_over(Connection::new(stream, options.limits));
@@ -116,7 +114,7 @@ pub(crate) fn serve(
                 Returned::Closed => {
                     activity.outstanding.fetch_sub(1, Ordering::AcqRel);
                 }
-                Returned::Waiting(stream, wait) if retiring.is_some() => {
+                Returned::Waiting(stream, wait) if state.retiring.is_some() => {
                     state.end_if_waiting_for_events(stream, wait);
                 }
                 Returned::Waiting(stream, wait) => state.park(stream, wait),
@@ -140,15 +138,14 @@ pub(crate) fn serve(
                 stuck.past.as_secs()
             )));
         }
-        match &retiring {
+        match &state.retiring {
             None => {
                 if let Some(reason) =
                     reason_to_retire(&options.recycle, activity, shared.apps, shared.epoch)
                 {
                     log::info!("daemon process {} retires: {reason}", std::process::id());
                     let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
-                    state.retire();
-                    retiring = Some((reason, Instant::now()));
+                    state.retire(reason);
                 }
             }
             Some((reason, since)) => {
@@ -192,8 +189,9 @@ struct LoopState {
     idle: HashMap<usize, Connection>,
     waiting: HashMap<usize, Waiting>,
     next_id: usize,
-    /// Set once the process retires: a connection that comes free is told goodbye.
-    retiring: bool,
+    /// Set once the process starts retiring (why, and since when): a connection that comes
+    /// free is then told goodbye.
+    retiring: Option<(String, Instant)>,
 }
 
 impl LoopState {
@@ -215,7 +213,7 @@ impl LoopState {
     /// A connection waits for its next request (or, while the process retires, is told
     /// goodbye, so that the Apache child sends its next request elsewhere).
     fn keep_idle(&mut self, mut conn: Connection) {
-        if self.retiring {
+        if self.retiring.is_some() {
             return say_goodbye(conn);
         }
         if conn.has_buffered_input() {
@@ -403,8 +401,8 @@ impl LoopState {
 
     /// The process starts retiring: idle connections are told goodbye, and responses waiting
     /// for events end cleanly.
-    fn retire(&mut self) {
-        self.retiring = true;
+    fn retire(&mut self, reason: String) {
+        self.retiring = Some((reason, Instant::now()));
         for (_, conn) in self.idle.drain() {
             let fd = conn.stream.as_raw_fd();
             let _ = self.registry.deregister(&mut SourceFd(&fd));
