@@ -129,6 +129,10 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
             Frame::Hello { version, token }
         }
         kind::REQUEST_HEAD => Frame::RequestHead(Box::new(r.request_head()?)),
+        kind::UPGRADABLE_REQUEST => Frame::UpgradableRequest {
+            head: Box::new(r.request_head()?),
+            protocols: r.bytes()?,
+        },
         kind::USER_QUERY => Frame::UserQuery(Box::new(UserQuery {
             head: r.request_head()?,
             question: r.u8()?,
@@ -146,6 +150,7 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
         kind::FLUSH => Frame::Flush,
         kind::RESPONSE_END => Frame::ResponseEnd,
         kind::GOODBYE => Frame::Goodbye,
+        kind::SWITCHED => Frame::Switched,
         kind::REQUEST_BODY_FAILED => Frame::RequestBodyFailed { status: r.u16()? },
         kind::WELCOME => Frame::Welcome { pid: r.u32()? },
         kind::READ_BODY => Frame::ReadBody { max: r.u32()? },

@@ -30,6 +30,10 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             out.put_slice(token);
         }
         Frame::RequestHead(head) => put_request_head(out, head),
+        Frame::UpgradableRequest { head, protocols } => {
+            put_request_head(out, head);
+            put_bytes(out, protocols);
+        }
         Frame::UserQuery(query) => {
             put_request_head(out, &query.head);
             out.put_u8(query.question);
@@ -48,7 +52,8 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
         | Frame::Cancel
         | Frame::Flush
         | Frame::ResponseEnd
-        | Frame::Goodbye => {}
+        | Frame::Goodbye
+        | Frame::Switched => {}
         Frame::RequestBodyFailed { status } => out.put_u16_le(*status),
         Frame::Welcome { pid } => out.put_u32_le(*pid),
         Frame::ReadBody { max } => out.put_u32_le(*max),

@@ -66,6 +66,12 @@ pub enum Frame {
     Cancel,
     /// Asks the application's user store; answered by `UserAnswer` (or `Failed`).
     UserQuery(Box<UserQuery>),
+    /// A request that offers to switch its connection to one of `protocols` (its `Upgrade`
+    /// header): answered like `RequestHead`, or by a 101 `ResponseHead` and `Switched`.
+    UpgradableRequest {
+        head: Box<RequestHead>,
+        protocols: Bytes,
+    },
 
     // ---- daemon to child ----
     /// The daemon accepted the connection.
@@ -108,6 +114,9 @@ pub enum Frame {
     /// The daemon is closing this idle connection: it did not read, and will not read, any
     /// request sent on it, so the child may send that request again elsewhere.
     Goodbye,
+    /// Follows a 101 `ResponseHead`: from the next byte on, the connection carries the
+    /// switched protocol's bytes both ways, unframed, until either side closes it.
+    Switched,
 }
 
 /// Frame kinds on the wire.
@@ -119,6 +128,7 @@ pub(crate) mod kind {
     pub const REQUEST_BODY_FAILED: u8 = 0x05;
     pub const CANCEL: u8 = 0x06;
     pub const USER_QUERY: u8 = 0x07;
+    pub const UPGRADABLE_REQUEST: u8 = 0x08;
     pub const WELCOME: u8 = 0x81;
     pub const READ_BODY: u8 = 0x82;
     pub const RESPONSE_HEAD: u8 = 0x83;
@@ -130,6 +140,7 @@ pub(crate) mod kind {
     pub const LOG: u8 = 0x89;
     pub const GOODBYE: u8 = 0x8a;
     pub const USER_ANSWER: u8 = 0x8b;
+    pub const SWITCHED: u8 = 0x8c;
 }
 
 impl Frame {
@@ -142,6 +153,7 @@ impl Frame {
             Frame::RequestBodyFailed { .. } => kind::REQUEST_BODY_FAILED,
             Frame::Cancel => kind::CANCEL,
             Frame::UserQuery(_) => kind::USER_QUERY,
+            Frame::UpgradableRequest { .. } => kind::UPGRADABLE_REQUEST,
             Frame::Welcome { .. } => kind::WELCOME,
             Frame::ReadBody { .. } => kind::READ_BODY,
             Frame::ResponseHead { .. } => kind::RESPONSE_HEAD,
@@ -153,6 +165,7 @@ impl Frame {
             Frame::Log { .. } => kind::LOG,
             Frame::Goodbye => kind::GOODBYE,
             Frame::UserAnswer { .. } => kind::USER_ANSWER,
+            Frame::Switched => kind::SWITCHED,
         }
     }
 }
@@ -185,9 +198,11 @@ impl Limits {
         use kind::*;
         Some(match k {
             HELLO => 2 + TOKEN_LEN as u32,
-            REQUEST_HEAD | RESPONSE_HEAD | USER_QUERY | USER_ANSWER => self.max_head,
+            REQUEST_HEAD | RESPONSE_HEAD | USER_QUERY | USER_ANSWER | UPGRADABLE_REQUEST => {
+                self.max_head
+            }
             REQUEST_BODY | RESPONSE_BODY => self.max_body_chunk,
-            REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE => 0,
+            REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE | SWITCHED => 0,
             REQUEST_BODY_FAILED => 2,
             WELCOME | READ_BODY => 4,
             RESPONSE_ABORT => 4 + self.max_message,

@@ -70,6 +70,15 @@ fn every_kind() -> Vec<Frame> {
             message: b("careful"),
         },
         Frame::Goodbye,
+        Frame::UpgradableRequest {
+            head: Box::new(RequestHead {
+                method: b("GET"),
+                headers: vec![(b("Upgrade"), b("websocket"))],
+                ..RequestHead::default()
+            }),
+            protocols: b("websocket"),
+        },
+        Frame::Switched,
         Frame::UserQuery(Box::new(UserQuery {
             head: RequestHead {
                 app: 2,

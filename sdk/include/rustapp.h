@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RUSTAPP_ABI_MAJOR 1
-#define RUSTAPP_ABI_MINOR 2
+#define RUSTAPP_ABI_MINOR 3
 #define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
 
 /* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
@@ -64,6 +64,12 @@ typedef struct {
     /* ABI 1.2 (read only when size covers it): non-zero when body_next may answer
      * RUSTAPP_BODY_PENDING. */
     uint32_t accepts_pending;
+    /* ABI 1.3 (read only when size covers it): takes over the connection of a request that
+     * offers an upgrade (RustAppRequestV1.upgrade not empty), during handle. Returns a
+     * connected AF_UNIX stream socket the application owns and closes, or -1. The application
+     * then answers 101 with an Upgrade header naming an offered protocol and no body; the
+     * host relays bytes between the client and that socket until either side closes. */
+    int32_t (*accept_upgrade)(RustAppHostRequest *request);
 } RustAppHostV1;
 
 typedef struct {
@@ -90,6 +96,10 @@ typedef struct {
     RustAppStr path_info;
     RustAppStr query_string;
     int64_t content_length; /* -1 when unknown */
+    /* ABI 1.3 (read only when size covers it): the protocols the client offers to switch to
+     * (its Upgrade header) when the host can hand the connection over; empty otherwise.
+     * Offered only to applications whose abi_minor is 3 or more. */
+    RustAppStr upgrade;
 } RustAppRequestV1;
 
 typedef struct {

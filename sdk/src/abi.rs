@@ -21,8 +21,9 @@ use std::ffi::c_void;
 /// Incompatible changes bump the major version; the host refuses other majors.
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions bump the minor version. 1.1 added the user-store entry points; 1.2
-/// response bodies that wait without holding a thread (`BODY_PENDING`, `body_ready_fd`).
-pub const ABI_MINOR: u32 = 2;
+/// response bodies that wait without holding a thread (`BODY_PENDING`, `body_ready_fd`); 1.3
+/// protocol upgrades (`RequestV1::upgrade`, `HostV1::accept_upgrade`, status 101).
+pub const ABI_MINOR: u32 = 3;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
 
@@ -125,6 +126,16 @@ pub struct HostV1 {
     // ---- ABI 1.2. An application reads these only when `size` covers them. ----
     /// Non-zero when the host accepts `BODY_PENDING` from `body_next`.
     pub accepts_pending: u32,
+    // ---- ABI 1.3. ----
+    /// Takes over the connection of a request that offers an upgrade (`RequestV1::upgrade` is
+    /// not empty), during `handle`: returns a connected stream socket (`AF_UNIX`,
+    /// `SOCK_STREAM`, blocking) that the application now owns and closes, or -1 (no upgrade
+    /// offered, already accepted, or no descriptor to spare). The application then answers
+    /// status 101 with an `Upgrade` header naming one of the offered protocols and no body;
+    /// once the host has sent that, the bytes the client sends arrive on the socket and what
+    /// the application writes to it goes to the client, until either side closes. If the
+    /// application answers anything else after all, its socket reads end of file at once.
+    pub accept_upgrade: unsafe extern "C" fn(request: *mut HostRequest) -> i32,
 }
 
 impl HostV1 {
@@ -132,6 +143,12 @@ impl HostV1 {
     pub fn accepts_pending(&self) -> bool {
         let needed = std::mem::offset_of!(HostV1, accepts_pending) + size_of::<u32>();
         self.size as usize >= needed && self.accepts_pending != 0
+    }
+
+    /// `accept_upgrade`, if this host (of whatever minor version) has it.
+    pub fn accept_upgrade(&self) -> Option<unsafe extern "C" fn(*mut HostRequest) -> i32> {
+        let needed = std::mem::offset_of!(HostV1, accept_upgrade) + size_of::<usize>();
+        (self.size as usize >= needed).then_some(self.accept_upgrade)
     }
 }
 
@@ -172,6 +189,21 @@ pub struct RequestV1 {
     pub query_string: Str,
     /// The declared body length, or -1 when unknown (chunked) or absent.
     pub content_length: i64,
+    // ---- ABI 1.3. An application reads it only when `size` covers it. ----
+    /// The protocols the client offers to switch to (its `Upgrade` header, e.g. `websocket`)
+    /// when the host can hand this connection over (see `HostV1::accept_upgrade`); empty
+    /// otherwise. A host offers only to an application built for 1.3 or later, and only for a
+    /// `GET` with `Connection: upgrade` and no body, over HTTP/1.1 or as HTTP/2's extended
+    /// `CONNECT` (RFC 8441), which arrives looking like the HTTP/1.1 request.
+    pub upgrade: Str,
+}
+
+impl RequestV1 {
+    /// The upgrade offered, if this request's host (of whatever minor version) says.
+    pub fn upgrade_offer(&self) -> Option<Str> {
+        let needed = std::mem::offset_of!(RequestV1, upgrade) + size_of::<Str>();
+        (self.size as usize >= needed && self.upgrade.len > 0).then_some(self.upgrade)
+    }
 }
 
 /// One piece of response body, valid until the next `body_next` or `body_close` call.
@@ -299,6 +331,12 @@ impl AppV1 {
         let needed =
             std::mem::offset_of!(AppV1, body_ready_fd) + size_of::<Option<BodyReadyFdFn>>();
         self.abi_minor >= 2 && self.size as usize >= needed
+    }
+
+    /// Whether the application knows protocol upgrades (built for ABI 1.3 or later): only
+    /// then is it offered one, and only then may it answer 101.
+    pub fn takes_upgrades(&self) -> bool {
+        self.abi_minor >= 3
     }
 }
 

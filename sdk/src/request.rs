@@ -1,7 +1,10 @@
 use std::borrow::Cow;
 use std::ffi::c_void;
 use std::io;
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
 
+use crate::Error;
 use crate::abi::{self, HostV1, RequestV1, Str};
 use crate::guard::CarriedPanic;
 
@@ -163,6 +166,39 @@ impl<'a> Request<'a> {
             (self.host.each_var)(self.raw.host_request, visit_pair, (&raw mut visit).cast());
         }
         visit.panic.resume();
+    }
+
+    /// The protocols the client offers to switch to (`websocket`, ...), when Apache can hand
+    /// this connection to the application; `None` otherwise. See [`Request::accept_upgrade`].
+    pub fn upgrade_offer(&self) -> Option<&'a str> {
+        self.raw.upgrade_offer().map(text)
+    }
+
+    /// Takes over the connection of a request that offers an upgrade: the returned socket
+    /// carries what the client sends after the switch, and what is written to it goes to the
+    /// client. Answer with status 101, an `Upgrade` header naming one of the offered
+    /// protocols (and whatever that protocol's handshake needs), and no body; Apache sends
+    /// that, then relays bytes until either side closes. Dropping the socket closes the
+    /// connection.
+    ///
+    /// An application that answers something else after all simply drops the socket.
+    pub fn accept_upgrade(&mut self) -> Result<UnixStream, Error> {
+        let Some(accept) = self.host.accept_upgrade() else {
+            return Err("this mod_rustapp predates protocol upgrades (ABI 1.3)".into());
+        };
+        if self.upgrade_offer().is_none() {
+            return Err("this request offers no upgrade Apache can hand over".into());
+        }
+        // SAFETY: host call with the request handle it gave us, during `handle`.
+        let fd = unsafe { accept(self.raw.host_request) };
+        if fd < 0 {
+            return Err(
+                "the connection could not be handed over (already taken, or no descriptors left)"
+                    .into(),
+            );
+        }
+        // SAFETY: the host gives up this descriptor: the application owns it now.
+        Ok(unsafe { UnixStream::from_raw_fd(fd) })
     }
 
     /// A body reader not tied to this borrow, for response streams that keep reading the

@@ -9,7 +9,7 @@ const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, 
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
 socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
 graceful-timeout=SECONDS, request-timeout=SECONDS, queue-timeout=SECONDS, shutdown-timeout=SECONDS, \
-startup-timeout=SECONDS";
+startup-timeout=SECONDS, max-tunnels=N";
 
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +53,9 @@ pub(crate) struct DaemonGroup {
     pub(crate) shutdown_timeout: Duration,
     /// A process whose applications have not started after this long is replaced (off).
     pub(crate) startup_timeout: Option<Duration>,
+    /// Upgraded connections (WebSockets) one process relays at once; more get 503
+    /// (default 1000).
+    pub(crate) max_tunnels: u32,
     /// `file:line` of the directive.
     pub(crate) defined_at: String,
 }
@@ -114,6 +117,7 @@ pub(crate) fn parse_daemon_group(
         queue_timeout: Duration::from_secs(45),
         shutdown_timeout: Duration::from_secs(5),
         startup_timeout: None,
+        max_tunnels: 1000,
         defined_at,
     };
     for option in options {
@@ -127,6 +131,7 @@ pub(crate) fn parse_daemon_group(
             "processes" => group.processes = number(value, 1, 1000).map_err(bad)?,
             "threads" => group.threads = number(value, 1, 1000).map_err(bad)?,
             "listen-backlog" => group.listen_backlog = number(value, 1, 65535).map_err(bad)?,
+            "max-tunnels" => group.max_tunnels = number(value, 1, 1_000_000).map_err(bad)?,
             "maximum-requests" => {
                 group.maximum_requests = Some(u64::from(number(value, 1, u32::MAX).map_err(bad)?))
             }

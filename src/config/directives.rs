@@ -112,6 +112,15 @@ pub(crate) fn rust_app_buffer_request_body(value: &str) -> Result<u64, String> {
     }
 }
 
+/// `RustAppMaxTunnels N`: upgraded connections one Apache child relays at once.
+pub(crate) fn rust_app_max_tunnels(value: &str) -> Result<usize, String> {
+    value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {
+        format!(
+            "RustAppMaxTunnels: '{value}' is not a whole number of at least 1 (upgraded connections each Apache child relays at once)"
+        )
+    })
+}
+
 /// `RustAppStreamIdleTimeout SECONDS` (for a server or a location).
 pub(crate) fn rust_app_stream_idle_timeout(value: &str) -> Result<std::time::Duration, String> {
     seconds(value).map_err(|e| format!("RustAppStreamIdleTimeout: {e}"))

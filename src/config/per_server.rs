@@ -20,6 +20,8 @@ pub(crate) struct ServerConfig {
     pub(crate) restrict_embedded: Option<bool>,
     /// `RustAppSocketPrefix` (read from the main server).
     pub(crate) socket_prefix: Option<String>,
+    /// `RustAppMaxTunnels`; inherited by virtual hosts.
+    pub(crate) max_tunnels: Option<usize>,
 }
 
 impl ConfigRecord for ServerConfig {
@@ -41,11 +43,18 @@ impl ConfigRecord for ServerConfig {
                 .socket_prefix
                 .clone()
                 .or_else(|| base.socket_prefix.clone()),
+            max_tunnels: add.max_tunnels.or(base.max_tunnels),
         }
     }
 }
 
 impl ServerConfig {
+    /// How many tunnels one Apache child relays at once: `RustAppMaxTunnels`, else half of
+    /// its `threads` (so upgraded connections cannot take every thread).
+    pub(crate) fn max_tunnels(&self, threads: usize) -> usize {
+        self.max_tunnels.unwrap_or(threads.div_ceil(2))
+    }
+
     /// Whether `RustAppRestrictEmbedded On` forbids running applications inside Apache here.
     pub(crate) fn embedding_forbidden(&self) -> bool {
         self.restrict_embedded == Some(true)

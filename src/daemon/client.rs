@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use std::time::Instant;
@@ -17,8 +17,10 @@ use super::runtime::GroupRuntime;
 use super::spool::Spool;
 use crate::config::Alias;
 use crate::ffi::{HttpStatus, log_request};
-use crate::host::{BodyPiece, Exchange, StoreAnswer, UserQuestion, apache_level};
-use crate::respond::{BodySource, IdleLimit, deliver};
+use crate::host::{
+    BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
+};
+use crate::respond::{BodySource, IdleLimit, deliver, relay};
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
@@ -43,7 +45,9 @@ pub(crate) fn serve_via_daemon(
 ) -> Result<(), HttpStatus> {
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
-    let feed = if buffer_limit > 0 && exchange.has_body() && !declared_too_large {
+    // An HTTP/2 WebSocket's "body" is the stream it runs over: never read ahead.
+    let buffered = exchange.has_body() && exchange.upgrade_offer().is_none();
+    let feed = if buffer_limit > 0 && buffered && !declared_too_large {
         BodyFeed::Spooled(RefCell::new(Spool::fill(exchange, buffer_limit)?), exchange)
     } else {
         BodyFeed::Client(exchange)
@@ -51,7 +55,13 @@ pub(crate) fn serve_via_daemon(
     let mut head = request_head(exchange, alias);
     head.idle_timeout_ms = idle.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
     let wait_limit = idle.unwrap_or(group.config.request_timeout);
-    let head = Frame::RequestHead(Box::new(head));
+    let head = match exchange.upgrade_offer() {
+        Some(protocols) => Frame::UpgradableRequest {
+            head: Box::new(head),
+            protocols: Bytes::copy_from_slice(protocols),
+        },
+        None => Frame::RequestHead(Box::new(head)),
+    };
     let limit = WaitLimit {
         duration: wait_limit,
         name: if idle.is_some() {
@@ -68,7 +78,11 @@ pub(crate) fn serve_via_daemon(
         );
         return Err(HttpStatus::BAD_GATEWAY);
     };
-    // The daemon runs as another user: its head is checked again here.
+    // The daemon runs as another user: its head is checked again here. A 101 is accepted
+    // only for a request that offered an upgrade, naming a protocol it offered.
+    if status == SWITCHING_PROTOCOLS {
+        exchange.accept_upgrade_in_daemon();
+    }
     exchange.set_status(u32::from(status));
     for (header, value) in &headers {
         exchange.add_header(header, value);
@@ -80,6 +94,9 @@ pub(crate) fn serve_via_daemon(
         HttpStatus::INTERNAL_SERVER_ERROR
     })?;
     let request = exchange.request();
+    if head.status == SWITCHING_PROTOCOLS {
+        return switch_via_daemon(conn, exchange, alias, group, idle);
+    }
     // The daemon ends a response that waits past its limit itself; this only catches a
     // daemon that fell silent.
     let silence = IdleLimit(Some(
@@ -106,6 +123,42 @@ pub(crate) fn serve_via_daemon(
     if body.in_sync {
         group.give_back(conn);
     }
+    Ok(())
+}
+
+/// The application in the daemon took the connection over: after `Switched`, the connection
+/// to the daemon carries the new protocol, relayed to the client until either side closes.
+/// It is never used for another request.
+fn switch_via_daemon(
+    mut conn: Connection,
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    group: &GroupRuntime,
+    idle: Option<Duration>,
+) -> Result<(), HttpStatus> {
+    loop {
+        match conn.read_frame() {
+            Ok(Some(Frame::Switched)) => break,
+            Ok(Some(Frame::Log { level, message })) => relay_log(exchange, level, &message),
+            other => {
+                log::error!(
+                    "daemon group {} answered 101 but then {other:?} instead of switching; answering 502",
+                    described(group, &conn)
+                );
+                return Err(HttpStatus::BAD_GATEWAY);
+            }
+        }
+    }
+    let protocol = exchange.upgrade_protocol();
+    let (stream, early) = conn.into_raw_parts();
+    relay(
+        exchange.request(),
+        alias,
+        &protocol,
+        stream.as_fd(),
+        &early,
+        idle,
+    );
     Ok(())
 }
 

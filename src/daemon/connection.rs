@@ -84,6 +84,13 @@ impl Connection {
         }
     }
 
+    /// The socket, and the bytes read from it past the last frame: after a switch (a 101 and
+    /// `Switched`), what the peer sent of the new protocol already.
+    pub(crate) fn into_raw_parts(mut self) -> (UnixStream, BytesMut) {
+        let early = self.decoder.buffer().split();
+        (self.stream, early)
+    }
+
     /// Whether a whole or partial frame is already buffered (so the peer will not signal it).
     pub(crate) fn has_buffered_input(&mut self) -> bool {
         !self.decoder.buffer().is_empty()

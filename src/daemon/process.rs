@@ -89,6 +89,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
         socket_timeout: group.config.socket_timeout,
         request_timeout: group.config.request_timeout,
         queue_timeout: group.config.queue_timeout,
+        max_tunnels: group.config.max_tunnels as usize,
         recycle: Recycle {
             maximum_requests: group.config.maximum_requests,
             inactivity_timeout: group.config.inactivity_timeout,

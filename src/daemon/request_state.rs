@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::os::fd::OwnedFd;
 
 use bytes::Bytes;
 use rustapp::abi::{self, HostRequest, HostV1, RequestV1, Str};
@@ -11,7 +12,7 @@ use rustapp_daemon_protocol::{Frame, RequestHead};
 
 use super::connection::Connection;
 use crate::host::{
-    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, host_table,
+    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, host_table, socket_pair,
 };
 
 /// The host's state for one request being served by a daemon. It owns the connection the
@@ -20,6 +21,8 @@ use crate::host::{
 pub(crate) struct DaemonRequest {
     conn: RefCell<Connection>,
     head: Box<RequestHead>,
+    /// The protocols the request offers to switch to, if it does.
+    upgrade_offer: Option<Bytes>,
     progress: RefCell<Progress>,
 }
 
@@ -38,16 +41,39 @@ struct Progress {
     body_ended: bool,
     /// The status the Apache child chose when it could not read the body (413, ...).
     body_failed: Option<u16>,
+    /// The daemon's end of the connection the application took over.
+    tunnel_end: Option<OwnedFd>,
 }
 
 impl DaemonRequest {
     /// Boxed: the application holds its address (the ABI's `HostRequest`) while it answers.
     pub(crate) fn new(conn: Connection, head: Box<RequestHead>) -> Box<DaemonRequest> {
+        DaemonRequest::offering(conn, head, None)
+    }
+
+    /// A request that may offer to switch its connection to one of `upgrade_offer`.
+    pub(crate) fn offering(
+        conn: Connection,
+        head: Box<RequestHead>,
+        upgrade_offer: Option<Bytes>,
+    ) -> Box<DaemonRequest> {
+        let progress = Progress {
+            head: upgrade_offer
+                .as_deref()
+                .map_or_else(HeadBuilder::default, HeadBuilder::offering),
+            ..Progress::default()
+        };
         Box::new(DaemonRequest {
             conn: RefCell::new(conn),
             head,
-            progress: RefCell::new(Progress::default()),
+            upgrade_offer,
+            progress: RefCell::new(progress),
         })
+    }
+
+    /// The daemon's end of the connection the application took over (after a 101).
+    pub(crate) fn take_tunnel_end(&self) -> Option<OwnedFd> {
+        self.progress.borrow_mut().tunnel_end.take()
     }
 
     /// A request whose body the application does not get (its body reads as empty): one
@@ -83,6 +109,12 @@ impl DaemonRequest {
             path_info: Str::from_bytes(&h.path_info),
             query_string: Str::from_bytes(&h.query_string),
             content_length: h.content_length,
+            upgrade: match &self.upgrade_offer {
+                Some(offer) if self.progress.borrow().head.offered().is_some() => {
+                    Str::from_bytes(offer)
+                }
+                _ => Str::EMPTY,
+            },
         }
     }
 
@@ -219,6 +251,23 @@ impl RequestState for DaemonRequest {
             }
             None => false,
         }
+    }
+
+    fn withdraw_upgrade_offer(&self) {
+        self.progress.borrow_mut().head.withdraw_offer();
+    }
+
+    fn accept_upgrade(&self) -> Option<OwnedFd> {
+        let mut progress = self.progress.borrow_mut();
+        if progress.head.offered().is_none() || progress.tunnel_end.is_some() {
+            return None;
+        }
+        let (daemon_end, app_end) = socket_pair()
+            .inspect_err(|e| log::error!("daemon: cannot hand a connection over: {e}"))
+            .ok()?;
+        progress.head.accept_upgrade();
+        progress.tunnel_end = Some(daemon_end);
+        Some(app_end)
     }
 
     fn log(&self, level: u32, message: &[u8]) {

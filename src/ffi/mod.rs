@@ -34,6 +34,7 @@ mod request;
 mod server;
 mod status;
 mod table;
+mod tunnel;
 mod wait;
 
 pub(crate) use auth_answers::{PasswordCheck, RealmHashLookup, RequireCheck};
@@ -49,10 +50,11 @@ pub(crate) use module::{ConfigRecord, Module, ModuleRecord};
 pub(crate) use pool::Pool;
 pub(crate) use process::{
     Exit, apache_child_user, close_http_listeners, is_exiting, is_serving_start, is_stopping,
-    runtime_path, set_process_title, watch_process,
+    runtime_path, set_process_title, threads_per_child, watch_process,
 };
 
 pub(crate) use request::{BodyInput, Request};
 pub(crate) use server::Server;
 pub(crate) use status::{HookStatus, HttpStatus};
+pub(crate) use tunnel::{ClientRead, ClientTunnel};
 pub(crate) use wait::{Woke, wait_readable};

@@ -36,6 +36,19 @@ pub(crate) fn is_exiting() -> bool {
     unsafe { sys::ap_state_query(sys::AP_SQ_MAIN_STATE) == sys::AP_SQ_MS_EXITING }
 }
 
+/// How many threads each Apache child serves requests with (`ThreadsPerChild`; 1 for
+/// prefork).
+pub(crate) fn threads_per_child() -> usize {
+    let mut threads: c_int = 0;
+    // SAFETY: ap_mpm_query writes one int.
+    let known = unsafe { sys::ap_mpm_query(sys::AP_MPMQ_MAX_THREADS, &mut threads) } == 0;
+    if known {
+        usize::try_from(threads).unwrap_or(1).max(1)
+    } else {
+        1
+    }
+}
+
 /// Whether Apache is shutting down (a dead daemon must then not be replaced).
 pub(crate) fn is_stopping() -> bool {
     let mut state: c_int = 0;

@@ -49,7 +49,7 @@ impl<'r> Request<'r> {
         unsafe { self.raw.as_ref() }
     }
 
-    fn rec_mut(&self) -> *mut sys::request_rec {
+    pub(super) fn rec_mut(&self) -> *mut sys::request_rec {
         self.raw.as_ptr()
     }
 

@@ -5,6 +5,9 @@
 #include <http_request.h>
 #include <util_filter.h>
 #include <apr_portable.h>
+#include <apr_poll.h>
+#include <apr_strings.h>
+#include <string.h>
 
 const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, int *count)
 {
@@ -84,4 +87,89 @@ int rustapp_shim_client_socket_fd(request_rec *r)
         return -1;
     }
     return fd;
+}
+
+int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len)
+{
+    conn_rec *c = r->connection;
+    apr_pollfd_t pfd;
+    apr_interval_time_t timeout = -1;
+    apr_os_sock_t sock;
+    apr_os_file_t file;
+
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
+    apr_table_setn(r->headers_out, "Upgrade", apr_pstrmemdup(r->pool, upgrade, upgrade_len));
+    apr_table_setn(r->headers_out, "Connection", "Upgrade");
+    /* A switch has no body to measure (over HTTP/2 it becomes a 200 whose data is the new
+     * protocol's, which a length would cut short). */
+    apr_table_unset(r->headers_out, "Content-Length");
+    ap_send_interim_response(r, 1);
+
+    /* From here on the connection carries the new protocol: no request timeouts, no
+     * coalescing of small TLS writes, no HTTP framing (finishing the request passes its end
+     * straight to the connection), and no keep-alive afterwards. */
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    ap_remove_output_filter_byhandle(c->output_filters, "SSL/TLS Coalescing Filter");
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    r->input_filters = r->proto_input_filters = c->input_filters;
+    c->keepalive = AP_CONN_CLOSE;
+
+    memset(&pfd, 0, sizeof(pfd));
+    pfd.p = r->pool;
+    if (ap_get_pollfd_from_conn(c, &pfd, &timeout) != APR_SUCCESS) {
+        return -1;
+    }
+    if (pfd.desc_type == APR_POLL_SOCKET && apr_os_sock_get(&sock, pfd.desc.s) == APR_SUCCESS) {
+        return sock;
+    }
+    if (pfd.desc_type == APR_POLL_FILE && apr_os_file_get(&file, pfd.desc.f) == APR_SUCCESS) {
+        return file;
+    }
+    return -1;
+}
+
+apr_ssize_t rustapp_shim_tunnel_read(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                     apr_size_t len)
+{
+    conn_rec *c = r->connection;
+    apr_size_t got = len;
+    apr_status_t rv = ap_get_brigade(c->input_filters, bb, AP_MODE_READBYTES,
+                                     APR_NONBLOCK_READ, len);
+
+    if (APR_STATUS_IS_EAGAIN(rv)) {
+        apr_brigade_cleanup(bb);
+        return 0;
+    }
+    if (rv != APR_SUCCESS) {
+        apr_brigade_cleanup(bb);
+        return -1;
+    }
+    /* An end-of-stream bucket ends the request's body, not the connection: mod_http2 sends
+     * one first on a WebSocket stream, whose data follows. The end of the connection is a
+     * read that fails (APR_EOF). */
+    rv = apr_brigade_flatten(bb, buf, &got);
+    apr_brigade_cleanup(bb);
+    if (rv != APR_SUCCESS) {
+        return -1;
+    }
+    return (apr_ssize_t)got;
+}
+
+int rustapp_shim_tunnel_write(request_rec *r, apr_bucket_brigade *bb, const char *buf,
+                              apr_size_t len)
+{
+    conn_rec *c = r->connection;
+    apr_status_t rv;
+
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(buf, len, c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    rv = ap_pass_brigade(c->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    return (rv == APR_SUCCESS && !c->aborted) ? 0 : -1;
+}
+
+apr_interval_time_t rustapp_shim_server_timeout(request_rec *r)
+{
+    return r->server->timeout;
 }

@@ -28,3 +28,22 @@ void rustapp_shim_abort_response(request_rec *r);
 int rustapp_shim_client_socket_fd(request_rec *r);
 
 #endif
+
+/* Switches the connection of `r` to the protocol `upgrade`: sends the 101 interim response
+ * (with r->headers_out), takes the HTTP framing, request timeouts and TLS write coalescing
+ * off the connection, and marks it not to be kept alive. Returns the descriptor to poll for
+ * the client (a socket, or for an HTTP/2 stream the pipe mod_http2 signals), or -1. */
+int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len);
+
+/* Reads what the client sent through the connection's input filters without blocking:
+ * the count, 0 when nothing is there now, -1 when the connection ended or failed. */
+apr_ssize_t rustapp_shim_tunnel_read(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                     apr_size_t len);
+
+/* Writes and flushes bytes to the client through the connection's output filters: 0, or -1
+ * when the client is gone. */
+int rustapp_shim_tunnel_write(request_rec *r, apr_bucket_brigade *bb, const char *buf,
+                              apr_size_t len);
+
+/* The request's virtual host's Timeout, in microseconds. */
+apr_interval_time_t rustapp_shim_server_timeout(request_rec *r);

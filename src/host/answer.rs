@@ -61,6 +61,9 @@ pub(crate) fn answer<'i, R: RequestState>(
     app: &'i AppInstance,
     state: &R,
 ) -> Result<Answer<'i>, Failure> {
+    if !app.takes_upgrades() {
+        state.withdraw_upgrade_offer();
+    }
     let body = match app.handle(&state.abi_request()) {
         Handled::Answered(body) => body,
         Handled::Stopped => return Err(Failure::Stopped),

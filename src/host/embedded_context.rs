@@ -81,4 +81,12 @@ impl RequestState for Exchange<'_> {
             &String::from_utf8_lossy(message),
         );
     }
+
+    fn withdraw_upgrade_offer(&self) {
+        Exchange::withdraw_upgrade_offer(self);
+    }
+
+    fn accept_upgrade(&self) -> Option<std::os::fd::OwnedFd> {
+        Exchange::accept_upgrade(self)
+    }
 }

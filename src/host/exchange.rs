@@ -2,10 +2,12 @@
 //! read of the request, and the response head it sets. Behind the ABI's `HostRequest` handle.
 
 use std::cell::RefCell;
+use std::os::fd::OwnedFd;
 
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
 use super::head::{HeadBuilder, HeaderUse, ResponseHead};
+use super::upgrade::{offered, socket_pair};
 use crate::ffi::{BodyInput, Request};
 
 pub(crate) struct Exchange<'r> {
@@ -19,6 +21,10 @@ pub(crate) struct Exchange<'r> {
     content_length: i64,
     body_input: RefCell<BodyInput<'r>>,
     head: RefCell<HeadBuilder>,
+    /// The protocols the client offers to switch to, when its connection can be handed over.
+    upgrade_offer: Option<&'r [u8]>,
+    /// The host's end of the connection an application took over.
+    tunnel_end: RefCell<Option<OwnedFd>>,
 }
 
 /// CGI variables computed from the request itself; they win over `SetEnv` values of the same
@@ -67,14 +73,28 @@ impl<'r> Exchange<'r> {
         script_name: &'r str,
         pass_authorization: bool,
     ) -> Exchange<'r> {
+        let content_length = declared_length(request);
+        let headers = request.headers_in();
+        let has_body = content_length > 0 || headers.get(b"Transfer-Encoding").is_some();
+        let upgrade_offer = offered(
+            request.method(),
+            request.protocol(),
+            headers.get(b"Upgrade"),
+            headers.get(b"Connection"),
+            has_body,
+        );
         Exchange {
             request,
             script_name,
             pass_authorization,
             checking_user: false,
-            content_length: declared_length(request),
+            content_length,
             body_input: RefCell::new(request.body_input()),
-            head: RefCell::new(HeadBuilder::default()),
+            head: RefCell::new(
+                upgrade_offer.map_or_else(HeadBuilder::default, HeadBuilder::offering),
+            ),
+            upgrade_offer,
+            tunnel_end: RefCell::new(None),
         }
     }
 
@@ -83,6 +103,8 @@ impl<'r> Exchange<'r> {
     pub(crate) fn for_user_check(request: Request<'r>, script_name: &'r str) -> Exchange<'r> {
         Exchange {
             checking_user: true,
+            head: RefCell::new(HeadBuilder::default()),
+            upgrade_offer: None,
             ..Exchange::new(request, script_name, false)
         }
     }
@@ -94,6 +116,46 @@ impl<'r> Exchange<'r> {
     /// The declared body length, or -1 when the client declared none (chunked or no body).
     pub(crate) fn content_length(&self) -> i64 {
         self.content_length
+    }
+
+    /// The protocols the client offers to switch to, while the offer stands.
+    pub(crate) fn upgrade_offer(&self) -> Option<&'r [u8]> {
+        self.upgrade_offer
+            .filter(|_| self.head.borrow().offered().is_some())
+    }
+
+    /// The application predates upgrades: no offer after all.
+    pub(crate) fn withdraw_upgrade_offer(&self) {
+        self.head.borrow_mut().withdraw_offer();
+    }
+
+    /// An application takes the connection over: its end of a socket pair whose other end
+    /// this exchange keeps for the relay.
+    pub(crate) fn accept_upgrade(&self) -> Option<OwnedFd> {
+        if self.upgrade_offer().is_none() || self.tunnel_end.borrow().is_some() {
+            return None;
+        }
+        let (host_end, app_end) = socket_pair()
+            .inspect_err(|e| log::error!("cannot hand a connection over: {e}"))
+            .ok()?;
+        self.head.borrow_mut().accept_upgrade();
+        *self.tunnel_end.borrow_mut() = Some(host_end);
+        Some(app_end)
+    }
+
+    /// A daemon's application took the connection over: the relay runs through the daemon.
+    pub(crate) fn accept_upgrade_in_daemon(&self) -> bool {
+        self.head.borrow_mut().accept_upgrade()
+    }
+
+    /// The host's end of the connection the application took over.
+    pub(crate) fn take_tunnel_end(&self) -> Option<OwnedFd> {
+        self.tunnel_end.borrow_mut().take()
+    }
+
+    /// The protocol a 101 switches to.
+    pub(crate) fn upgrade_protocol(&self) -> Vec<u8> {
+        self.head.borrow().upgrade().to_vec()
     }
 
     /// Whether the client sends a body (a length above 0, or chunked).
@@ -129,6 +191,7 @@ impl<'r> Exchange<'r> {
             path_info: Str::from_bytes(r.path_info()),
             query_string: Str::from_bytes(r.query_string()),
             content_length,
+            upgrade: Str::from_bytes(self.upgrade_offer().unwrap_or_default()),
         }
     }
 
@@ -222,7 +285,8 @@ impl<'r> Exchange<'r> {
             Some(HeaderUse::Plain) => self.request.add_response_header(name, value),
             Some(HeaderUse::ContentType) => self.request.set_content_type(value),
             Some(HeaderUse::ContentLength(_)) => self.request.add_response_header(name, value),
-            Some(HeaderUse::HopByHop) => {} // Apache manages the connection itself
+            // Apache manages the connection itself; a 101's `Upgrade` goes out with it.
+            Some(HeaderUse::HopByHop | HeaderUse::Upgrade) => {}
             None => return false,
         }
         true

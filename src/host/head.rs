@@ -10,14 +10,26 @@ pub(crate) enum HeaderUse {
     ContentLength(u64),
     /// Connection-level headers Apache manages itself; dropped.
     HopByHop,
+    /// `Upgrade`: the protocol a 101 switches to, sent with that interim response only.
+    Upgrade,
     /// Passed through as is.
     Plain,
 }
 
-/// A status an application may answer with: 200–599 (informational codes are Apache's).
-pub(crate) fn check_status(status: u32) -> Result<u16, String> {
+/// 101 Switching Protocols: the one informational status an application may answer, to a
+/// request that offered an upgrade.
+pub(crate) const SWITCHING_PROTOCOLS: u16 = 101;
+
+/// A status an application may answer with: 200–599 (informational codes are Apache's), and
+/// 101 when the request offers an upgrade.
+pub(crate) fn check_status(status: u32, upgrade_offered: bool) -> Result<u16, String> {
     match u16::try_from(status) {
         Ok(s) if (200..=599).contains(&s) => Ok(s),
+        Ok(SWITCHING_PROTOCOLS) if upgrade_offered => Ok(SWITCHING_PROTOCOLS),
+        Ok(SWITCHING_PROTOCOLS) => Err(
+            "status 101 answers a request that offers an upgrade (a GET with Upgrade and Connection: upgrade, to an application built for ABI 1.3 or later); this one offers none"
+                .to_owned(),
+        ),
         _ => Err(format!(
             "status {status} is not a valid final HTTP status (200-599)"
         )),
@@ -56,11 +68,12 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderUse, Strin
                     String::from_utf8_lossy(value)
                 )
             })
+    } else if is("upgrade") {
+        Ok(HeaderUse::Upgrade)
     } else if [
         "connection",
         "keep-alive",
         "transfer-encoding",
-        "upgrade",
         "te",
         "trailer",
         "proxy-connection",
@@ -88,6 +101,12 @@ pub(crate) struct ResponseHead {
 pub(crate) struct HeadBuilder {
     head: ResponseHead,
     refused: Option<String>,
+    /// The protocols the request offers to switch to (its `Upgrade` header), if it does.
+    offered: Option<Vec<u8>>,
+    /// Whether the application took the connection over.
+    accepted: bool,
+    /// The `Upgrade` header the application answered with.
+    upgrade: Option<Vec<u8>>,
 }
 
 impl Default for HeadBuilder {
@@ -98,14 +117,48 @@ impl Default for HeadBuilder {
                 content_length: None,
             },
             refused: None,
+            offered: None,
+            accepted: false,
+            upgrade: None,
         }
     }
 }
 
 impl HeadBuilder {
+    /// A head for a request that offers to switch to `protocols` (its `Upgrade` header).
+    pub(crate) fn offering(protocols: &[u8]) -> HeadBuilder {
+        HeadBuilder {
+            offered: Some(protocols.to_vec()),
+            ..HeadBuilder::default()
+        }
+    }
+
+    /// The protocols offered, unless the offer was withdrawn.
+    pub(crate) fn offered(&self) -> Option<&[u8]> {
+        self.offered.as_deref()
+    }
+
+    /// No upgrade is offered after all (the application predates them).
+    pub(crate) fn withdraw_offer(&mut self) {
+        self.offered = None;
+    }
+
+    /// The application takes the connection over: `false` if no upgrade is offered or it
+    /// was taken already.
+    pub(crate) fn accept_upgrade(&mut self) -> bool {
+        let accepted = self.offered.is_some() && !self.accepted;
+        self.accepted |= accepted;
+        accepted
+    }
+
+    /// The protocol a 101 switches to (once its head was accepted).
+    pub(crate) fn upgrade(&self) -> &[u8] {
+        self.upgrade.as_deref().unwrap_or_default()
+    }
+
     /// Sets the status; `false` if refused.
     pub(crate) fn set_status(&mut self, status: u32) -> bool {
-        match self.keep(check_status(status)) {
+        match self.keep(check_status(status, self.offered.is_some())) {
             Some(status) => {
                 self.head.status = status;
                 true
@@ -117,17 +170,41 @@ impl HeadBuilder {
     /// How to apply the header, if allowed (a `Content-Length` is remembered).
     pub(crate) fn header(&mut self, name: &[u8], value: &[u8]) -> Option<HeaderUse> {
         let use_ = self.keep(check_header(name, value))?;
-        if let HeaderUse::ContentLength(length) = use_ {
-            self.head.content_length = Some(length);
+        match use_ {
+            HeaderUse::ContentLength(length) => self.head.content_length = Some(length),
+            HeaderUse::Upgrade => self.upgrade = Some(value.to_vec()),
+            _ => {}
         }
         Some(use_)
     }
 
     /// The head, or the first thing in it refused.
     pub(crate) fn finish(&self) -> Result<ResponseHead, String> {
-        match &self.refused {
-            Some(problem) => Err(problem.clone()),
-            None => Ok(self.head),
+        if let Some(problem) = &self.refused {
+            return Err(problem.clone());
+        }
+        if self.head.status == SWITCHING_PROTOCOLS {
+            self.check_switch()?;
+        }
+        Ok(self.head)
+    }
+
+    /// A 101 must have taken the connection and name a protocol the client offered.
+    fn check_switch(&self) -> Result<(), String> {
+        let offered = self.offered.as_deref().unwrap_or_default();
+        if !self.accepted {
+            return Err(
+                "status 101 without taking the connection over (accept_upgrade) first".to_owned(),
+            );
+        }
+        match self.upgrade.as_deref() {
+            Some(protocol) if super::upgrade::is_offered(offered, protocol) => Ok(()),
+            Some(protocol) => Err(format!(
+                "status 101 switches to {:?}, which the client did not offer (it offered {:?})",
+                String::from_utf8_lossy(protocol),
+                String::from_utf8_lossy(offered)
+            )),
+            None => Err("status 101 without an Upgrade header naming the protocol".to_owned()),
         }
     }
 
@@ -148,11 +225,45 @@ mod tests {
 
     #[test]
     fn statuses_outside_the_final_range_are_refused() {
-        assert_eq!(check_status(200), Ok(200));
-        assert_eq!(check_status(599), Ok(599));
+        assert_eq!(check_status(200, false), Ok(200));
+        assert_eq!(check_status(599, false), Ok(599));
         for bad in [0, 99, 101, 199, 600, 70000] {
-            assert!(check_status(bad).is_err(), "{bad}");
+            assert!(check_status(bad, false).is_err(), "{bad}");
         }
+        assert_eq!(check_status(101, true), Ok(101));
+        assert!(check_status(100, true).is_err());
+    }
+
+    #[test]
+    fn a_switch_needs_the_connection_and_an_offered_protocol() {
+        let switch = |accept: bool, upgrade: Option<&[u8]>| {
+            let mut head = HeadBuilder::offering(b"websocket");
+            assert!(head.set_status(101));
+            if accept {
+                assert!(head.accept_upgrade());
+                assert!(!head.accept_upgrade(), "taken once");
+            }
+            if let Some(protocol) = upgrade {
+                assert_eq!(head.header(b"Upgrade", protocol), Some(HeaderUse::Upgrade));
+            }
+            head.finish()
+        };
+        assert!(switch(true, Some(b"websocket")).is_ok());
+        assert!(
+            switch(false, Some(b"websocket"))
+                .unwrap_err()
+                .contains("accept_upgrade")
+        );
+        assert!(
+            switch(true, Some(b"h2c"))
+                .unwrap_err()
+                .contains("did not offer")
+        );
+        assert!(switch(true, None).unwrap_err().contains("Upgrade header"));
+        let mut withdrawn = HeadBuilder::offering(b"websocket");
+        withdrawn.withdraw_offer();
+        assert!(!withdrawn.set_status(101));
+        assert!(!withdrawn.accept_upgrade());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! behind the handles ([`RequestState`], [`InstanceContext`]).
 
 use std::ffi::c_void;
+use std::os::fd::{IntoRawFd, OwnedFd};
 
 use rustapp::abi::{self, HostApp, HostRequest, HostV1, RequestV1, Str, VisitFn};
 
@@ -33,6 +34,11 @@ pub(crate) trait RequestState {
     fn add_header(&self, name: &[u8], value: &[u8]) -> bool;
     /// A log line attributed to this request (ABI level).
     fn log(&self, level: u32, message: &[u8]);
+    /// The application predates upgrades: the request offers none after all.
+    fn withdraw_upgrade_offer(&self);
+    /// The application takes the connection over: its end of the socket pair the host
+    /// relays, or `None` (no upgrade offered, already taken, or no descriptors to spare).
+    fn accept_upgrade(&self) -> Option<OwnedFd>;
 }
 
 /// A host's context for one instance, behind its `HostApp` handle: where its log lines go.
@@ -63,6 +69,7 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         // Both hosts wait for a body that is not ready: embedded mode on Apache's thread
         // (watching the client meanwhile), a daemon on its event loop.
         accepts_pending: 1,
+        accept_upgrade: accept_upgrade::<R>,
     }
 }
 
@@ -203,6 +210,15 @@ unsafe extern "C" fn log_request<R: RequestState>(
     // SAFETY: the ABI's contract for `log_request`.
     guard((), || unsafe {
         state::<R>(request).log(level, bytes(message))
+    })
+}
+
+unsafe extern "C" fn accept_upgrade<R: RequestState>(request: *mut HostRequest) -> i32 {
+    // SAFETY: the ABI's contract for `accept_upgrade`.
+    guard(-1, || {
+        unsafe { state::<R>(request) }
+            .accept_upgrade()
+            .map_or(-1, IntoRawFd::into_raw_fd)
     })
 }
 

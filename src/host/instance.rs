@@ -106,6 +106,11 @@ impl AppInstance {
         })
     }
 
+    /// Whether the application may be offered protocol upgrades (built for ABI 1.3 or later).
+    pub(crate) fn takes_upgrades(&self) -> bool {
+        self.table.takes_upgrades()
+    }
+
     /// Asks the application to answer `request`, whose `host_request` is the state the
     /// instance's host table expects.
     pub(crate) fn handle<'i>(&'i self, request: &RequestV1) -> Handled<'i> {

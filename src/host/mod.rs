@@ -10,14 +10,16 @@ mod head;
 mod host_table;
 mod instance;
 mod slot;
+mod upgrade;
 mod users;
 
 pub(crate) use answer::{Failure, answer};
 pub(crate) use embedded_context::{AppContext, HOST_V1};
 pub(crate) use exchange::Exchange;
-pub(crate) use head::{HeadBuilder, HeaderUse, ResponseHead};
+pub(crate) use head::{HeadBuilder, HeaderUse, ResponseHead, SWITCHING_PROTOCOLS};
 pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
 pub(crate) use instance::{AppInstance, BodyPiece, ResponseBody};
 pub(crate) use rustapp::loader::load_library;
 pub(crate) use slot::AppSlot;
+pub(crate) use upgrade::{set_nonblocking, socket_pair};
 pub(crate) use users::{StoreAnswer, UserQuestion};

@@ -21,9 +21,10 @@ const AUTH_USER: usize = 7;
 const AUTH_GROUP: usize = 8;
 const STREAM_IDLE_TIMEOUT: usize = 9;
 const BUFFER_REQUEST_BODY: usize = 10;
+const MAX_TUNNELS: usize = 11;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 12;
+pub(super) const COUNT: usize = 13;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -107,6 +108,13 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         BUFFER_REQUEST_BODY,
         c"RustAppBufferRequestBody On|Off|BYTES: read a request body (whole, or up to BYTES) before a daemon group is asked, so slow uploads hold no daemon thread (default On; Off or a size for applications that must see large uploads as they arrive)",
     ),
+    directive::<RustApp>(
+        c"RustAppMaxTunnels",
+        Takes::One,
+        SERVER,
+        MAX_TUNNELS,
+        c"RustAppMaxTunnels N: how many upgraded connections (WebSockets) one Apache child relays at once, each holding one of its threads; more are answered 503 (default: half of ThreadsPerChild)",
+    ),
     END_OF_TABLE,
 ]);
 
@@ -189,6 +197,11 @@ pub(super) fn apply(
         }
         STREAM_IDLE_TIMEOUT => {
             dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        MAX_TUNNELS => {
+            cmd.server_config_mut::<ServerConfig>().max_tunnels =
+                Some(config::rust_app_max_tunnels(words[0])?);
             Ok(())
         }
         BUFFER_REQUEST_BODY => {

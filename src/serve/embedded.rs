@@ -6,8 +6,10 @@ use std::time::Duration;
 use super::Registry;
 use crate::config::Alias;
 use crate::ffi::HttpStatus;
-use crate::host::{Exchange, Failure, answer};
-use crate::respond::{BodySource, IdleLimit, deliver};
+use std::os::fd::AsFd;
+
+use crate::host::{Exchange, Failure, SWITCHING_PROTOCOLS, answer};
+use crate::respond::{BodySource, IdleLimit, deliver, relay};
 
 /// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
 /// answers with (the reason is logged).
@@ -24,6 +26,26 @@ pub(crate) fn serve(
         HttpStatus::INTERNAL_SERVER_ERROR
     })?;
     match answer(app, exchange) {
+        Ok(answer) if answer.head.status == SWITCHING_PROTOCOLS => {
+            if answer.body.is_some() {
+                log::warn!("{alias} answered 101 with a body; the body was dropped");
+            }
+            drop(answer.body);
+            // A 101 is accepted only once the application took the connection.
+            let Some(tunnel_end) = exchange.take_tunnel_end() else {
+                return Err(HttpStatus::INTERNAL_SERVER_ERROR);
+            };
+            let protocol = exchange.upgrade_protocol();
+            relay(
+                exchange.request(),
+                alias,
+                &protocol,
+                tunnel_end.as_fd(),
+                &[],
+                idle,
+            );
+            Ok(())
+        }
         Ok(mut answer) => {
             let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
             deliver(

@@ -14,8 +14,9 @@ pub(crate) use registry::{Generation, Registry};
 
 use crate::config::{Alias, DirConfig, ServerConfig};
 use crate::daemon::serve_via_daemon;
-use crate::ffi::{HookStatus, HttpStatus, Request, request_log_scope};
+use crate::ffi::{HookStatus, HttpStatus, Request, request_log_scope, threads_per_child};
 use crate::host::Exchange;
+use crate::respond::TunnelSlot;
 use placement::{EmbeddingForbidden, Placement, placement};
 
 /// `r->handler` of requests routed to an application.
@@ -49,6 +50,23 @@ pub(crate) fn map_to_storage(request: Request<'_>) -> HookStatus {
 }
 
 /// `handler`: runs the application for requests `translate_name` claimed.
+/// A tunnel slot of this Apache child for a request offering an upgrade, or `None` (logged)
+/// when `RustAppMaxTunnels` are open already.
+fn reserve_tunnel(request: Request<'_>, alias: &Alias) -> Option<TunnelSlot> {
+    let limit = request
+        .server()
+        .module_config::<ServerConfig>()
+        .map_or(1, |config| config.max_tunnels(threads_per_child()));
+    let slot = TunnelSlot::reserve(limit);
+    if slot.is_none() {
+        log::error!(
+            "{alias}: this Apache child relays {} upgraded connections already, its RustAppMaxTunnels limit of {limit}; answering 503 (raise RustAppMaxTunnels and ThreadsPerChild together)",
+            TunnelSlot::open()
+        );
+    }
+    slot
+}
+
 pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     if request.handler() != Some(HANDLER_NAME) {
         return HookStatus::Declined;
@@ -70,6 +88,15 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
     let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
+    // Held until the handler returns: a tunnel, if the application takes the connection,
+    // holds this thread until it closes.
+    let _tunnel = match exchange.upgrade_offer() {
+        Some(_) => match reserve_tunnel(request, alias) {
+            Some(slot) => Some(slot),
+            None => return HttpStatus::SERVICE_UNAVAILABLE.into(),
+        },
+        None => None,
+    };
     let status = match placement(request, alias, None) {
         Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, idle),
         Ok(Placement::Group(index)) => match registry.group(index) {

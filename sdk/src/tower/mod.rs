@@ -15,6 +15,10 @@
 //! frame as it is produced: Apache pushes what it has to the client whenever the next frame is
 //! not ready yet, and pulls the next frame only when the previous one is written.
 //!
+//! A request that offers an upgrade (WebSocket) is served through hyper's HTTP/1 server
+//! instead, so that axum's `WebSocketUpgrade` finds the `OnUpgrade` it needs; once the
+//! service answers 101, the upgraded connection is the socket Apache hands over.
+//!
 //! The runtime is created in the process that serves requests (an Apache child or a daemon),
 //! on the first instance's start, never in Apache's parent. Its worker thread count is the
 //! setting `rustapp.worker_threads`, by default the number of CPUs up to 4: request futures run
@@ -24,6 +28,7 @@ mod body;
 mod info;
 mod runtime;
 mod service_app;
+mod upgrade;
 
 pub use body::{Body, BodyError};
 pub use info::RequestInfo;

@@ -13,14 +13,15 @@ use tokio::sync::mpsc;
 use tower_service::Service;
 
 use super::body::{Body, Demand, DemandWaker, Pump};
+use super::upgrade::serve_upgradable;
 use super::{RequestInfo, runtime};
 use crate::{Chunk, Error, PollBody, Request, Response, ResponseBody, Settings, UserStore};
 
-type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
+pub(super) type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
 type BoxResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, Error>>>>;
 
 /// The service behind its concrete type, so the exported app type can be named.
-trait ErasedService: Send + Sync {
+pub(super) trait ErasedService: Send + Sync {
     fn call_erased(&self, request: http::Request<Body>) -> BoxResponseFuture;
 }
 
@@ -138,6 +139,9 @@ impl ServiceApp {
 
     /// Answers one request through the service.
     pub fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+        if request.upgrade_offer().is_some() {
+            return self.handle_upgradable(request);
+        }
         let on_demand = DemandWaker::default();
         let (body, demands) = request_body(request, &on_demand);
         let http_request = to_http_request(request, body)?;
@@ -154,6 +158,19 @@ impl ServiceApp {
             Ok::<_, Error>((parts, body, first))
         };
         let (parts, body, first) = runtime::block_on(while_pumping(answered, &mut pump))?;
+        to_response(parts, body, first, pump)
+    }
+}
+
+impl ServiceApp {
+    /// Answers a request that offers an upgrade: through hyper, so that the service can take
+    /// it (see `upgrade`). Such a request has no body.
+    fn handle_upgradable(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+        let (parts, mut body) = serve_upgradable(self.service.clone(), request)?.into_parts();
+        let first = runtime::block_on(poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))));
+        // SAFETY: as in `handle`; this request has no body to pump.
+        let reader = unsafe { request.detached_body_reader() };
+        let pump = Pump::new(None, reader, DemandWaker::default());
         to_response(parts, body, first, pump)
     }
 }
@@ -227,7 +244,7 @@ fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Bo
 
 /// The request target as the service should route it: below the mount point, still encoded
 /// as the client sent it (`/shop/items?id=3` mounted at `/shop` is `/items?id=3`).
-fn target_below_mount(request: &Request<'_>) -> String {
+pub(super) fn target_below_mount(request: &Request<'_>) -> String {
     let raw = request.uri();
     // An absolute-form target (`GET http://host/path`) routes by its path.
     let raw = match raw.split_once("://") {

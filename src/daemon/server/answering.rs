@@ -15,13 +15,14 @@ use super::outcome::Returned;
 use super::stream::Stream;
 use crate::daemon::connection::Connection;
 use crate::daemon::request_state::DaemonRequest;
-use crate::host::{BodyPiece, Failure, ResponseBody, UserQuestion, answer};
+use crate::host::{BodyPiece, Failure, ResponseBody, SWITCHING_PROTOCOLS, UserQuestion, answer};
 
 /// Serves one request: its answer, or a `Failed` frame saying why there is none. A response
 /// whose body waits is handed back as [`Returned::Waiting`].
 pub(super) fn serve_request(
     mut conn: Connection,
     head: Box<RequestHead>,
+    upgrade_offer: Option<Bytes>,
     apps: &'static DaemonApps,
     options: &ServeOptions,
     clock: &AppClock<'_>,
@@ -34,7 +35,7 @@ pub(super) fn serve_request(
         Err(reason) => return sent(conn.send(&failed(500, &reason)), conn),
     };
     let limit = wait_limit(head.idle_timeout_ms, options);
-    let request = DaemonRequest::new(conn, head);
+    let request = DaemonRequest::offering(conn, head, upgrade_offer);
     let answered = {
         let _in_app = clock.enter(limit);
         answer(app, &*request)
@@ -53,6 +54,9 @@ pub(super) fn serve_request(
     };
     let (status, headers) = (answer.head.status, request.take_headers());
     let queued = request.queue(&Frame::ResponseHead { status, headers });
+    if status == SWITCHING_PROTOCOLS {
+        return switch(request, answer.body, queued);
+    }
     let Some(body) = answer.body else {
         let written = queued.and_then(|()| request.send(&Frame::ResponseEnd));
         return sent(written, request.into_connection());
@@ -64,6 +68,26 @@ pub(super) fn serve_request(
     match Stream::new(request, body, limit) {
         Ok(stream) => stream.pump(clock, max_chunk).into(),
         Err((request, body)) => send_in_place(request, body, clock, limit, max_chunk),
+    }
+}
+
+/// The application took the connection over: `Switched` follows the 101 head, and the
+/// connection becomes a tunnel to the application's socket.
+fn switch(
+    request: Box<DaemonRequest>,
+    body: Option<ResponseBody<'static>>,
+    queued: io::Result<()>,
+) -> Returned {
+    if body.is_some() {
+        log::warn!("daemon: an application answered 101 with a body; the body was dropped");
+    }
+    drop(body);
+    // A 101 is accepted only once the application took the connection.
+    let tunnel_end = request.take_tunnel_end();
+    let written = queued.and_then(|()| request.send(&Frame::Switched));
+    match (written, tunnel_end) {
+        (Ok(()), Some(end)) => Returned::Tunnel(request.into_connection(), end),
+        _ => Returned::Closed,
     }
 }
 
@@ -174,7 +198,7 @@ fn queued_too_long(conn: &Connection, options: &ServeOptions) -> Option<Frame> {
     ))
 }
 
-fn failed(status: u16, reason: &str) -> Frame {
+pub(super) fn failed(status: u16, reason: &str) -> Frame {
     Frame::Failed {
         status,
         reason: Bytes::copy_from_slice(reason.as_bytes()),

@@ -14,6 +14,8 @@
 //! - `answering`: a request or query answered by an application, as frames;
 //! - `stream`: a response body pumped into frames, which waits on the event loop when it has
 //!   nothing yet or the Apache child reads slowly;
+//! - `tunnel`: a connection switched to another protocol (a 101, WebSocket), relayed between
+//!   the Apache child and the application's socket on the event loop;
 //! - `apps`: the applications this daemon serves, started when first needed;
 //! - `recycle`: the policy that retires a process (maximum-requests, inactivity, a replaced
 //!   library, a call into the application stuck past its limit).
@@ -25,6 +27,7 @@ mod event_loop;
 mod outcome;
 mod recycle;
 mod stream;
+mod tunnel;
 mod worker;
 
 use std::time::Duration;
@@ -52,6 +55,8 @@ pub(crate) struct ServeOptions {
     pub(crate) request_timeout: Duration,
     /// A request that waited longer for a worker is answered 503 without running.
     pub(crate) queue_timeout: Duration,
+    /// Upgraded connections relayed at once; a request for another is answered 503.
+    pub(crate) max_tunnels: usize,
 }
 
 /// Why `serve` returned: the process retires and its supervisor starts another.

@@ -25,6 +25,8 @@ pub(super) struct Activity {
     /// Connections handed to workers or holding a waiting response, not yet given back or
     /// closed.
     pub(super) outstanding: AtomicUsize,
+    /// Upgraded connections relayed now, or reserved by a worker asking an application.
+    pub(super) tunnels: AtomicUsize,
     /// When the last request ended, in milliseconds since the server started.
     pub(super) last_request_ms: AtomicU64,
     /// For each worker, while it runs application code: when that call passes its limit

@@ -11,7 +11,7 @@ use mio::Waker;
 use rustapp_daemon_protocol::{Frame, PROTOCOL_VERSION};
 
 use super::ServeOptions;
-use super::answering::{answer_user_query, protocol_error, serve_request};
+use super::answering::{answer_user_query, failed, protocol_error, serve_request};
 use super::apps::DaemonApps;
 use super::clock::AppClock;
 use super::outcome::Returned;
@@ -87,7 +87,7 @@ pub(super) fn work(index: usize, shared: &Shared) {
 /// One turn of a connection: its greeting if new, then one request or user query. Whether a
 /// request was answered comes with it.
 fn serve_turn(mut conn: Connection, shared: &Shared, clock: &AppClock<'_>) -> (Returned, bool) {
-    let (apps, options) = (shared.apps, &shared.options);
+    let (apps, options, activity) = (shared.apps, &shared.options, &shared.activity);
     let turn = (|| {
         conn.stream.set_read_timeout(Some(options.socket_timeout))?;
         if !conn.greeted && !greet(&mut conn, options)? {
@@ -102,7 +102,35 @@ fn serve_turn(mut conn: Connection, shared: &Shared, clock: &AppClock<'_>) -> (R
     match turn {
         Ok(None) => (Returned::Closed, false),
         Ok(Some(Frame::RequestHead(head))) => {
-            (serve_request(conn, head, apps, options, clock), true)
+            (serve_request(conn, head, None, apps, options, clock), true)
+        }
+        Ok(Some(Frame::UpgradableRequest { head, protocols })) => {
+            // A slot for the tunnel, held while the application answers: beyond the
+            // group's max-tunnels, the request is refused before it runs.
+            let reserved =
+                activity
+                    .tunnels
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                        (n < options.max_tunnels).then_some(n + 1)
+                    });
+            if reserved.is_err() {
+                let refusal = failed(
+                    503,
+                    &format!(
+                        "the daemon relays {} upgraded connections already, its group's max-tunnels",
+                        options.max_tunnels
+                    ),
+                );
+                return match conn.send(&refusal) {
+                    Ok(()) => (Returned::Idle(conn), true),
+                    Err(e) => closing(&e),
+                };
+            }
+            let returned = serve_request(conn, head, Some(protocols), apps, options, clock);
+            if !matches!(returned, Returned::Tunnel(..)) {
+                activity.tunnels.fetch_sub(1, Ordering::AcqRel);
+            }
+            (returned, true)
         }
         Ok(Some(Frame::UserQuery(query))) => match answer_user_query(conn, *query, apps, options) {
             Ok(conn) => (Returned::Idle(conn), true),

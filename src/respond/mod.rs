@@ -4,6 +4,10 @@
 //! watching the client, and ends a body that broke off as an aborted response (never a clean
 //! end the client would trust). Embedded serving and the daemon client both deliver through it.
 
+mod tunnel;
+
+pub(crate) use tunnel::{TunnelSlot, relay};
+
 use std::fmt::Display;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};

@@ -1,0 +1,106 @@
+//! A client connection switched to another protocol (a 101 answer): what the tunnel relay
+//! reads from and writes to. All of it goes through the connection's filters, never the raw
+//! socket, so TLS, HTTP/2 streams and bytes Apache already buffered work alike.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use super::request::Request;
+use super::sys;
+
+/// The client side of a switched connection, for the rest of the handler.
+pub(crate) struct ClientTunnel<'r> {
+    request: Request<'r>,
+    input: *mut sys::apr_bucket_brigade,
+    output: *mut sys::apr_bucket_brigade,
+    poll_fd: RawFd,
+}
+
+/// What a read from the client found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ClientRead {
+    Data(usize),
+    /// Nothing now: wait for [`ClientTunnel::poll_fd`].
+    Nothing,
+    /// The client closed its side, or the connection failed.
+    Closed,
+}
+
+/// The client went away.
+#[derive(Debug)]
+pub(crate) struct ClientGone;
+
+impl<'r> ClientTunnel<'r> {
+    /// Sends `101 Switching Protocols` with `Upgrade: protocol` (and the response headers set
+    /// so far), and takes HTTP off the connection. `None` when Apache gives no descriptor to
+    /// wait on (the 101 may have gone out: the connection is then closed).
+    pub(crate) fn open(request: Request<'r>, protocol: &[u8]) -> Option<ClientTunnel<'r>> {
+        let r = request.rec_mut();
+        // SAFETY: a live request on its handler's thread; the shim copies `protocol`.
+        let poll_fd =
+            unsafe { sys::rustapp_shim_tunnel_open(r, protocol.as_ptr().cast(), protocol.len()) };
+        if poll_fd < 0 {
+            return None;
+        }
+        // SAFETY: brigades in the request pool, which outlives the tunnel.
+        let (input, output) = unsafe {
+            (
+                sys::rustapp_shim_brigade_create(r),
+                sys::rustapp_shim_brigade_create(r),
+            )
+        };
+        Some(ClientTunnel {
+            request,
+            input,
+            output,
+            poll_fd,
+        })
+    }
+
+    /// The descriptor that becomes readable when the client may have sent more.
+    pub(crate) fn poll_fd(&self) -> RawFd {
+        self.poll_fd
+    }
+
+    /// Reads what the client sent, without waiting.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> ClientRead {
+        // SAFETY: a live request and brigade; `buf` is writable for its length.
+        let n = unsafe {
+            sys::rustapp_shim_tunnel_read(
+                self.request.rec_mut(),
+                self.input,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        match n {
+            0 => ClientRead::Nothing,
+            n if n > 0 => ClientRead::Data(n as usize),
+            _ => ClientRead::Closed,
+        }
+    }
+
+    /// Writes `data` to the client and flushes it (waiting up to Apache's `Timeout`).
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<(), ClientGone> {
+        // SAFETY: a live request and brigade; `data` is readable for its length and the
+        // shim's flush writes (or copies) it before returning.
+        let status = unsafe {
+            sys::rustapp_shim_tunnel_write(
+                self.request.rec_mut(),
+                self.output,
+                data.as_ptr().cast(),
+                data.len(),
+            )
+        };
+        if status == 0 { Ok(()) } else { Err(ClientGone) }
+    }
+}
+
+impl Request<'_> {
+    /// The virtual host's `Timeout`.
+    pub(crate) fn server_timeout(self) -> Duration {
+        // SAFETY: reads the request's server record.
+        let micros = unsafe { sys::rustapp_shim_server_timeout(self.rec_mut()) };
+        Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+    }
+}
