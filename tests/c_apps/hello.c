@@ -1,6 +1,10 @@
-/* A C application written against sdk/include/rustapp.h: proves the header matches the ABI. */
+/* A C application written against sdk/include/rustapp.h: proves the header matches the ABI.
+ * Its /switch path takes the connection over (ABI 1.3) and echoes what the client sends. */
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <rustapp.h>
 
 struct instance {
@@ -31,9 +35,56 @@ static int32_t create(const RustAppHostV1 *host, const RustAppConfigV1 *config, 
     return 0;
 }
 
+#ifndef HELLO_ABI_MINOR
+#define HELLO_ABI_MINOR RUSTAPP_ABI_MINOR
+#endif
+
+/* Echoes a taken-over connection until the client closes it. */
+static void *echo(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        if (write(fd, buf, (size_t)n) != n) {
+            break;
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Answers 101 to protocol "echo". An application built for ABI 1.3 takes the connection
+ * first; one built for an earlier minor cannot, so its 101 is refused (the client gets 500). */
+static int32_t switch_to_echo(const struct instance *app, const RustAppRequestV1 *request)
+{
+#if HELLO_ABI_MINOR >= 3
+    pthread_t thread;
+    int fd = -1;
+    if (request->size >= offsetof(RustAppRequestV1, upgrade) + sizeof(RustAppStr) &&
+        request->upgrade.len > 0 &&
+        app->host->size >= offsetof(RustAppHostV1, accept_upgrade) + sizeof(void *)) {
+        fd = app->host->accept_upgrade(request->host_request);
+    }
+    if (fd < 0 || pthread_create(&thread, NULL, echo, (void *)(intptr_t)fd) != 0) {
+        return 1;
+    }
+    pthread_detach(thread);
+#else
+    (void)echo;
+#endif
+    app->host->set_status(request->host_request, 101);
+    app->host->add_header(request->host_request, RUSTAPP_STR("Upgrade"), RUSTAPP_STR("echo"));
+    return 0;
+}
+
 static int32_t handle(const void *instance, const RustAppRequestV1 *request, void **out)
 {
     const struct instance *app = instance;
+    if (request->path_info.len == 7 && memcmp(request->path_info.ptr, "/switch", 7) == 0) {
+        *out = NULL;
+        return switch_to_echo(app, request);
+    }
     struct body *body = calloc(1, sizeof *body);
     RustAppStr type = RUSTAPP_STR("text/plain");
     app->host->set_status(request->host_request, 200);
@@ -63,10 +114,6 @@ static void destroy(void *instance) { free(instance); }
 #ifndef HELLO_TABLE_SIZE
 #define HELLO_TABLE_SIZE sizeof(RustAppV1)
 #endif
-#ifndef HELLO_ABI_MINOR
-#define HELLO_ABI_MINOR RUSTAPP_ABI_MINOR
-#endif
-
 /* No user store: the ABI 1.1 entry points stay NULL. */
 static const RustAppV1 table = {
     RUSTAPP_ABI_MAJOR, HELLO_ABI_MINOR, HELLO_TABLE_SIZE, {(const uint8_t *)"c-hello", 7},

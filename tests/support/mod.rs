@@ -72,12 +72,12 @@ impl Mpm {
         }
     }
 
-    fn settings(self, processes: u32) -> String {
+    fn settings(self, processes: u32, threads: u32) -> String {
         match self {
             Mpm::Event | Mpm::Worker => format!(
-                "StartServers {processes}\nServerLimit {processes}\nThreadsPerChild 16\nThreadLimit 16\n\
+                "StartServers {processes}\nServerLimit {processes}\nThreadsPerChild {threads}\nThreadLimit {threads}\n\
                  MinSpareThreads 1\nMaxSpareThreads {max}\nMaxRequestWorkers {max}\nMaxConnectionsPerChild 0\n",
-                max = processes * 16
+                max = processes * threads
             ),
             Mpm::Prefork => format!(
                 "StartServers {processes}\nMinSpareServers 1\nMaxSpareServers {max}\nServerLimit {max}\n\
@@ -92,6 +92,8 @@ impl Mpm {
 pub struct ApacheConfig {
     mpm: Mpm,
     processes: u32,
+    /// Threads per child (event and worker MPMs).
+    threads: u32,
     directives: String,
     /// Whether the configuration loads the module built in this profile itself (not when the
     /// directives load an installed one).
@@ -104,6 +106,7 @@ impl ApacheConfig {
         ApacheConfig {
             mpm: Mpm::Event,
             processes: 2,
+            threads: 16,
             directives: directives.to_owned(),
             loads_module: true,
         }
@@ -123,6 +126,12 @@ impl ApacheConfig {
     /// One child process, so that its memory can be watched.
     pub fn processes(mut self, processes: u32) -> ApacheConfig {
         self.processes = processes;
+        self
+    }
+
+    /// Threads per child, for tests that hold many connections (event and worker MPMs).
+    pub fn threads(mut self, threads: u32) -> ApacheConfig {
+        self.threads = threads;
         self
     }
 
@@ -166,7 +175,7 @@ impl ApacheConfig {
             } else {
                 String::new()
             },
-            mpm_settings = self.mpm.settings(self.processes),
+            mpm_settings = self.mpm.settings(self.processes, self.threads),
             directives = self.directives.replace("{dir}", &d.to_string()),
         )
     }

@@ -5,6 +5,8 @@
 //! RustAppAlias /site /path/to/target/release/libaxum_site.so setting=SITE_NAME=Demo
 //! ```
 
+mod ws;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -86,7 +88,9 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         // Added after the layers, so outside them: the bare hello the benchmarks compare with
         // the plain SDK's, measuring the adapter rather than compression and tracing.
         .route("/", get(|| async { "Hello World!" }))
-        .with_state(site))
+        .with_state(site)
+        .merge(ws::routes())
+        .route("/chat/seen", get(|| async { StatusCode::NO_CONTENT })))
 }
 
 /// Users for Apache's authentication (`AuthBasicProvider rustapp`, `Require rustapp-group`):
