@@ -1,9 +1,12 @@
 //! A real browser: headless Chromium opens the example site's live page, whose `EventSource`
 //! follows server-sent events through Apache, in both modes; after `apachectl graceful` the
-//! streams end cleanly and the browser reconnects by itself and keeps receiving.
+//! streams end cleanly and the browser reconnects by itself and keeps receiving. And the
+//! example's chat page, opened in two browsers, exchanges messages over WebSockets through
+//! Apache, in both modes, over HTTP/1.1 and over h2 with TLS.
 
 mod support;
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +29,11 @@ impl Browser {
                 "--disable-dev-shm-usage",
                 "--no-first-run",
                 "--remote-debugging-port=0",
+                // The tests' own self-signed certificate.
+                "--ignore-certificate-errors",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg(url)
@@ -103,4 +111,86 @@ fn a_browser_follows_events_in_both_modes_and_reconnects_after_a_graceful_restar
     }
     let log = apache.error_log();
     assert!(!log.contains("aborted"), "{log}");
+}
+
+/// A self-signed certificate for 127.0.0.1: (certificate, key).
+fn certificate(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl could not make a certificate");
+    (cert.display().to_string(), key.display().to_string())
+}
+
+/// Whether the chat page named `by` reported a message that `from` sent: its hello, or its
+/// answer to `by`'s hello.
+fn heard(apache: &Apache, by: &str, from: &str) -> bool {
+    let log = apache.access_log();
+    [
+        format!("chat/seen?by={by}&msg=hello%20from%20{from} "),
+        format!("chat/seen?by={by}&msg={from}%20answers%20{by} "),
+    ]
+    .iter()
+    .any(|line| log.contains(line.as_str()))
+}
+
+#[test]
+fn two_browsers_chat_over_websockets_in_both_modes_over_http1_and_h2_with_tls() {
+    ensure_user(USER);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path());
+    let tls_port = support::free_port();
+    let lib = artifacts().axum_site.display().to_string();
+    // One Apache child and one daemon process: each holds one chat room.
+    let apache = Apache::start(
+        ApacheConfig::new(&format!(
+            "LoadModule ssl_module /usr/lib/apache2/modules/mod_ssl.so\n\
+             LoadModule http2_module /usr/lib/apache2/modules/mod_http2.so\n\
+             RustAppDaemonProcess chat threads=2 user={USER} home=/\n\
+             RustAppAlias /e {lib}\n\
+             RustAppAlias /d {lib} process-group=chat\n\
+             Listen 127.0.0.1:{tls_port}\n\
+             <VirtualHost 127.0.0.1:{tls_port}>\n  ServerName 127.0.0.1\n  Protocols h2 http/1.1\n\
+               H2WebSockets on\n  SSLEngine on\n  SSLCertificateFile {cert}\n  SSLCertificateKeyFile {key}\n\
+             </VirtualHost>"
+        ))
+        .processes(1),
+    );
+    let tls_base = format!("https://127.0.0.1:{tls_port}");
+    let plain_base = apache.url("");
+    let plain_base = plain_base.trim_end_matches('/');
+    for (protocol, base) in [("h1", plain_base), ("h2", tls_base.as_str())] {
+        for mode in ["e", "d"] {
+            let (a, b) = (
+                format!("{mode}{protocol}Ann"),
+                format!("{mode}{protocol}Bob"),
+            );
+            let _first = Browser::open(&format!("{base}/{mode}/chat?name={a}"));
+            // Ann is in the room (she heard her own hello) before Bob comes.
+            wait_until(&format!("{a} joins"), &apache, || heard(&apache, &a, &a));
+            let _second = Browser::open(&format!("{base}/{mode}/chat?name={b}"));
+            wait_until(&format!("{a} and {b} hear each other"), &apache, || {
+                heard(&apache, &a, &b) && heard(&apache, &b, &a)
+            });
+        }
+    }
+    // Over TLS the browser used WebSockets over HTTP/2 (RFC 8441). A tunnel is logged once
+    // it closed, which the browsers' going away makes happen.
+    for mode in ["e", "d"] {
+        for protocol in ["HTTP/2.0", "HTTP/1.1"] {
+            let line = format!("\"GET /{mode}/chat/ws {protocol}\" 101");
+            wait_until(&format!("{line} in the access log"), &apache, || {
+                apache.access_log().contains(&line)
+            });
+        }
+    }
 }

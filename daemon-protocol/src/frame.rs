@@ -114,8 +114,9 @@ pub enum Frame {
     /// The daemon is closing this idle connection: it did not read, and will not read, any
     /// request sent on it, so the child may send that request again elsewhere.
     Goodbye,
-    /// Follows a 101 `ResponseHead`: from the next byte on, the connection carries the
-    /// switched protocol's bytes both ways, unframed, until either side closes it.
+    /// Follows a 101 `ResponseHead`, with a descriptor attached (`SCM_RIGHTS`): a stream
+    /// socket connected to the application, which the Apache child relays to the client. The
+    /// connection carries nothing more; the child closes it when the tunnel ends.
     Switched,
 }
 

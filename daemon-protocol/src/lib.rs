@@ -22,10 +22,11 @@
 //! ```
 //! A request that offers an upgrade (WebSocket) comes as [`Frame::UpgradableRequest`]. If the
 //! application takes the connection over, its answer is a 101 `ResponseHead` and then
-//! [`Frame::Switched`]: after that frame the connection carries raw bytes both ways, relayed
-//! between the client and the application, until either side closes it. These two kinds are
-//! additions: an Apache child of the previous release never sends the first, so never gets
-//! the second, and speaks to a newer daemon as before.
+//! [`Frame::Switched`], which carries (as an `SCM_RIGHTS` descriptor) a stream socket
+//! connected to the application: the Apache child relays it to the client itself, and closes
+//! this connection when the tunnel ends, which is how the daemon learns it did. These two
+//! kinds are additions: an Apache child of the previous release never sends the first, so
+//! never gets the second, and speaks to a newer daemon as before.
 //!
 //! Apache's authentication asks an application's user store the same way, in one round trip
 //! (plus log lines): [`Frame::UserQuery`], answered by [`Frame::UserAnswer`] or `Failed`.

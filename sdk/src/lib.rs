@@ -27,6 +27,40 @@
 //! With the `tower` feature, any `tower::Service<http::Request<rustapp::Body>>`, an axum
 //! `Router` among them, deploys with [`export_service!`]; see the [`tower`] module.
 //!
+//! # WebSockets and other protocol upgrades
+//!
+//! axum's `WebSocketUpgrade` works unchanged under [`export_service!`]. A plain application
+//! sees the protocols a request offers to switch to with [`Request::upgrade_offer`], takes the
+//! connection with [`Request::accept_upgrade`] (a socket it owns), and answers 101 naming one
+//! of them, with no body; Apache sends the 101 and relays the client's bytes to and from the
+//! socket until either side closes it:
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use rustapp::{App, Error, Request, Response, Settings};
+//!
+//! struct Echo;
+//!
+//! impl App for Echo {
+//!     fn start(_: &Settings) -> Result<Self, Error> { Ok(Echo) }
+//!     fn handle(&self, request: &mut Request<'_>) -> Result<Response, Error> {
+//!         if !request.upgrade_offer().is_some_and(|p| p.eq_ignore_ascii_case("echo")) {
+//!             return Ok(Response::new(426).with_header("Upgrade", "echo"));
+//!         }
+//!         let mut socket = request.accept_upgrade()?;
+//!         std::thread::spawn(move || {
+//!             let mut buf = [0u8; 4096];
+//!             while let Ok(n @ 1..) = socket.read(&mut buf) {
+//!                 if socket.write_all(&buf[..n]).is_err() { break }
+//!             }
+//!         });
+//!         Ok(Response::new(101).with_header("Upgrade", "echo"))
+//!     }
+//! }
+//!
+//! rustapp::export_app!(Echo);
+//! ```
+//!
 //! # Apache's authentication against the application's users
 //!
 //! With `AuthBasicProvider rustapp` and `Require rustapp-group ...`, Apache checks users against

@@ -126,9 +126,10 @@ pub(crate) fn serve_via_daemon(
     Ok(())
 }
 
-/// The application in the daemon took the connection over: after `Switched`, the connection
-/// to the daemon carries the new protocol, relayed to the client until either side closes.
-/// It is never used for another request.
+/// The application in the daemon took the connection over: `Switched` brings the socket it
+/// reads and writes (passed as a descriptor), which is relayed to the client until either
+/// side closes, with no hop through the daemon. The connection to the daemon stays open,
+/// unused, for as long: its closing tells the daemon the tunnel is over.
 fn switch_via_daemon(
     mut conn: Connection,
     exchange: &Exchange<'_>,
@@ -149,16 +150,23 @@ fn switch_via_daemon(
             }
         }
     }
+    let Some(socket) = conn.take_received_fd() else {
+        log::error!(
+            "daemon group {} switched without passing the application's socket; answering 502",
+            described(group, &conn)
+        );
+        return Err(HttpStatus::BAD_GATEWAY);
+    };
     let protocol = exchange.upgrade_protocol();
-    let (stream, early) = conn.into_raw_parts();
     relay(
         exchange.request(),
         alias,
         &protocol,
-        stream.as_fd(),
-        &early,
+        socket.as_fd(),
+        &[],
         idle,
     );
+    drop(conn);
     Ok(())
 }
 

@@ -1,12 +1,14 @@
 //! One connection between an Apache child and a daemon: frames in, frames out.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Write};
 use std::os::unix::net::UnixStream;
 
 use bytes::{Buf, BytesMut};
 use rustapp_daemon_protocol::{Decoder, Frame, Limits, body_frame_parts, encode};
 
-use super::os::send_now;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+use super::os::{recv_with_fds, send_now, send_with_fd};
 
 /// Body pieces up to this size are copied into the outgoing buffer; larger ones are written
 /// straight from where they are.
@@ -34,6 +36,8 @@ pub(crate) struct Connection {
     pub(crate) ready_at: Option<std::time::Instant>,
     /// On the Apache child's side: the daemon process at the other end (from `Welcome`).
     pub(crate) peer_pid: Option<u32>,
+    /// A descriptor the peer attached to what it sent (`Switched` carries one).
+    received: Vec<OwnedFd>,
 }
 
 impl Connection {
@@ -48,6 +52,7 @@ impl Connection {
             greeted: false,
             ready_at: None,
             peer_pid: None,
+            received: Vec::new(),
         }
     }
 
@@ -67,10 +72,14 @@ impl Connection {
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
             let n = SCRATCH.with_borrow_mut(|scratch| {
-                let n = self.stream.read(scratch)?;
+                let n = recv_with_fds(&self.stream, scratch, &mut self.received)?;
                 self.decoder.extend(&scratch[..n]);
                 Ok::<_, io::Error>(n)
             })?;
+            // One descriptor comes with `Switched`; a peer sending more gets them closed.
+            if self.received.len() > 1 {
+                self.received.drain(..self.received.len() - 1);
+            }
             if n == 0 {
                 return if self.decoder.buffer().is_empty() {
                     Ok(None)
@@ -84,11 +93,17 @@ impl Connection {
         }
     }
 
-    /// The socket, and the bytes read from it past the last frame: after a switch (a 101 and
-    /// `Switched`), what the peer sent of the new protocol already.
-    pub(crate) fn into_raw_parts(mut self) -> (UnixStream, BytesMut) {
-        let early = self.decoder.buffer().split();
-        (self.stream, early)
+    /// The descriptor the peer attached to what was read last (`Switched` carries one).
+    pub(crate) fn take_received_fd(&mut self) -> Option<OwnedFd> {
+        self.received.pop()
+    }
+
+    /// Sends `frame` with descriptor `fd` attached, after everything queued before it.
+    pub(crate) fn send_with_fd(&mut self, frame: &Frame, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.flush()?;
+        let mut encoded = BytesMut::new();
+        encode(frame, &mut encoded);
+        send_with_fd(&self.stream, &encoded, fd)
     }
 
     /// Whether a whole or partial frame is already buffered (so the peer will not signal it).

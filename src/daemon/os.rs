@@ -346,6 +346,67 @@ pub(crate) fn send_now(
     usize::try_from(sent).map_err(|_| std::io::Error::last_os_error())
 }
 
+/// Sends `data` with descriptor `fd` attached (SCM_RIGHTS), waiting for room as a blocking
+/// write does. The peer receives its own copy of the descriptor.
+pub(crate) fn send_with_fd(
+    stream: &std::os::unix::net::UnixStream,
+    data: &[u8],
+    fd: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let fds = [fd.as_raw_fd()];
+    let control = [ControlMessage::ScmRights(&fds)];
+    let mut data = data;
+    let mut first = true;
+    while !data.is_empty() {
+        let parts = [std::io::IoSlice::new(data)];
+        // The descriptor travels with the first byte only.
+        let control: &[ControlMessage<'_>] = if first { &control } else { &[] };
+        let sent = sendmsg::<()>(
+            stream.as_raw_fd(),
+            &parts,
+            control,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(std::io::Error::from)?;
+        first = false;
+        data = &data[sent..];
+    }
+    Ok(())
+}
+
+/// Reads into `buf` like `read`, keeping descriptors the peer attached in `received`.
+pub(crate) fn recv_with_fds(
+    stream: &std::os::unix::net::UnixStream,
+    buf: &mut [u8],
+    received: &mut Vec<std::os::fd::OwnedFd>,
+) -> std::io::Result<usize> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 2]);
+    let mut parts = [std::io::IoSliceMut::new(buf)];
+    let message = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut parts,
+        Some(&mut control),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    let read = message.bytes;
+    for cmsg in message.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            // SAFETY: descriptors the kernel just installed in this process, owned from here.
+            received.extend(
+                fds.into_iter()
+                    .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
+            );
+        }
+    }
+    Ok(read)
+}
+
 /// Raises this process's limit of open descriptors to its hard limit: a daemon holds a
 /// connection for every Apache thread that streams from it, which can be thousands.
 pub(crate) fn raise_open_files_limit() {

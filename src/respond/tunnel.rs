@@ -102,23 +102,33 @@ pub(crate) fn relay(
     }
 }
 
-/// Moves bytes both ways until the tunnel ends.
+/// Moves bytes both ways until the tunnel ends. A side is read or written while it is known
+/// to be ready (from the start, and after `poll` says so) and until a read or write finds it
+/// is not, so a message costs little more than a read, a write and a wait each way.
 fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
     let mut from_client = vec![0u8; CHUNK];
     let mut from_peer = vec![0u8; CHUNK];
     // Client bytes read but not yet taken by the peer.
     let mut unsent = 0..0;
     let mut client_done = false;
+    let mut ready = Ready {
+        client: true,
+        peer_readable: true,
+        peer_writable: true,
+    };
     let mut last_moved = Instant::now();
     loop {
         if is_stopping() {
             return Ended::Stopping;
         }
         let mut moved = false;
-        if unsent.is_empty() && !client_done {
+        if ready.client && unsent.is_empty() && !client_done {
             match client.read(&mut from_client) {
-                ClientRead::Data(n) => unsent = 0..n,
-                ClientRead::Nothing => {}
+                ClientRead::Data(n) => {
+                    unsent = 0..n;
+                    moved = true;
+                }
+                ClientRead::Nothing => ready.client = false,
                 ClientRead::Closed => {
                     // The peer reads its end; what it still sends reaches the client.
                     client_done = true;
@@ -128,27 +138,31 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
                 }
             }
         }
-        if !unsent.is_empty() {
+        if ready.peer_writable && !unsent.is_empty() {
             match write_some(peer, &from_client[unsent.clone()]) {
                 Ok(n) => {
                     unsent.start += n;
                     moved = true;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.peer_writable = false,
                 Err(e) => return Ended::PeerFailed(e.kind()),
             }
         }
-        match read_some(peer, &mut from_peer) {
-            Ok(0) => return Ended::PeerClosed,
-            Ok(n) => {
-                if client.write(&from_peer[..n]).is_err() {
-                    return Ended::ClientGone;
+        if ready.peer_readable {
+            match read_some(peer, &mut from_peer) {
+                Ok(0) => return Ended::PeerClosed,
+                Ok(n) => {
+                    if client.write(&from_peer[..n]).is_err() {
+                        return Ended::ClientGone;
+                    }
+                    // A short read took all there was.
+                    ready.peer_readable = n == from_peer.len();
+                    moved = true;
                 }
-                moved = true;
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.peer_readable = false,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ended::PeerClosed,
+                Err(e) => return Ended::PeerFailed(e.kind()),
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ended::PeerClosed,
-            Err(e) => return Ended::PeerFailed(e.kind()),
         }
         if moved {
             last_moved = Instant::now();
@@ -159,19 +173,37 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
             return Ended::Idle(idle);
         }
         let watch_client = unsent.is_empty() && !client_done;
-        wait(
+        // What `poll` finds adds to what is known: a side stays ready until a read or write
+        // finds it is not (the client's filters may hold bytes its socket no longer shows).
+        let woke = wait(
             client.poll_fd(),
             watch_client,
             peer,
             !unsent.is_empty(),
             left.min(LOOK_AROUND),
         );
+        ready.client |= woke.client;
+        ready.peer_readable |= woke.peer_readable;
+        ready.peer_writable |= woke.peer_writable;
     }
+}
+
+/// Which sides `poll` found ready.
+struct Ready {
+    client: bool,
+    peer_readable: bool,
+    peer_writable: bool,
 }
 
 /// Waits until the client may have sent more (if `watch_client`), the peer sent something or
 /// (if `peer_writable`) can take more, or `limit` passes.
-fn wait(client: RawFd, watch_client: bool, peer: RawFd, peer_writable: bool, limit: Duration) {
+fn wait(
+    client: RawFd,
+    watch_client: bool,
+    peer: RawFd,
+    peer_writable: bool,
+    limit: Duration,
+) -> Ready {
     let mut fds = [
         libc::pollfd {
             fd: if watch_client { client } else { -1 },
@@ -185,9 +217,23 @@ fn wait(client: RawFd, watch_client: bool, peer: RawFd, peer_writable: bool, lim
         },
     ];
     let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: two pollfds in a live array; a negative descriptor is ignored. What woke it
-    // is found out by the next reads and writes.
-    unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+    // SAFETY: two pollfds in a live array; a negative descriptor is ignored.
+    let woke = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+    if woke <= 0 {
+        // Timed out, or interrupted: nothing to do but look again.
+        return Ready {
+            client: false,
+            peer_readable: false,
+            peer_writable: false,
+        };
+    }
+    // A hang-up or error shows as readable: the read finds out which.
+    let gone = libc::POLLHUP | libc::POLLERR;
+    Ready {
+        client: fds[0].revents & (libc::POLLIN | gone) != 0,
+        peer_readable: fds[1].revents & (libc::POLLIN | gone) != 0,
+        peer_writable: fds[1].revents & (libc::POLLOUT | gone) != 0,
+    }
 }
 
 fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {

@@ -57,6 +57,11 @@ struct StreamParams {
     delay_ms: u64,
 }
 
+/// The site's WebSocket routes alone, for serving them without Apache (bench/ws-echo).
+pub fn websocket_routes() -> Router {
+    ws::routes()
+}
+
 /// What `rustapp::export_service!` calls once per RustAppAlias in each serving process.
 fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
     let item_count = settings.parse::<u32>("ITEM_COUNT")?.unwrap_or(25);

@@ -3,6 +3,7 @@
 //! Apache's response.
 
 use std::io;
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -71,8 +72,10 @@ pub(super) fn serve_request(
     }
 }
 
-/// The application took the connection over: `Switched` follows the 101 head, and the
-/// connection becomes a tunnel to the application's socket.
+/// The application took the connection over: `Switched` follows the 101 head, carrying the
+/// daemon's end of the application's socket pair to the Apache child, which relays it to the
+/// client itself. The connection then only tells when the tunnel is over (the child closes
+/// it).
 fn switch(
     request: Box<DaemonRequest>,
     body: Option<ResponseBody<'static>>,
@@ -83,11 +86,16 @@ fn switch(
     }
     drop(body);
     // A 101 is accepted only once the application took the connection.
-    let tunnel_end = request.take_tunnel_end();
-    let written = queued.and_then(|()| request.send(&Frame::Switched));
-    match (written, tunnel_end) {
-        (Ok(()), Some(end)) => Returned::Tunnel(request.into_connection(), end),
-        _ => Returned::Closed,
+    let Some(tunnel_end) = request.take_tunnel_end() else {
+        return Returned::Closed;
+    };
+    let mut conn = request.into_connection();
+    let handed = queued.and_then(|()| conn.send_with_fd(&Frame::Switched, tunnel_end.as_fd()));
+    // The Apache child holds its own copy now; this one closes.
+    drop(tunnel_end);
+    match handed {
+        Ok(()) => Returned::Tunnel(conn),
+        Err(_) => Returned::Closed,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Sender};
@@ -21,7 +21,6 @@ use super::apps::DaemonApps;
 use super::outcome::{Returned, Wait};
 use super::recycle::{Activity, reason_to_retire, stuck_call};
 use super::stream::{HIGH_WATER, Stream};
-use super::tunnel::{Relayed, Tunnel};
 use super::worker::{Shared, Work, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
@@ -120,7 +119,7 @@ pub(crate) fn serve(
                     state.end_if_waiting_for_events(stream, wait);
                 }
                 Returned::Waiting(stream, wait) => state.park(stream, wait),
-                Returned::Tunnel(conn, app_end) => state.open_tunnel(conn, app_end),
+                Returned::Tunnel(conn) => state.open_tunnel(conn),
             }
         }
         if last_idle_check.elapsed() >= IDLE_CHECK {
@@ -184,15 +183,16 @@ struct Waiting {
 
 /// The event loop's connections, waiting responses and tunnels. Each has an id: an idle
 /// connection, a waiting response's connection and a tunnel's connection are watched under
-/// token `2 * id`, a waiting body and a tunnel's application end under `2 * id + 1` (ids
-/// start at 1, so no token is the listener's or the waker's).
+/// token `2 * id`, a waiting body under `2 * id + 1` (ids start at 1, so no token is the
+/// listener's or the waker's).
 struct LoopState {
     registry: Registry,
     to_workers: Sender<Work>,
     shared: Arc<Shared>,
     idle: HashMap<usize, Connection>,
     waiting: HashMap<usize, Waiting>,
-    tunnels: HashMap<usize, Tunnel>,
+    /// Connections whose Apache child relays an application's socket: open while it does.
+    tunnels: HashMap<usize, Connection>,
     next_id: usize,
     /// Set once the process starts retiring (why, and since when): a connection that comes
     /// free is then told goodbye.
@@ -298,51 +298,32 @@ impl LoopState {
         }
     }
 
-    /// A response switched protocols: its connection and the application's end are relayed
-    /// here from now on.
-    fn open_tunnel(&mut self, conn: Connection, app_end: OwnedFd) {
-        let tunnel = match Tunnel::new(conn, app_end) {
-            Ok(tunnel) => tunnel,
-            Err(e) => {
-                log::error!("daemon: cannot relay a switched connection: {e}; it is closed");
-                return self.close_tunnel(None);
-            }
-        };
+    /// A response switched protocols: the Apache child relays the application's socket, and
+    /// its connection is watched for the child closing it, which ends the tunnel.
+    fn open_tunnel(&mut self, conn: Connection) {
         let id = self.new_id();
-        let both = Interest::READABLE.add(Interest::WRITABLE);
-        let (child_fd, app_fd) = (tunnel.child_fd(), tunnel.app_fd());
-        let registered = self
+        let fd = conn.stream.as_raw_fd();
+        match self
             .registry
-            .register(&mut SourceFd(&child_fd), Token(2 * id), both)
-            .and_then(|()| {
-                self.registry
-                    .register(&mut SourceFd(&app_fd), Token(2 * id + 1), both)
-            });
-        if let Err(e) = registered {
-            log::error!("daemon: cannot relay a switched connection: {e}; it is closed");
-            return self.close_tunnel(Some(tunnel));
-        }
-        self.tunnels.insert(id, tunnel);
-        // Bytes may be waiting already: readiness is reported only for what comes next.
-        self.relay(id);
-    }
-
-    /// Moves a tunnel's bytes; closes it once both sides have ended.
-    fn relay(&mut self, id: usize) {
-        let Some(tunnel) = self.tunnels.get_mut(&id) else {
-            return;
-        };
-        if tunnel.pump() == Relayed::Closed {
-            let tunnel = self.tunnels.remove(&id);
-            self.close_tunnel(tunnel);
+            .register(&mut SourceFd(&fd), Token(2 * id), Interest::READABLE)
+        {
+            Ok(()) => {
+                self.tunnels.insert(id, conn);
+            }
+            Err(e) => {
+                log::error!("daemon: cannot watch a switched connection: {e}; it is closed");
+                self.close_tunnel(None);
+            }
         }
     }
 
-    /// A tunnel is over: its sockets close, and it no longer counts.
-    fn close_tunnel(&mut self, tunnel: Option<Tunnel>) {
-        if let Some(tunnel) = tunnel {
-            let _ = self.registry.deregister(&mut SourceFd(&tunnel.child_fd()));
-            let _ = self.registry.deregister(&mut SourceFd(&tunnel.app_fd()));
+    /// A tunnel is over (the Apache child closed, or sent something it should not): its
+    /// connection closes, and it no longer counts.
+    fn close_tunnel(&mut self, conn: Option<Connection>) {
+        if let Some(conn) = conn {
+            let _ = self
+                .registry
+                .deregister(&mut SourceFd(&conn.stream.as_raw_fd()));
         }
         self.shared.activity.tunnels.fetch_sub(1, Ordering::AcqRel);
         self.finished(None);
@@ -350,8 +331,8 @@ impl LoopState {
 
     fn on_event(&mut self, token: Token, event: &Event) {
         let (id, is_body) = (token.0 / 2, token.0 % 2 == 1);
-        if self.tunnels.contains_key(&id) {
-            return self.relay(id);
+        if let Some(conn) = self.tunnels.remove(&id) {
+            return self.close_tunnel(Some(conn));
         }
         if let Some(conn) = self.idle.remove(&id) {
             let fd = conn.stream.as_raw_fd();

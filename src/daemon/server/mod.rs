@@ -7,15 +7,15 @@
 //! workers when they can go on. (A thread per connection would let idle connections and open
 //! streams pin every worker and stall the group.)
 //!
-//! - `event_loop`: accepting, idle connections, waiting responses, and when to stop serving;
+//! - `event_loop`: accepting, idle connections, waiting responses, switched connections (a
+//!   101: the Apache child relays the application's socket, passed to it, until it closes
+//!   the connection), and when to stop serving;
 //! - `worker`: one turn of a ready connection (greeting, then one request or user query), or
 //!   of a waiting response that can go on; `outcome`: what it gives back;
 //! - `clock`: the record of calls into application code and their limits;
 //! - `answering`: a request or query answered by an application, as frames;
 //! - `stream`: a response body pumped into frames, which waits on the event loop when it has
 //!   nothing yet or the Apache child reads slowly;
-//! - `tunnel`: a connection switched to another protocol (a 101, WebSocket), relayed between
-//!   the Apache child and the application's socket on the event loop;
 //! - `apps`: the applications this daemon serves, started when first needed;
 //! - `recycle`: the policy that retires a process (maximum-requests, inactivity, a replaced
 //!   library, a call into the application stuck past its limit).
@@ -27,7 +27,6 @@ mod event_loop;
 mod outcome;
 mod recycle;
 mod stream;
-mod tunnel;
 mod worker;
 
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! What a worker gives back to the event loop after its turn.
 
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::RawFd;
 
 use super::stream::{Pumped, Stream};
 use crate::daemon::connection::Connection;
@@ -13,9 +13,9 @@ pub(super) enum Returned {
     Waiting(Stream, Wait),
     /// Closed.
     Closed,
-    /// Switched to another protocol (a 101): relayed until either side closes (counted as
-    /// running, and as a tunnel, until then).
-    Tunnel(Connection, OwnedFd),
+    /// Switched to another protocol (a 101): the Apache child relays the application's socket
+    /// until it closes this connection (counted as running, and as a tunnel, until then).
+    Tunnel(Connection),
 }
 
 /// What a waiting response waits for.
