@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -113,24 +112,6 @@ fn a_browser_follows_events_in_both_modes_and_reconnects_after_a_graceful_restar
     assert!(!log.contains("aborted"), "{log}");
 }
 
-/// A self-signed certificate for 127.0.0.1: (certificate, key).
-fn certificate(dir: &Path) -> (String, String) {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl could not make a certificate");
-    (cert.display().to_string(), key.display().to_string())
-}
-
 /// Whether the chat page named `by` reported a message that `from` sent: its hello, or its
 /// answer to `by`'s hello.
 fn heard(apache: &Apache, by: &str, from: &str) -> bool {
@@ -147,7 +128,8 @@ fn heard(apache: &Apache, by: &str, from: &str) -> bool {
 fn two_browsers_chat_over_websockets_in_both_modes_over_http1_and_h2_with_tls() {
     ensure_user(USER);
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = certificate(dir.path());
+    let (cert, key) = support::certificate(dir.path());
+    let (cert, key) = (cert.display(), key.display());
     let tls_port = support::free_port();
     let lib = artifacts().axum_site.display().to_string();
     // One Apache child and one daemon process: each holds one chat room.

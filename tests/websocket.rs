@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
@@ -48,22 +48,8 @@ fn load(module: &str) -> String {
 
 /// A self-signed certificate for 127.0.0.1: (PEM certificate, PEM key, DER certificate).
 fn certificate(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
-    let (cert, key, der) = (
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-        dir.join("cert.der"),
-    );
-    let made = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl");
+    let (cert, key) = support::certificate(dir);
+    let der = dir.join("cert.der");
     let converted = Command::new("openssl")
         .args(["x509", "-outform", "der", "-in"])
         .arg(&cert)
@@ -72,8 +58,8 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
         .status()
         .expect("run openssl");
     assert!(
-        made.success() && converted.success(),
-        "openssl could not make a certificate"
+        converted.success(),
+        "openssl could not convert the certificate"
     );
     (cert, key, std::fs::read(der).unwrap())
 }

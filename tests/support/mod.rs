@@ -481,3 +481,21 @@ pub fn ensure_user(name: &str) -> u32 {
         .parse()
         .expect("a uid")
 }
+
+/// A self-signed certificate for 127.0.0.1 in `dir`: (certificate, key), PEM files.
+pub fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl could not make a certificate");
+    (cert, key)
+}

@@ -3,81 +3,20 @@
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http_body::Body as HttpBody;
 use tokio::sync::mpsc;
 use tower_service::Service;
 
 use super::body::{Body, Demand, DemandWaker, Pump};
+use super::erased::{BoxBody, ErasedService};
 use super::upgrade::serve_upgradable;
 use super::{RequestInfo, runtime};
 use crate::{Chunk, Error, PollBody, Request, Response, ResponseBody, Settings, UserStore};
-
-pub(super) type BoxBody = Pin<Box<dyn HttpBody<Data = Bytes, Error = Error> + Send>>;
-type BoxResponseFuture = Pin<Box<dyn Future<Output = Result<http::Response<BoxBody>, Error>>>>;
-
-/// The service behind its concrete type, so the exported app type can be named.
-pub(super) trait ErasedService: Send + Sync {
-    fn call_erased(&self, request: http::Request<Body>) -> BoxResponseFuture;
-}
-
-impl<S, B> ErasedService for S
-where
-    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + Sync + 'static,
-    S::Error: Into<Error>,
-    S::Future: 'static,
-    B: HttpBody + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Error>,
-{
-    fn call_erased(&self, request: http::Request<Body>) -> BoxResponseFuture {
-        // tower's convention: a clone per request, made ready, then called.
-        let mut service = self.clone();
-        Box::pin(async move {
-            poll_fn(|cx| Service::poll_ready(&mut service, cx))
-                .await
-                .map_err(Into::<Error>::into)?;
-            let response = Service::call(&mut service, request)
-                .await
-                .map_err(Into::<Error>::into)?;
-            Ok(response.map(|body| Box::pin(IntoBytes(body)) as BoxBody))
-        })
-    }
-}
-
-/// Adapts any body's data and error types to `Bytes` and [`Error`].
-struct IntoBytes<B>(B);
-
-impl<B> HttpBody for IntoBytes<B>
-where
-    B: HttpBody,
-    B::Error: Into<Error>,
-{
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Error>>> {
-        // SAFETY: structural pinning of the only field.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
-        inner.poll_frame(cx).map(|frame| {
-            frame.map(|f| {
-                f.map(|frame| frame.map_data(|mut data| data.copy_to_bytes(data.remaining())))
-                    .map_err(Into::into)
-            })
-        })
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-}
 
 /// A tower service deployed as an application; see [`crate::export_service!`].
 pub struct ServiceApp {
@@ -166,7 +105,9 @@ impl ServiceApp {
     /// Answers a request that offers an upgrade: through hyper, so that the service can take
     /// it (see `upgrade`). Such a request has no body.
     fn handle_upgradable(&self, request: &mut Request<'_>) -> Result<Response, Error> {
-        let (parts, mut body) = serve_upgradable(self.service.clone(), request)?.into_parts();
+        let target = target_below_mount(request);
+        let (parts, mut body) =
+            serve_upgradable(self.service.clone(), request, &target)?.into_parts();
         let first = runtime::block_on(poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))));
         // SAFETY: as in `handle`; this request has no body to pump.
         let reader = unsafe { request.detached_body_reader() };
@@ -244,7 +185,7 @@ fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Bo
 
 /// The request target as the service should route it: below the mount point, still encoded
 /// as the client sent it (`/shop/items?id=3` mounted at `/shop` is `/items?id=3`).
-pub(super) fn target_below_mount(request: &Request<'_>) -> String {
+fn target_below_mount(request: &Request<'_>) -> String {
     let raw = request.uri();
     // An absolute-form target (`GET http://host/path`) routes by its path.
     let raw = match raw.split_once("://") {

@@ -23,8 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::RequestInfo;
 use super::body::Body;
+use super::erased::{BoxBody, ErasedService};
 use super::runtime;
-use super::service_app::{BoxBody, ErasedService};
 use crate::{Error, Request};
 
 /// What the service answered, taken from hyper's hands.
@@ -32,13 +32,15 @@ type Answer = http::Response<BoxBody>;
 
 /// Serves a request that offers an upgrade; `Ok` is the service's response. After a 101 the
 /// connection is the service's (hyper's upgrade has the socket).
+/// `target` is the request target below the mount point, which the service routes by.
 pub(super) fn serve_upgradable(
     service: Arc<dyn ErasedService>,
     request: &mut Request<'_>,
+    target: &str,
 ) -> Result<Answer, Error> {
     let handover = Arc::new(Handover::default());
     let io = HostIo {
-        request: request_bytes(request),
+        request: request_bytes(request, target),
         handover: handover.clone(),
         live: None,
         head_end: 0,
@@ -149,11 +151,11 @@ impl http_body::Body for EmptyBody {
 /// Apache received them (an HTTP/2 request's `Host` from its authority) with `Connection:
 /// upgrade` (which an HTTP/2 request cannot carry), and no body (an HTTP/2 WebSocket's
 /// "body" is the stream the switched protocol runs over).
-fn request_bytes(request: &Request<'_>) -> Bytes {
+fn request_bytes(request: &Request<'_>, target: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(1024);
     out.extend_from_slice(request.method().as_bytes());
     out.extend_from_slice(b" ");
-    out.extend_from_slice(super::service_app::target_below_mount(request).as_bytes());
+    out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\nConnection: upgrade\r\n");
     let mut has_host = false;
     request.for_each_header(|name, value| {
