@@ -580,6 +580,35 @@ async fn authentication_runs_before_the_upgrade_and_a_declined_upgrade_answers_n
     }
 }
 
+#[tokio::test]
+async fn a_socket_idle_past_its_limit_is_closed_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (apache, tls_port, cert) = site(
+        dir.path(),
+        "<LocationMatch \"^/(e|d)/ws/\">\n  RustAppStreamIdleTimeout 1\n</LocationMatch>",
+        |c| c,
+    );
+    let target = target(&apache, tls_port, &cert);
+    for mode in ["/e", "/d"] {
+        let mut socket = target
+            .open(Via::Http1, &format!("{mode}/ws/echo"))
+            .await
+            .unwrap();
+        echoes(&mut socket, Message::text("then silence"), mode).await;
+        assert!(
+            ends(&mut socket).await,
+            "{mode}: an idle socket stayed open"
+        );
+    }
+    let log = apache.error_log();
+    assert_eq!(
+        log.matches("nothing moved on the switched connection for 1 s")
+            .count(),
+        2,
+        "{log}"
+    );
+}
+
 /// Sends an upgrade request for `protocol` on a new connection: the head of the answer.
 fn raw_upgrade(port: u16, path: &str, protocol: &str) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();

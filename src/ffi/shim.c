@@ -89,7 +89,8 @@ int rustapp_shim_client_socket_fd(request_rec *r)
     return fd;
 }
 
-int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len)
+int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len,
+                             int *shared)
 {
     conn_rec *c = r->connection;
     apr_pollfd_t pfd;
@@ -114,6 +115,7 @@ int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upg
     r->output_filters = r->proto_output_filters = c->output_filters;
     r->input_filters = r->proto_input_filters = c->input_filters;
     c->keepalive = AP_CONN_CLOSE;
+    *shared = c->master != NULL;
 
     memset(&pfd, 0, sizeof(pfd));
     pfd.p = r->pool;

@@ -32,8 +32,10 @@ int rustapp_shim_client_socket_fd(request_rec *r);
 /* Switches the connection of `r` to the protocol `upgrade`: sends the 101 interim response
  * (with r->headers_out), takes the HTTP framing, request timeouts and TLS write coalescing
  * off the connection, and marks it not to be kept alive. Returns the descriptor to poll for
- * the client (a socket, or for an HTTP/2 stream the pipe mod_http2 signals), or -1. */
-int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len);
+ * the client (a socket, or for an HTTP/2 stream the pipe mod_http2 signals), or -1; *shared
+ * is set when the connection is an HTTP/2 stream. */
+int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upgrade_len,
+                             int *shared);
 
 /* Reads what the client sent through the connection's input filters without blocking:
  * the count, 0 when nothing is there now, -1 when the connection ended or failed. */

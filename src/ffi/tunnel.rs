@@ -14,6 +14,8 @@ pub(crate) struct ClientTunnel<'r> {
     input: *mut sys::apr_bucket_brigade,
     output: *mut sys::apr_bucket_brigade,
     poll_fd: RawFd,
+    /// An HTTP/2 stream, signalled through mod_http2's pipe rather than a socket.
+    shared: bool,
 }
 
 /// What a read from the client found.
@@ -36,9 +38,12 @@ impl<'r> ClientTunnel<'r> {
     /// wait on (the 101 may have gone out: the connection is then closed).
     pub(crate) fn open(request: Request<'r>, protocol: &[u8]) -> Option<ClientTunnel<'r>> {
         let r = request.rec_mut();
-        // SAFETY: a live request on its handler's thread; the shim copies `protocol`.
-        let poll_fd =
-            unsafe { sys::rustapp_shim_tunnel_open(r, protocol.as_ptr().cast(), protocol.len()) };
+        let mut shared = 0;
+        // SAFETY: a live request on its handler's thread; the shim copies `protocol` and
+        // writes one int.
+        let poll_fd = unsafe {
+            sys::rustapp_shim_tunnel_open(r, protocol.as_ptr().cast(), protocol.len(), &mut shared)
+        };
         if poll_fd < 0 {
             return None;
         }
@@ -54,12 +59,19 @@ impl<'r> ClientTunnel<'r> {
             input,
             output,
             poll_fd,
+            shared: shared != 0,
         })
     }
 
     /// The descriptor that becomes readable when the client may have sent more.
     pub(crate) fn poll_fd(&self) -> RawFd {
         self.poll_fd
+    }
+
+    /// How often the client should be read even if its descriptor said nothing: an HTTP/2
+    /// stream's pipe is a hint from mod_http2, not a socket's readiness.
+    pub(crate) fn recheck_every(&self) -> Option<Duration> {
+        self.shared.then_some(Duration::from_millis(250))
     }
 
     /// Reads what the client sent, without waiting.

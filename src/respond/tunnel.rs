@@ -173,6 +173,8 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
             return Ended::Idle(idle);
         }
         let watch_client = unsent.is_empty() && !client_done;
+        let recheck = client.recheck_every();
+        let tick = left.min(recheck.unwrap_or(LOOK_AROUND));
         // What `poll` finds adds to what is known: a side stays ready until a read or write
         // finds it is not (the client's filters may hold bytes its socket no longer shows).
         let woke = wait(
@@ -180,9 +182,10 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
             watch_client,
             peer,
             !unsent.is_empty(),
-            left.min(LOOK_AROUND),
+            tick,
         );
-        ready.client |= woke.client;
+        // An HTTP/2 stream is read again after each quiet tick, whatever its pipe said.
+        ready.client |= woke.client || (recheck.is_some() && woke.nothing());
         ready.peer_readable |= woke.peer_readable;
         ready.peer_writable |= woke.peer_writable;
     }
@@ -193,6 +196,12 @@ struct Ready {
     client: bool,
     peer_readable: bool,
     peer_writable: bool,
+}
+
+impl Ready {
+    fn nothing(&self) -> bool {
+        !(self.client || self.peer_readable || self.peer_writable)
+    }
 }
 
 /// Waits until the client may have sent more (if `watch_client`), the peer sent something or
