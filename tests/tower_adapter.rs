@@ -257,3 +257,40 @@ fn a_bad_typed_setting_stops_the_app_with_a_clear_message() {
         apache.error_log()
     );
 }
+
+/// The raw target of `path` on a fresh connection, exactly as written (no client normalises it).
+fn get_raw(apache: &Apache, path: &str) -> (u16, String) {
+    let port: u16 = apache.url("").rsplit(':').next().unwrap().parse().unwrap();
+    let reply = http::raw_exchange(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    );
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply[9..12].parse().unwrap();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_service_decodes_the_clients_path_once_whatever_the_mount_spelling() {
+    support::ensure_user("rustapp-test-a");
+    let apache = start(&format!(
+        "RustAppDaemonProcess paths threads=2 user=rustapp-test-a home=/\n\
+         RustAppAlias /d {} process-group=paths",
+        artifacts().axum_site.display()
+    ));
+    for (mount, spelled) in [("/site", "/%73ite"), ("/d", "/%64")] {
+        for prefix in [mount, spelled] {
+            // `%2525` is `%25` once decoded: a second decode would make it `%`.
+            let (status, body) = get_raw(&apache, &format!("{prefix}/decoded/a%2525b%20c"));
+            assert_eq!((status, body.as_str()), (200, "a%25b c"), "{prefix}");
+        }
+        // Apache merges the slashes, so the client's spelling no longer shows the mount: the
+        // path Apache decoded goes to the service encoded again, still one decode in all.
+        let (status, body) = get_raw(&apache, &format!("/{mount}//decoded/x%2525"));
+        assert_eq!((status, body.as_str()), (200, "x%25"), "/{mount}");
+    }
+}

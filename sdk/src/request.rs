@@ -73,7 +73,9 @@ impl<'a> Request<'a> {
         &self.script_name
     }
 
-    /// The decoded path below the mount point (`PATH_INFO`), e.g. `/items/3`.
+    /// The path below the mount point (`PATH_INFO`), e.g. `/items/3`, decoded once by
+    /// Apache: route by it as it is, never decode it again (`%2525` from the client is `%25`
+    /// here). [`Request::uri`] has the client's own spelling.
     pub fn path_info(&self) -> &'a str {
         self.path_info
     }

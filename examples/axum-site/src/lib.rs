@@ -87,6 +87,7 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .route("/live", get(live_page))
         .route("/live/seen", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whoami", get(whoami))
+        .route("/decoded/{*rest}", get(decoded))
         .route("/panic", get(explode))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
@@ -277,6 +278,11 @@ source.onmessage = (event) => {
 </script></body></html>
 "#,
     )
+}
+
+/// The rest of the path as axum decoded it: the client's bytes, decoded exactly once.
+async fn decoded(Path(rest): Path<String>) -> String {
+    rest
 }
 
 /// What Apache knows about the request, through `rustapp::tower::RequestInfo`.

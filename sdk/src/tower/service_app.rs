@@ -184,7 +184,9 @@ fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Bo
 }
 
 /// The request target as the service should route it: below the mount point, still encoded
-/// as the client sent it (`/shop/items?id=3` mounted at `/shop` is `/items?id=3`).
+/// as the client sent it (`/shop/items?id=3` mounted at `/shop` is `/items?id=3`), so that the
+/// service decodes it once, as it would behind any server. The mount point is matched by what
+/// it decodes to, whatever spelling the client used (`/%73hop/items` is below `/shop` too).
 fn target_below_mount(request: &Request<'_>) -> String {
     let raw = request.uri();
     // An absolute-form target (`GET http://host/path`) routes by its path.
@@ -192,25 +194,61 @@ fn target_below_mount(request: &Request<'_>) -> String {
         Some((_, rest)) if !raw.starts_with('/') => rest.find('/').map_or("/", |at| &rest[at..]),
         _ => raw,
     };
-    let below = raw
-        .strip_prefix(request.script_name())
-        .filter(|rest| rest.is_empty() || rest.starts_with(['/', '?']));
-    match below {
-        Some(rest) if rest.starts_with('/') => rest.to_owned(),
-        Some(rest) => format!("/{rest}"),
-        // The client encoded the mount point differently: rebuild from the decoded parts.
-        None => {
-            let path = if request.path_info().is_empty() {
-                "/"
-            } else {
-                request.path_info()
-            };
-            match request.query_string() {
-                "" => path.to_owned(),
-                query => format!("{path}?{query}"),
+    let (path, query) = match raw.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (raw, None),
+    };
+    let below = match raw_below_decoded_prefix(path, request.script_name()) {
+        Some("") => "/".to_owned(),
+        Some(rest) => rest.to_owned(),
+        // Apache normalised the path (merged slashes, removed dot segments) so that the
+        // client's spelling no longer shows the mount point: Apache's decoded path, encoded
+        // again, decodes to the same bytes once.
+        None if request.path_info().is_empty() => "/".to_owned(),
+        None => encode_path(request.path_info()),
+    };
+    match query {
+        Some(query) => format!("{below}?{query}"),
+        None => below,
+    }
+}
+
+/// What follows the part of `raw` (an encoded path) that decodes to `prefix`, if `raw` starts
+/// with such a part ending at a segment boundary.
+fn raw_below_decoded_prefix<'a>(raw: &'a str, prefix: &str) -> Option<&'a str> {
+    let (raw_bytes, prefix) = (raw.as_bytes(), prefix.as_bytes());
+    let (mut at, mut matched) = (0, 0);
+    while matched < prefix.len() {
+        let (byte, width) = match raw_bytes.get(at)? {
+            b'%' => {
+                let hex = std::str::from_utf8(raw_bytes.get(at + 1..at + 3)?).ok()?;
+                (u8::from_str_radix(hex, 16).ok()?, 3)
             }
+            &byte => (byte, 1),
+        };
+        if byte != prefix[matched] {
+            return None;
+        }
+        matched += 1;
+        at += width;
+    }
+    let rest = &raw[at..];
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+/// A decoded path encoded again: every byte but the unreserved ones, sub-delimiters, `:`,
+/// `@` and `/` as `%XX` (so a `%` in the path is `%25`).
+fn encode_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for &byte in path.as_bytes() {
+        let plain = byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte);
+        if plain {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
         }
     }
+    out
 }
 
 type FirstFrame = Poll<Option<Result<http_body::Frame<Bytes>, Error>>>;
@@ -300,5 +338,30 @@ impl PollBody for Frames {
                 Err(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{encode_path, raw_below_decoded_prefix};
+
+    #[test]
+    fn the_mount_point_matches_whatever_spelling_the_client_used() {
+        assert_eq!(raw_below_decoded_prefix("/p/items", "/p"), Some("/items"));
+        assert_eq!(
+            raw_below_decoded_prefix("/%70/items%2525", "/p"),
+            Some("/items%2525")
+        );
+        assert_eq!(raw_below_decoded_prefix("/%70", "/p"), Some(""));
+        assert_eq!(raw_below_decoded_prefix("/shop/x", ""), Some("/shop/x"));
+        assert_eq!(raw_below_decoded_prefix("/px/items", "/p"), None);
+        assert_eq!(raw_below_decoded_prefix("/q/items", "/p"), None);
+        assert_eq!(raw_below_decoded_prefix("/%7", "/p"), None);
+    }
+
+    #[test]
+    fn a_decoded_path_encodes_back_to_one_decode() {
+        assert_eq!(encode_path("/a b/%25/é"), "/a%20b/%2525/%C3%A9");
+        assert_eq!(encode_path("/items/3"), "/items/3");
     }
 }
