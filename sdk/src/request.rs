@@ -133,7 +133,9 @@ impl<'a> Request<'a> {
     }
 
     /// A CGI-style variable: `REMOTE_ADDR`, `REMOTE_PORT`, `REMOTE_USER`, `AUTH_TYPE`,
-    /// `SERVER_NAME`, `SERVER_PORT`, `HTTPS`, values from `SetEnv`/`PassEnv`, ...
+    /// `SERVER_NAME`, `SERVER_PORT`, `HTTPS`, `REQUEST_SCHEME`, `DOCUMENT_ROOT`,
+    /// `SCRIPT_FILENAME` (the library), the rest of what mod_wsgi gives a WSGI application,
+    /// values from `SetEnv`/`PassEnv`, ...
     pub fn var(&self, name: &str) -> Option<&'a str> {
         let mut value = Str::EMPTY;
         // SAFETY: as for `header_bytes`.

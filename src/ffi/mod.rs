@@ -53,7 +53,7 @@ pub(crate) use process::{
     runtime_path, set_process_title, threads_per_child, watch_process,
 };
 
-pub(crate) use request::{BodyInput, Request};
+pub(crate) use request::{BodyInput, Request, ServerVar};
 pub(crate) use server::Server;
 pub(crate) use status::{HookStatus, HttpStatus};
 pub(crate) use tunnel::{ClientRead, ClientTunnel};

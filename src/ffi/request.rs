@@ -287,6 +287,17 @@ impl<'r> Request<'r> {
         (fd >= 0).then_some(fd)
     }
 
+    /// A variable of Apache's CGI environment that comes from the server rather than the
+    /// request line: what `ap_add_common_vars` would set, computed only when asked for.
+    pub(crate) fn server_var(self, var: ServerVar) -> Option<&'r [u8]> {
+        // SAFETY: the shim returns a string Apache keeps for the request or the process, or
+        // NULL.
+        unsafe {
+            let value = sys::rustapp_shim_cgi_var(self.rec_mut(), var as i32);
+            (!value.is_null()).then(|| std::ffi::CStr::from_ptr(value).to_bytes())
+        }
+    }
+
     /// Starts reading the request body.
     pub(crate) fn body_input(self) -> BodyInput<'r> {
         BodyInput {
@@ -296,6 +307,18 @@ impl<'r> Request<'r> {
             failure_status: None,
         }
     }
+}
+
+/// The CGI variables [`Request::server_var`] gives (the shim's numbering).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ServerVar {
+    RequestScheme = 0,
+    ServerSoftware = 1,
+    DocumentRoot = 2,
+    ContextPrefix = 3,
+    ContextDocumentRoot = 4,
+    ServerAdmin = 5,
+    ScriptFilename = 6,
 }
 
 /// Reads the request body through Apache's input filters (de-chunking, `LimitRequestBody`).

@@ -175,3 +175,17 @@ apr_interval_time_t rustapp_shim_server_timeout(request_rec *r)
 {
     return r->server->timeout;
 }
+
+const char *rustapp_shim_cgi_var(request_rec *r, int which)
+{
+    switch (which) {
+    case 0: return ap_run_http_scheme(r);
+    case 1: return ap_get_server_banner();
+    case 2: return ap_document_root(r);
+    case 3: return ap_context_prefix(r);
+    case 4: return ap_context_document_root(r);
+    case 5: return r->server->server_admin;
+    case 6: return r->filename;
+    default: return NULL;
+    }
+}

@@ -49,3 +49,8 @@ int rustapp_shim_tunnel_write(request_rec *r, apr_bucket_brigade *bb, const char
 
 /* The request's virtual host's Timeout, in microseconds. */
 apr_interval_time_t rustapp_shim_server_timeout(request_rec *r);
+
+/* The values Apache's own CGI environment (ap_add_common_vars) gives: 0 REQUEST_SCHEME,
+ * 1 SERVER_SOFTWARE, 2 DOCUMENT_ROOT, 3 CONTEXT_PREFIX, 4 CONTEXT_DOCUMENT_ROOT,
+ * 5 SERVER_ADMIN, 6 SCRIPT_FILENAME; NULL when unset. */
+const char *rustapp_shim_cgi_var(request_rec *r, int which);

@@ -8,7 +8,7 @@ use rustapp::abi::{HostRequest, RequestV1, Str};
 
 use super::head::{HeadBuilder, HeaderUse, ResponseHead};
 use super::upgrade::{offered, socket_pair};
-use crate::ffi::{BodyInput, Request};
+use crate::ffi::{BodyInput, Request, ServerVar};
 
 pub(crate) struct Exchange<'r> {
     request: Request<'r>,
@@ -27,9 +27,10 @@ pub(crate) struct Exchange<'r> {
     tunnel_end: RefCell<Option<OwnedFd>>,
 }
 
-/// CGI variables computed from the request itself; they win over `SetEnv` values of the same
-/// name, as in Apache's CGI environment.
-const REQUEST_VARS: [&str; 16] = [
+/// CGI variables computed from the request itself, and those of Apache's own CGI environment
+/// (`ap_add_common_vars`, what mod_wsgi gives a WSGI application); they win over `SetEnv`
+/// values of the same name, as in Apache's CGI environment.
+const REQUEST_VARS: [&str; 24] = [
     "REQUEST_METHOD",
     "REQUEST_URI",
     "SERVER_PROTOCOL",
@@ -46,6 +47,14 @@ const REQUEST_VARS: [&str; 16] = [
     "HTTPS",
     "CONTENT_TYPE",
     "CONTENT_LENGTH",
+    "REQUEST_SCHEME",
+    "SERVER_SOFTWARE",
+    "GATEWAY_INTERFACE",
+    "DOCUMENT_ROOT",
+    "CONTEXT_PREFIX",
+    "CONTEXT_DOCUMENT_ROOT",
+    "SERVER_ADMIN",
+    "SCRIPT_FILENAME",
 ];
 
 /// `Content-Length` as a number, or -1 when the client declared none (chunked or no body).
@@ -253,6 +262,14 @@ impl<'r> Exchange<'r> {
             "HTTPS" => r.is_https().then_some(b"on".as_slice()),
             "CONTENT_TYPE" => r.headers_in().get(b"Content-Type"),
             "CONTENT_LENGTH" => r.headers_in().get(b"Content-Length"),
+            "REQUEST_SCHEME" => r.server_var(ServerVar::RequestScheme),
+            "SERVER_SOFTWARE" => r.server_var(ServerVar::ServerSoftware),
+            "GATEWAY_INTERFACE" => Some(b"CGI/1.1".as_slice()),
+            "DOCUMENT_ROOT" => r.server_var(ServerVar::DocumentRoot),
+            "CONTEXT_PREFIX" => r.server_var(ServerVar::ContextPrefix),
+            "CONTEXT_DOCUMENT_ROOT" => r.server_var(ServerVar::ContextDocumentRoot),
+            "SERVER_ADMIN" => r.server_var(ServerVar::ServerAdmin),
+            "SCRIPT_FILENAME" => r.server_var(ServerVar::ScriptFilename),
             _ => None,
         }
     }
