@@ -167,7 +167,7 @@ pub use body_channel::{BodySender, Closed};
 #[doc(hidden)]
 pub use logger::describe_panic;
 pub use request::{BodyReader, Request};
-pub use response::{Chunk, PollBody, Response, ResponseBody};
+pub use response::{Chunk, HeaderBytes, PollBody, Response, ResponseBody};
 pub use settings::Settings;
 #[cfg(feature = "tower")]
 pub use tower::Body;

@@ -69,14 +69,58 @@ impl From<Bytes> for ResponseBody {
     }
 }
 
-/// Header names and values: static text costs no allocation.
+/// Header names: static text costs no allocation.
 pub type HeaderText = Cow<'static, str>;
+
+/// A header value: text, or any bytes HTTP allows in a value (bytes above 0x7F as obs-text),
+/// passed to the client exactly. Static values cost no allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderBytes(Cow<'static, [u8]>);
+
+impl HeaderBytes {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<&'static str> for HeaderBytes {
+    fn from(value: &'static str) -> HeaderBytes {
+        HeaderBytes(Cow::Borrowed(value.as_bytes()))
+    }
+}
+
+impl From<String> for HeaderBytes {
+    fn from(value: String) -> HeaderBytes {
+        HeaderBytes(Cow::Owned(value.into_bytes()))
+    }
+}
+
+impl From<Cow<'static, str>> for HeaderBytes {
+    fn from(value: Cow<'static, str>) -> HeaderBytes {
+        match value {
+            Cow::Borrowed(text) => text.into(),
+            Cow::Owned(text) => text.into(),
+        }
+    }
+}
+
+impl From<&'static [u8]> for HeaderBytes {
+    fn from(value: &'static [u8]) -> HeaderBytes {
+        HeaderBytes(Cow::Borrowed(value))
+    }
+}
+
+impl From<Vec<u8>> for HeaderBytes {
+    fn from(value: Vec<u8>) -> HeaderBytes {
+        HeaderBytes(Cow::Owned(value))
+    }
+}
 
 /// An HTTP response. Apache refuses a status outside 200–599 and header names or values with
 /// CR, LF or NUL: the client then gets a 500 and the error log says why.
 pub struct Response {
     status: u16,
-    headers: Vec<(HeaderText, HeaderText)>,
+    headers: Vec<(HeaderText, HeaderBytes)>,
     body: ResponseBody,
 }
 
@@ -101,7 +145,7 @@ impl Response {
     pub fn with_header(
         mut self,
         name: impl Into<HeaderText>,
-        value: impl Into<HeaderText>,
+        value: impl Into<HeaderBytes>,
     ) -> Response {
         self.headers.push((name.into(), value.into()));
         self
@@ -117,8 +161,9 @@ impl Response {
         self.status
     }
 
-    pub fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))
+    /// The headers set so far, values as bytes (`std::str::from_utf8` gives text back).
+    pub fn headers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.headers.iter().map(|(n, v)| (n.as_ref(), v.as_bytes()))
     }
 
     pub fn body(&self) -> &ResponseBody {
@@ -126,7 +171,7 @@ impl Response {
     }
 
     /// Splits the response into its head and body.
-    pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderText)>, ResponseBody) {
+    pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderBytes)>, ResponseBody) {
         (self.status, self.headers, self.body)
     }
 }

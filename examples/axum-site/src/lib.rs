@@ -88,6 +88,7 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .route("/live/seen", get(|| async { StatusCode::NO_CONTENT }))
         .route("/whoami", get(whoami))
         .route("/decoded/{*rest}", get(decoded))
+        .route("/header-bytes", get(header_bytes))
         .route("/panic", get(explode))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
@@ -283,6 +284,20 @@ source.onmessage = (event) => {
 /// The rest of the path as axum decoded it: the client's bytes, decoded exactly once.
 async fn decoded(Path(rest): Path<String>) -> String {
     rest
+}
+
+/// Header bytes that are not UTF-8 (obs-text), both ways: `X-In` comes back as `X-Echo`.
+async fn header_bytes(headers: axum::http::HeaderMap) -> impl IntoResponse {
+    let got = headers.get("X-In").cloned();
+    let mut answer = [(
+        axum::http::HeaderName::from_static("x-bytes"),
+        axum::http::HeaderValue::from_bytes(b"caf\xe9").expect("obs-text is a valid value"),
+    )]
+    .into_response();
+    if let Some(got) = got {
+        answer.headers_mut().insert("x-echo", got);
+    }
+    answer
 }
 
 /// What Apache knows about the request, through `rustapp::tower::RequestInfo`.

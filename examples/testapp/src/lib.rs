@@ -328,6 +328,13 @@ impl App for TestApp {
                 .with_body(ResponseBody::stream(
                     [Ok(Chunk::Data("only ten..".into())), Ok(Chunk::Flush)].into_iter(),
                 ))),
+            // Header bytes that are not UTF-8 (obs-text), both ways.
+            "/header-bytes" => {
+                let got = request.header_bytes("X-In").unwrap_or_default().to_vec();
+                Ok(Response::new(200)
+                    .with_header("X-Echo", got)
+                    .with_header("X-Bytes", b"caf\xe9".as_slice()))
+            }
             "/status" => {
                 let code = query_param(request, "code")
                     .and_then(|c| c.parse().ok())

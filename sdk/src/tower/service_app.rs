@@ -261,10 +261,8 @@ fn to_response(
 ) -> Result<Response, Error> {
     let mut converted = Response::new(parts.status.as_u16());
     for (name, value) in &parts.headers {
-        converted = converted.with_header(
-            name.as_str().to_owned(),
-            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        );
+        // Byte-exact: a value with obs-text (bytes above 0x7F) is passed on as it is.
+        converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
     }
     let first = match first {
         Poll::Ready(None) => return Ok(converted),
