@@ -8,6 +8,7 @@ mod daemon;
 mod directives;
 mod per_dir;
 mod per_server;
+mod proxies;
 mod settings;
 mod tables;
 mod user_store;
@@ -21,6 +22,7 @@ pub(crate) use directives::{
 };
 pub(crate) use per_dir::DirConfig;
 pub(crate) use per_server::ServerConfig;
+pub(crate) use proxies::{Network, ProxyHeader};
 pub(crate) use settings::SettingList;
 pub(crate) use tables::{AliasIndex, ConfigTables, GroupIndex};
 pub(crate) use user_store::{GroupNames, UserStoreRef, parse_user_store_ref, register_user_store};

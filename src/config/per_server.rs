@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::proxies::{Network, ProxyHeader};
 use super::{Alias, DaemonGroup, SettingList, UserStoreRef};
 use crate::ffi::ConfigRecord;
 
@@ -22,6 +23,10 @@ pub(crate) struct ServerConfig {
     pub(crate) socket_prefix: Option<String>,
     /// `RustAppMaxTunnels`; inherited by virtual hosts.
     pub(crate) max_tunnels: Option<usize>,
+    /// `RustAppTrustedProxies`; inherited by virtual hosts.
+    pub(crate) trusted_proxies: Option<Vec<Network>>,
+    /// `RustAppTrustedProxyHeaders`; inherited by virtual hosts.
+    pub(crate) trusted_proxy_headers: Option<Vec<ProxyHeader>>,
 }
 
 impl ConfigRecord for ServerConfig {
@@ -44,11 +49,33 @@ impl ConfigRecord for ServerConfig {
                 .clone()
                 .or_else(|| base.socket_prefix.clone()),
             max_tunnels: add.max_tunnels.or(base.max_tunnels),
+            trusted_proxies: add
+                .trusted_proxies
+                .clone()
+                .or_else(|| base.trusted_proxies.clone()),
+            trusted_proxy_headers: add
+                .trusted_proxy_headers
+                .clone()
+                .or_else(|| base.trusted_proxy_headers.clone()),
         }
     }
 }
 
 impl ServerConfig {
+    /// The headers through which trusted proxies speak here (`RustAppTrustedProxyHeaders`).
+    pub(crate) fn proxy_headers(&self) -> &[ProxyHeader] {
+        self.trusted_proxy_headers.as_deref().unwrap_or_default()
+    }
+
+    /// Whether `peer` is one of `RustAppTrustedProxies`.
+    pub(crate) fn trusts_proxy(&self, peer: std::net::IpAddr) -> bool {
+        self.trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .any(|network| network.contains(peer))
+    }
+
     /// How many tunnels one Apache child relays at once: `RustAppMaxTunnels`, else half of
     /// its `threads` (so upgraded connections cannot take every thread).
     pub(crate) fn max_tunnels(&self, threads: usize) -> usize {

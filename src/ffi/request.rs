@@ -175,6 +175,12 @@ impl<'r> Request<'r> {
         bytes(self.rec().useragent_ip)
     }
 
+    /// The address of the connection's other end (a proxy, if there is one; mod_remoteip
+    /// does not change it).
+    pub(crate) fn peer_ip(self) -> &'r [u8] {
+        bytes(self.connection().client_ip)
+    }
+
     pub(crate) fn client_port(self) -> Option<u16> {
         let addr = self.connection().client_addr;
         // SAFETY: the connection's client address lives as long as the connection.

@@ -6,6 +6,7 @@ use std::os::fd::OwnedFd;
 
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
+use super::forwarded::ProxyView;
 use super::head::{HeadBuilder, HeaderUse, ResponseHead};
 use super::upgrade::{offered, socket_pair};
 use crate::ffi::{BodyInput, Request, ServerVar};
@@ -25,6 +26,8 @@ pub(crate) struct Exchange<'r> {
     upgrade_offer: Option<&'r [u8]>,
     /// The host's end of the connection an application took over.
     tunnel_end: RefCell<Option<OwnedFd>>,
+    /// What a trusted proxy says of the original request (or which headers to hide).
+    proxy: ProxyView<'r>,
 }
 
 /// CGI variables computed from the request itself, and those of Apache's own CGI environment
@@ -104,6 +107,7 @@ impl<'r> Exchange<'r> {
             ),
             upgrade_offer,
             tunnel_end: RefCell::new(None),
+            proxy: ProxyView::of(request),
         }
     }
 
@@ -205,16 +209,24 @@ impl<'r> Exchange<'r> {
     }
 
     pub(crate) fn header(&self, name: &[u8]) -> Option<&'r [u8]> {
-        if is_credentials(name) && !self.pass_authorization {
+        if (is_credentials(name) && !self.pass_authorization) || self.proxy.hides(name) {
             return None;
         }
-        self.request.headers_in().get(name)
+        match self.proxy.host {
+            Some(host) if name.eq_ignore_ascii_case(b"host") => Some(host),
+            _ => self.request.headers_in().get(name),
+        }
     }
 
     pub(crate) fn each_header(&self, mut visit: impl FnMut(&[u8], &[u8])) {
         for (name, value) in self.request.headers_in().entries() {
-            if !is_credentials(name) || self.pass_authorization {
-                visit(name, value);
+            if (is_credentials(name) && !self.pass_authorization) || self.proxy.hides(name) {
+                continue;
+            }
+            match self.proxy.host {
+                // The client's own `Host`, as a trusted proxy reports it.
+                Some(host) if name.eq_ignore_ascii_case(b"host") => visit(name, host),
+                _ => visit(name, value),
             }
         }
     }
@@ -250,19 +262,35 @@ impl<'r> Exchange<'r> {
             "SCRIPT_NAME" => Some(self.script_name.as_bytes()),
             "PATH_INFO" => Some(r.path_info()),
             "QUERY_STRING" => Some(r.query_string()),
-            "REMOTE_ADDR" => non_empty(r.client_ip()),
+            "REMOTE_ADDR" => self.proxy.client.or_else(|| non_empty(r.client_ip())),
+            // The port a proxied client used is not known.
+            "REMOTE_PORT" if self.proxy.client.is_some() => None,
             "REMOTE_PORT" => r
                 .client_port()
                 .map(|p| pool.decimal(i64::from(p)).to_bytes()),
             "REMOTE_USER" => non_empty(r.user()),
             "AUTH_TYPE" => non_empty(r.auth_type()),
-            "SERVER_NAME" => non_empty(r.server_name()),
-            "SERVER_PORT" => Some(pool.decimal(i64::from(r.server_port())).to_bytes()),
+            "SERVER_NAME" => self
+                .proxy
+                .server_name()
+                .or_else(|| non_empty(r.server_name())),
+            "SERVER_PORT" => {
+                let port = self.proxy.server_port().unwrap_or_else(|| r.server_port());
+                Some(pool.decimal(i64::from(port)).to_bytes())
+            }
             "SERVER_ADDR" => non_empty(r.local_ip()),
-            "HTTPS" => r.is_https().then_some(b"on".as_slice()),
+            "HTTPS" => self
+                .proxy
+                .https
+                .unwrap_or_else(|| r.is_https())
+                .then_some(b"on".as_slice()),
             "CONTENT_TYPE" => r.headers_in().get(b"Content-Type"),
             "CONTENT_LENGTH" => r.headers_in().get(b"Content-Length"),
-            "REQUEST_SCHEME" => r.server_var(ServerVar::RequestScheme),
+            "REQUEST_SCHEME" => match self.proxy.https {
+                Some(true) => Some(b"https".as_slice()),
+                Some(false) => Some(b"http".as_slice()),
+                None => r.server_var(ServerVar::RequestScheme),
+            },
             "SERVER_SOFTWARE" => r.server_var(ServerVar::ServerSoftware),
             "GATEWAY_INTERFACE" => Some(b"CGI/1.1".as_slice()),
             "DOCUMENT_ROOT" => r.server_var(ServerVar::DocumentRoot),

@@ -6,6 +6,7 @@
 mod answer;
 mod embedded_context;
 mod exchange;
+mod forwarded;
 mod head;
 mod host_table;
 mod instance;

@@ -22,9 +22,11 @@ const AUTH_GROUP: usize = 8;
 const STREAM_IDLE_TIMEOUT: usize = 9;
 const BUFFER_REQUEST_BODY: usize = 10;
 const MAX_TUNNELS: usize = 11;
+const TRUSTED_PROXIES: usize = 12;
+const TRUSTED_PROXY_HEADERS: usize = 13;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 13;
+pub(super) const COUNT: usize = 15;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -115,6 +117,20 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         MAX_TUNNELS,
         c"RustAppMaxTunnels N: how many upgraded connections (WebSockets) one Apache child relays at once, each holding one of its threads; more are answered 503 (default: half of ThreadsPerChild)",
     ),
+    directive::<RustApp>(
+        c"RustAppTrustedProxies",
+        Takes::Words,
+        SERVER,
+        TRUSTED_PROXIES,
+        c"RustAppTrustedProxies ADDRESS|NETWORK ...: the proxies (a TLS-terminating load balancer) whose RustAppTrustedProxyHeaders applications may believe",
+    ),
+    directive::<RustApp>(
+        c"RustAppTrustedProxyHeaders",
+        Takes::Words,
+        SERVER,
+        TRUSTED_PROXY_HEADERS,
+        c"RustAppTrustedProxyHeaders HEADER ...: X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port, Forwarded: honoured from RustAppTrustedProxies, removed from everyone else",
+    ),
     END_OF_TABLE,
 ]);
 
@@ -197,6 +213,23 @@ pub(super) fn apply(
         }
         STREAM_IDLE_TIMEOUT => {
             dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        TRUSTED_PROXIES => {
+            let networks = words
+                .iter()
+                .map(|w| config::Network::parse(w))
+                .collect::<Result<Vec<_>, _>>()?;
+            cmd.server_config_mut::<ServerConfig>().trusted_proxies = Some(networks);
+            Ok(())
+        }
+        TRUSTED_PROXY_HEADERS => {
+            let headers = words
+                .iter()
+                .map(|w| config::ProxyHeader::parse(w))
+                .collect::<Result<Vec<_>, _>>()?;
+            cmd.server_config_mut::<ServerConfig>()
+                .trusted_proxy_headers = Some(headers);
             Ok(())
         }
         MAX_TUNNELS => {

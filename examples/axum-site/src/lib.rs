@@ -304,14 +304,22 @@ async fn header_bytes(headers: axum::http::HeaderMap) -> impl IntoResponse {
 async fn whoami(
     Extension(info): Extension<RequestInfo>,
     uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
 ) -> Json<serde_json::Value> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     Json(serde_json::json!({
         "uri_seen_by_service": uri.to_string(),
         "script_name": info.script_name(),
         "request_uri": info.request_uri(),
         "remote_addr": info.remote_addr().map(|a| a.to_string()),
+        "remote_ip": info.remote_ip().map(|a| a.to_string()),
         "remote_user": info.remote_user(),
         "https": info.https(),
+        "scheme": info.scheme(),
+        "host": info.host(),
+        "port": info.port(),
+        "host_header": header("host"),
+        "x_forwarded_proto": header("x-forwarded-proto"),
         "my_var": info.var("MY_VAR"),
     }))
 }

@@ -54,14 +54,36 @@ impl RequestInfo {
         self.var("REQUEST_URI").unwrap_or_default()
     }
 
-    /// The client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`).
+    /// The client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`); behind a trusted proxy
+    /// (`RustAppTrustedProxies`), the address it reports, and no port.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.remote_addr
     }
 
-    /// Whether the client connected over TLS (`HTTPS`).
+    /// The client's address, with or without a port.
+    pub fn remote_ip(&self) -> Option<std::net::IpAddr> {
+        self.var("REMOTE_ADDR")?.parse().ok()
+    }
+
+    /// Whether the client connected over TLS (`HTTPS`), to Apache or to a trusted proxy.
     pub fn https(&self) -> bool {
         self.https
+    }
+
+    /// `https` or `http`: the scheme the client used (`REQUEST_SCHEME`).
+    pub fn scheme(&self) -> &str {
+        self.var("REQUEST_SCHEME")
+            .unwrap_or(if self.https { "https" } else { "http" })
+    }
+
+    /// The host name the client asked for (`SERVER_NAME`).
+    pub fn host(&self) -> Option<&str> {
+        self.var("SERVER_NAME")
+    }
+
+    /// The port the client connected to (`SERVER_PORT`).
+    pub fn port(&self) -> Option<u16> {
+        self.var("SERVER_PORT")?.parse().ok()
     }
 
     /// The user Apache authenticated (`REMOTE_USER`).
