@@ -41,10 +41,9 @@ mod serde_like {
                 .find(&needle)
                 .unwrap_or_else(|| panic!("no {key} in {}", self.0));
             let rest = &self.0[at + needle.len()..];
-            let end = if rest.starts_with('"') {
-                rest[1..].find('"').map(|e| e + 2).unwrap()
-            } else {
-                rest.find([',', '}']).unwrap()
+            let end = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.find('"').unwrap() + 2,
+                None => rest.find([',', '}']).unwrap(),
             };
             rest[..end].to_owned()
         }
