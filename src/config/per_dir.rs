@@ -21,6 +21,9 @@ pub(crate) struct DirConfig {
     pub(crate) auth_user: Option<Arc<UserStoreRef>>,
     /// `RustAppAuthGroup`: whose groups `Require rustapp-group` asks (default: `auth_user`'s).
     pub(crate) auth_group: Option<Arc<UserStoreRef>>,
+    /// `RustAppErrorOverride`: Apache's error handling (`ErrorDocument`) replaces the body of
+    /// an application's 4xx and 5xx answers. Default Off.
+    pub(crate) error_override: Option<bool>,
 }
 
 impl ConfigRecord for DirConfig {
@@ -32,6 +35,7 @@ impl ConfigRecord for DirConfig {
             buffer_request_body: add.buffer_request_body.or(base.buffer_request_body),
             auth_user: add.auth_user.clone().or_else(|| base.auth_user.clone()),
             auth_group: add.auth_group.clone().or_else(|| base.auth_group.clone()),
+            error_override: add.error_override.or(base.error_override),
         }
     }
 }
@@ -52,6 +56,11 @@ impl DirConfig {
     ) -> Option<Duration> {
         dir.and_then(|d| d.stream_idle_timeout)
             .or(alias.stream_idle_timeout)
+    }
+
+    /// Whether Apache's error handling replaces an application's error bodies here.
+    pub(crate) fn overrides_errors(dir: Option<&DirConfig>) -> bool {
+        dir.and_then(|d| d.error_override).unwrap_or(false)
     }
 
     /// Whether the `Authorization` header reaches the application. Off unless configured, so a

@@ -20,7 +20,7 @@ use crate::ffi::{HttpStatus, log_request};
 use crate::host::{
     BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
 };
-use crate::respond::{BodySource, IdleLimit, deliver, relay};
+use crate::respond::{BodySource, IdleLimit, deliver, overridden_error, relay};
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
@@ -35,13 +35,15 @@ const BODY_PIECE: usize = 256 * 1024;
 /// request-timeout, how long the response may take to start and may then wait for more.
 /// `buffer_limit`: up to how many bytes of the request body are read from the client before
 /// the daemon is asked (so a slow upload holds no daemon thread); the rest of a larger body
-/// streams to it as the application reads.
+/// streams to it as the application reads. `error_override`: Apache's error handling replaces
+/// the application's error answers.
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
     group: &GroupRuntime,
     idle: Option<Duration>,
     buffer_limit: u64,
+    error_override: bool,
 ) -> Result<(), HttpStatus> {
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
@@ -93,6 +95,10 @@ pub(crate) fn serve_via_daemon(
         );
         HttpStatus::INTERNAL_SERVER_ERROR
     })?;
+    if let Some(status) = overridden_error(&head, error_override) {
+        // The connection, its body frames unread, is dropped: the daemon drops the body.
+        return Err(status);
+    }
     let request = exchange.request();
     if head.status == SWITCHING_PROTOCOLS {
         return switch_via_daemon(conn, exchange, alias, group, idle);

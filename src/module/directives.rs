@@ -24,9 +24,10 @@ const BUFFER_REQUEST_BODY: usize = 10;
 const MAX_TUNNELS: usize = 11;
 const TRUSTED_PROXIES: usize = 12;
 const TRUSTED_PROXY_HEADERS: usize = 13;
+const ERROR_OVERRIDE: usize = 14;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 15;
+pub(super) const COUNT: usize = 16;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -131,6 +132,13 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         TRUSTED_PROXY_HEADERS,
         c"RustAppTrustedProxyHeaders HEADER ...: X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Forwarded-Port, Forwarded: honoured from RustAppTrustedProxies, removed from everyone else",
     ),
+    directive::<RustApp>(
+        c"RustAppErrorOverride",
+        Takes::Flag,
+        SERVER_OR_SECTION,
+        ERROR_OVERRIDE,
+        c"RustAppErrorOverride On|Off: Apache's error handling (ErrorDocument) replaces the body of an application's 4xx and 5xx answers here, as ProxyErrorOverride does (default Off)",
+    ),
     END_OF_TABLE,
 ]);
 
@@ -213,6 +221,10 @@ pub(super) fn apply(
         }
         STREAM_IDLE_TIMEOUT => {
             dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        ERROR_OVERRIDE => {
+            dir.error_override = Some(flag);
             Ok(())
         }
         TRUSTED_PROXIES => {

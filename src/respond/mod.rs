@@ -12,7 +12,7 @@ use std::fmt::Display;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
-use crate::ffi::{Request, Woke, is_stopping, wait_readable};
+use crate::ffi::{HttpStatus, Request, Woke, is_stopping, wait_readable};
 use crate::host::{BodyPiece, ResponseBody, ResponseHead};
 
 /// Where a response body comes from: an embedded instance, or a daemon's frames.
@@ -39,6 +39,14 @@ pub(crate) struct IdleLimit(pub(crate) Option<Duration>);
 const LOOK_AROUND: Duration = Duration::from_secs(1);
 /// How often an HTTP/2 stream, which has no socket of its own to watch, is probed instead.
 const PROBE_H2: Duration = Duration::from_millis(250);
+
+/// The status Apache answers in place of an application's error answer when its error
+/// handling takes over here (`RustAppErrorOverride On`): a 4xx or 5xx; the application's
+/// body is not sent.
+pub(crate) fn overridden_error(head: &ResponseHead, error_override: bool) -> Option<HttpStatus> {
+    (error_override && head.status >= 400)
+        .then(|| HttpStatus::error_or(head.status, HttpStatus::INTERNAL_SERVER_ERROR))
+}
 
 /// Delivers a response whose head was accepted: `who` names the application in log lines.
 pub(crate) fn deliver(

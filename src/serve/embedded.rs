@@ -9,17 +9,19 @@ use crate::ffi::HttpStatus;
 use std::os::fd::AsFd;
 
 use crate::host::{Exchange, Failure, SWITCHING_PROTOCOLS, answer};
-use crate::respond::{BodySource, IdleLimit, deliver, relay};
+use crate::respond::{BodySource, IdleLimit, deliver, overridden_error, relay};
 
 /// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
 /// answers with (the reason is logged).
 ///
 /// `idle`, the URL's stream-idle-timeout, bounds how long the body may wait for more.
+/// `error_override`: Apache's error handling replaces the application's error answers.
 pub(crate) fn serve(
     exchange: &Exchange<'_>,
     alias: &Alias,
     registry: &Registry,
     idle: Option<Duration>,
+    error_override: bool,
 ) -> Result<(), HttpStatus> {
     let app = registry.instance(alias.index).map_err(|reason| {
         log::error!("{alias} cannot serve: {reason}");
@@ -47,6 +49,10 @@ pub(crate) fn serve(
             Ok(())
         }
         Ok(mut answer) => {
+            if let Some(status) = overridden_error(&answer.head, error_override) {
+                // The body closes unsent: Apache's error handling answers instead.
+                return Err(status);
+            }
             let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
             deliver(
                 exchange.request(),

@@ -85,6 +85,7 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     let dir = request.module_dir_config::<DirConfig>();
     let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
     let idle = DirConfig::stream_idle_timeout(dir, alias);
+    let error_override = DirConfig::overrides_errors(dir);
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
     let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
@@ -98,11 +99,13 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         None => None,
     };
     let status = match placement(request, alias, None) {
-        Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, idle),
+        Ok(Placement::Embedded) => {
+            embedded::serve(&exchange, alias, registry, idle, error_override)
+        }
         Ok(Placement::Group(index)) => match registry.group(index) {
             Some(group) => {
                 let buffer_limit = DirConfig::request_body_buffer_limit(dir);
-                serve_via_daemon(&exchange, alias, group, idle, buffer_limit)
+                serve_via_daemon(&exchange, alias, group, idle, buffer_limit, error_override)
             }
             None => {
                 log::error!(
