@@ -28,6 +28,10 @@
 //! kinds are additions: an Apache child of the previous release never sends the first, so
 //! never gets the second, and speaks to a newer daemon as before.
 //!
+//! A `ResponseHead` with an `X-Sendfile` header carries (as an `SCM_RIGHTS` descriptor) the
+//! file it names, opened by the daemon; `ResponseEnd` follows, with no body, and the Apache
+//! child sends the file itself.
+//!
 //! Apache's authentication asks an application's user store the same way, in one round trip
 //! (plus log lines): [`Frame::UserQuery`], answered by [`Frame::UserAnswer`] or `Failed`.
 //!

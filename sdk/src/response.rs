@@ -118,6 +118,10 @@ impl From<Vec<u8>> for HeaderBytes {
 
 /// An HTTP response. Apache refuses a status outside 200–599 and header names or values with
 /// CR, LF or NUL: the client then gets a 500 and the error log says why.
+///
+/// An `X-Sendfile: /absolute/path` header (where the configuration allows it with
+/// `RustAppSendfileRoot`) makes Apache send that file as the body itself, with ranges and
+/// conditional requests; the body set here is then dropped.
 pub struct Response {
     status: u16,
     headers: Vec<(HeaderText, HeaderBytes)>,

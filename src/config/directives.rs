@@ -112,6 +112,26 @@ pub(crate) fn rust_app_buffer_request_body(value: &str) -> Result<u64, String> {
     }
 }
 
+/// `RustAppSendfileRoot DIR ...`: absolute, existing directories, resolved (symbolic links
+/// followed) so that a named file's real path can be checked against them.
+pub(crate) fn rust_app_sendfile_root(dirs: &[&str]) -> Result<Vec<std::path::PathBuf>, String> {
+    dirs.iter()
+        .map(|dir| {
+            let path = std::path::Path::new(dir);
+            let resolved = path
+                .is_absolute()
+                .then(|| std::fs::canonicalize(path).ok())
+                .flatten()
+                .filter(|p| p.is_dir());
+            resolved.ok_or_else(|| {
+                format!(
+                    "RustAppSendfileRoot: '{dir}' is not an absolute path to an existing directory (the directories under which applications may name files for Apache to send)"
+                )
+            })
+        })
+        .collect()
+}
+
 /// `RustAppMaxTunnels N`: upgraded connections one Apache child relays at once.
 pub(crate) fn rust_app_max_tunnels(value: &str) -> Result<usize, String> {
     value.parse().ok().filter(|&n: &usize| n > 0).ok_or_else(|| {

@@ -24,6 +24,9 @@ pub(crate) struct DirConfig {
     /// `RustAppErrorOverride`: Apache's error handling (`ErrorDocument`) replaces the body of
     /// an application's 4xx and 5xx answers. Default Off.
     pub(crate) error_override: Option<bool>,
+    /// `RustAppSendfileRoot`: the directories (resolved) under which an application may name
+    /// a file for Apache to send (`X-Sendfile`). None: no file handoff.
+    pub(crate) sendfile_roots: Option<Arc<Vec<std::path::PathBuf>>>,
 }
 
 impl ConfigRecord for DirConfig {
@@ -36,6 +39,10 @@ impl ConfigRecord for DirConfig {
             auth_user: add.auth_user.clone().or_else(|| base.auth_user.clone()),
             auth_group: add.auth_group.clone().or_else(|| base.auth_group.clone()),
             error_override: add.error_override.or(base.error_override),
+            sendfile_roots: add
+                .sendfile_roots
+                .clone()
+                .or_else(|| base.sendfile_roots.clone()),
         }
     }
 }
@@ -61,6 +68,12 @@ impl DirConfig {
     /// Whether Apache's error handling replaces an application's error bodies here.
     pub(crate) fn overrides_errors(dir: Option<&DirConfig>) -> bool {
         dir.and_then(|d| d.error_override).unwrap_or(false)
+    }
+
+    /// Where applications here may name files for Apache to send (`RustAppSendfileRoot`).
+    pub(crate) fn sendfile_roots(dir: Option<&DirConfig>) -> &[std::path::PathBuf] {
+        dir.and_then(|d| d.sendfile_roots.as_deref())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Whether the `Authorization` header reaches the application. Off unless configured, so a

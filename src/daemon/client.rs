@@ -20,7 +20,9 @@ use crate::ffi::{HttpStatus, log_request};
 use crate::host::{
     BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
 };
-use crate::respond::{BodySource, IdleLimit, deliver, overridden_error, relay};
+use crate::respond::{
+    BodySource, Delivery, IdleLimit, deliver, overridden_error, relay, send_named_file,
+};
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
@@ -31,20 +33,19 @@ const BODY_PIECE: usize = 256 * 1024;
 /// Serves `exchange` with `alias` in daemon `group`; `Err` is the status Apache answers with
 /// (the reason is logged).
 ///
-/// `idle` is the URL's stream-idle-timeout: it bounds, in place of the group's
+/// `delivery.idle` is the URL's stream-idle-timeout: it bounds, in place of the group's
 /// request-timeout, how long the response may take to start and may then wait for more.
 /// `buffer_limit`: up to how many bytes of the request body are read from the client before
 /// the daemon is asked (so a slow upload holds no daemon thread); the rest of a larger body
-/// streams to it as the application reads. `error_override`: Apache's error handling replaces
-/// the application's error answers.
+/// streams to it as the application reads.
 pub(crate) fn serve_via_daemon(
     exchange: &Exchange<'_>,
     alias: &Alias,
     group: &GroupRuntime,
-    idle: Option<Duration>,
     buffer_limit: u64,
-    error_override: bool,
+    delivery: &Delivery<'_>,
 ) -> Result<(), HttpStatus> {
+    let idle = delivery.idle;
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
     // An HTTP/2 WebSocket's "body" is the stream it runs over: never read ahead.
@@ -95,9 +96,12 @@ pub(crate) fn serve_via_daemon(
         );
         HttpStatus::INTERNAL_SERVER_ERROR
     })?;
-    if let Some(status) = overridden_error(&head, error_override) {
+    if let Some(status) = overridden_error(&head, delivery.error_override) {
         // The connection, its body frames unread, is dropped: the daemon drops the body.
         return Err(status);
+    }
+    if let Some(named) = exchange.sendfile() {
+        return send_file_via_daemon(conn, exchange, alias, group, &named, &head, delivery);
     }
     let request = exchange.request();
     if head.status == SWITCHING_PROTOCOLS {
@@ -130,6 +134,52 @@ pub(crate) fn serve_via_daemon(
         group.give_back(conn);
     }
     Ok(())
+}
+
+/// The application in the daemon named a file for Apache to send (`X-Sendfile`): the daemon
+/// opened it with its own rights and passed it with the head (a daemon's user may read what
+/// Apache's may not); `ResponseEnd` follows, and the connection serves again.
+fn send_file_via_daemon(
+    mut conn: Connection,
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    group: &GroupRuntime,
+    named: &[u8],
+    head: &crate::host::ResponseHead,
+    delivery: &Delivery<'_>,
+) -> Result<(), HttpStatus> {
+    let file = conn.take_received_fd();
+    let name = Described {
+        group: &group.config.name,
+        pid: conn.peer_pid,
+    };
+    loop {
+        match conn.read_frame() {
+            Ok(Some(Frame::ResponseEnd)) => {
+                group.give_back(conn);
+                break;
+            }
+            Ok(Some(Frame::Log { level, message })) => relay_log(exchange, level, &message),
+            // The body frames of an application that also sent a body: not wanted.
+            Ok(Some(Frame::ResponseBody(_) | Frame::Flush)) => {}
+            _ => break,
+        }
+    }
+    let Some(file) = file else {
+        log::error!(
+            "{alias} in daemon group {name} named a file to send but the daemon passed none; answering 502"
+        );
+        return Err(HttpStatus::BAD_GATEWAY);
+    };
+    let request = exchange.request();
+    send_named_file(
+        request,
+        alias,
+        named,
+        Some(file),
+        delivery.sendfile_roots,
+        head.status,
+    )
 }
 
 /// The application in the daemon took the connection over: `Switched` brings the socket it

@@ -71,6 +71,11 @@ impl DaemonRequest {
         })
     }
 
+    /// The file the application asked Apache to send (`X-Sendfile`).
+    pub(crate) fn sendfile(&self) -> Option<Vec<u8>> {
+        self.progress.borrow().head.sendfile().map(<[u8]>::to_vec)
+    }
+
     /// The daemon's end of the connection the application took over (after a 101).
     pub(crate) fn take_tunnel_end(&self) -> Option<OwnedFd> {
         self.progress.borrow_mut().tunnel_end.take()

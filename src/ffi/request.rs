@@ -304,6 +304,22 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// Sends the regular file open on `file` as the body, as Apache's default handler would
+    /// (validators, conditional requests, ranges), with status `status`. `Err` is the status
+    /// to answer instead (304 Not Modified, 412, or 404 for what is not a regular file).
+    pub(crate) fn send_file(self, file: std::os::fd::OwnedFd, status: u16) -> Result<(), u16> {
+        use std::os::fd::IntoRawFd;
+        self.set_status(status);
+        // SAFETY: a live request on its handler's thread; the shim owns the descriptor now
+        // (a request-pool cleanup closes it).
+        let answer = unsafe { sys::rustapp_shim_send_file(self.rec_mut(), file.into_raw_fd()) };
+        if answer == 0 {
+            Ok(())
+        } else {
+            Err(u16::try_from(answer).unwrap_or(500))
+        }
+    }
+
     /// Starts reading the request body.
     pub(crate) fn body_input(self) -> BodyInput<'r> {
         BodyInput {

@@ -8,6 +8,7 @@
 #include <apr_poll.h>
 #include <apr_strings.h>
 #include <string.h>
+#include <unistd.h>
 
 const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, int *count)
 {
@@ -188,4 +189,50 @@ const char *rustapp_shim_cgi_var(request_rec *r, int which)
     case 6: return r->filename;
     default: return NULL;
     }
+}
+
+static apr_status_t close_fd(void *fd)
+{
+    close((int)(apr_uintptr_t)fd);
+    return APR_SUCCESS;
+}
+
+int rustapp_shim_send_file(request_rec *r, int fd)
+{
+    apr_file_t *file = NULL;
+    apr_os_file_t os_file = fd;
+    apr_finfo_t finfo;
+    apr_bucket_brigade *bb;
+    int status;
+
+    /* Closed with the request pool, after Apache wrote the last byte (which, with the event
+     * MPM's write completion, may be after the handler returned). */
+    apr_pool_cleanup_register(r->pool, (void *)(apr_uintptr_t)fd, close_fd, apr_pool_cleanup_null);
+    if (apr_os_file_put(&file, &os_file, APR_FOPEN_READ | APR_FOPEN_SENDFILE_ENABLED, r->pool)
+            != APR_SUCCESS
+        || apr_file_info_get(&finfo, APR_FINFO_NORM, file) != APR_SUCCESS
+        || finfo.filetype != APR_REG) {
+        return HTTP_NOT_FOUND;
+    }
+    /* As the default handler serves a file: validators, then conditions, then the body;
+     * the byterange filter answers Range requests. */
+    r->finfo = finfo;
+    ap_update_mtime(r, finfo.mtime);
+    ap_set_last_modified(r);
+    ap_set_etag(r);
+    apr_table_setn(r->headers_out, "Accept-Ranges", "bytes");
+    status = ap_meets_conditions(r);
+    if (status != OK) {
+        return status;
+    }
+    ap_set_content_length(r, finfo.size);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    if (!r->header_only) {
+        apr_brigade_insert_file(bb, file, 0, finfo.size, r->pool);
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    return OK;
 }

@@ -54,3 +54,8 @@ apr_interval_time_t rustapp_shim_server_timeout(request_rec *r);
  * 1 SERVER_SOFTWARE, 2 DOCUMENT_ROOT, 3 CONTEXT_PREFIX, 4 CONTEXT_DOCUMENT_ROOT,
  * 5 SERVER_ADMIN, 6 SCRIPT_FILENAME; NULL when unset. */
 const char *rustapp_shim_cgi_var(request_rec *r, int which);
+
+/* Sends the regular file open on `fd` as the response body, as Apache's default handler
+ * sends a file: Last-Modified, ETag, conditional requests (304/412) and ranges. Takes `fd`
+ * (closed with the request). OK, or the status to answer instead (304, 412, 404). */
+int rustapp_shim_send_file(request_rec *r, int fd);

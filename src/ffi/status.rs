@@ -10,10 +10,21 @@ pub(crate) struct HttpStatus(u16);
 
 impl HttpStatus {
     pub(crate) const BAD_REQUEST: HttpStatus = HttpStatus(400);
+    pub(crate) const NOT_FOUND: HttpStatus = HttpStatus(404);
     pub(crate) const INTERNAL_SERVER_ERROR: HttpStatus = HttpStatus(500);
     pub(crate) const BAD_GATEWAY: HttpStatus = HttpStatus(502);
     pub(crate) const SERVICE_UNAVAILABLE: HttpStatus = HttpStatus(503);
     pub(crate) const GATEWAY_TIME_OUT: HttpStatus = HttpStatus(504);
+
+    /// A status Apache's own functions chose (304 Not Modified, 412, ...): 300–599 as given,
+    /// anything else 500.
+    pub(crate) fn from_apache(code: u16) -> HttpStatus {
+        if (300..=599).contains(&code) {
+            HttpStatus(code)
+        } else {
+            HttpStatus::INTERNAL_SERVER_ERROR
+        }
+    }
 
     /// An error status that came from somewhere not trusted (a daemon, an input filter): a
     /// 4xx or 5xx as given, anything else `otherwise`.

@@ -330,11 +330,17 @@ impl<'r> Exchange<'r> {
             Some(HeaderUse::Plain) => self.request.add_response_header(name, value),
             Some(HeaderUse::ContentType) => self.request.set_content_type(value),
             Some(HeaderUse::ContentLength(_)) => self.request.add_response_header(name, value),
-            // Apache manages the connection itself; a 101's `Upgrade` goes out with it.
-            Some(HeaderUse::HopByHop | HeaderUse::Upgrade) => {}
+            // Apache manages the connection itself; a 101's `Upgrade` goes out with it, and
+            // `X-Sendfile` names the body.
+            Some(HeaderUse::HopByHop | HeaderUse::Upgrade | HeaderUse::Sendfile) => {}
             None => return false,
         }
         true
+    }
+
+    /// The file the application asked Apache to send as the body (`X-Sendfile`).
+    pub(crate) fn sendfile(&self) -> Option<Vec<u8>> {
+        self.head.borrow().sendfile().map(<[u8]>::to_vec)
     }
 
     /// The head the application set, or the first thing in it the host refused.

@@ -12,6 +12,8 @@ pub(crate) enum HeaderUse {
     HopByHop,
     /// `Upgrade`: the protocol a 101 switches to, sent with that interim response only.
     Upgrade,
+    /// `X-Sendfile`: a file Apache sends as the body, never shown to the client.
+    Sendfile,
     /// Passed through as is.
     Plain,
 }
@@ -70,6 +72,8 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderUse, Strin
             })
     } else if is("upgrade") {
         Ok(HeaderUse::Upgrade)
+    } else if is("x-sendfile") {
+        Ok(HeaderUse::Sendfile)
     } else if [
         "connection",
         "keep-alive",
@@ -107,6 +111,8 @@ pub(crate) struct HeadBuilder {
     accepted: bool,
     /// The `Upgrade` header the application answered with.
     upgrade: Option<Vec<u8>>,
+    /// The file the application asked Apache to send (`X-Sendfile`).
+    sendfile: Option<Vec<u8>>,
 }
 
 impl Default for HeadBuilder {
@@ -120,6 +126,7 @@ impl Default for HeadBuilder {
             offered: None,
             accepted: false,
             upgrade: None,
+            sendfile: None,
         }
     }
 }
@@ -156,6 +163,11 @@ impl HeadBuilder {
         self.upgrade.as_deref().unwrap_or_default()
     }
 
+    /// The file the application asked Apache to send as the body (`X-Sendfile`).
+    pub(crate) fn sendfile(&self) -> Option<&[u8]> {
+        self.sendfile.as_deref()
+    }
+
     /// Sets the status; `false` if refused.
     pub(crate) fn set_status(&mut self, status: u32) -> bool {
         match self.keep(check_status(status, self.offered.is_some())) {
@@ -173,6 +185,7 @@ impl HeadBuilder {
         match use_ {
             HeaderUse::ContentLength(length) => self.head.content_length = Some(length),
             HeaderUse::Upgrade => self.upgrade = Some(value.to_vec()),
+            HeaderUse::Sendfile => self.sendfile = Some(value.to_vec()),
             _ => {}
         }
         Some(use_)

@@ -25,9 +25,10 @@ const MAX_TUNNELS: usize = 11;
 const TRUSTED_PROXIES: usize = 12;
 const TRUSTED_PROXY_HEADERS: usize = 13;
 const ERROR_OVERRIDE: usize = 14;
+const SENDFILE_ROOT: usize = 15;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 16;
+pub(super) const COUNT: usize = 17;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -139,6 +140,13 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         ERROR_OVERRIDE,
         c"RustAppErrorOverride On|Off: Apache's error handling (ErrorDocument) replaces the body of an application's 4xx and 5xx answers here, as ProxyErrorOverride does (default Off)",
     ),
+    directive::<RustApp>(
+        c"RustAppSendfileRoot",
+        Takes::Words,
+        SERVER_OR_SECTION,
+        SENDFILE_ROOT,
+        c"RustAppSendfileRoot DIR ...: applications here may answer with X-Sendfile naming a file under these directories, which Apache then sends itself (ranges, ETag, conditional requests)",
+    ),
     END_OF_TABLE,
 ]);
 
@@ -221,6 +229,10 @@ pub(super) fn apply(
         }
         STREAM_IDLE_TIMEOUT => {
             dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        SENDFILE_ROOT => {
+            dir.sendfile_roots = Some(std::sync::Arc::new(config::rust_app_sendfile_root(words)?));
             Ok(())
         }
         ERROR_OVERRIDE => {

@@ -4,8 +4,10 @@
 //! watching the client, and ends a body that broke off as an aborted response (never a clean
 //! end the client would trust). Embedded serving and the daemon client both deliver through it.
 
+mod sendfile;
 mod tunnel;
 
+pub(crate) use sendfile::send_named_file;
 pub(crate) use tunnel::{TunnelSlot, relay};
 
 use std::fmt::Display;
@@ -28,6 +30,18 @@ impl BodySource for ResponseBody<'_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
         self.next()
     }
+}
+
+/// What a URL's configuration says about delivering its answers.
+pub(crate) struct Delivery<'a> {
+    /// `RustAppStreamIdleTimeout`: how long a body (or a tunnel) may wait with nothing to
+    /// send.
+    pub(crate) idle: Option<Duration>,
+    /// `RustAppErrorOverride`: Apache's error handling replaces the application's 4xx and 5xx
+    /// bodies.
+    pub(crate) error_override: bool,
+    /// `RustAppSendfileRoot`: where `X-Sendfile` may name files.
+    pub(crate) sendfile_roots: &'a [std::path::PathBuf],
 }
 
 /// How long a body may wait with nothing to send before the response is aborted; `None`: as

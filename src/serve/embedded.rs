@@ -1,27 +1,25 @@
 //! Embedded mode: the application runs on this Apache thread, and its answer goes straight
 //! through the response pipeline.
 
-use std::time::Duration;
-
 use super::Registry;
 use crate::config::Alias;
 use crate::ffi::HttpStatus;
 use std::os::fd::AsFd;
 
 use crate::host::{Exchange, Failure, SWITCHING_PROTOCOLS, answer};
-use crate::respond::{BodySource, IdleLimit, deliver, overridden_error, relay};
+use crate::respond::{
+    BodySource, Delivery, IdleLimit, deliver, overridden_error, relay, send_named_file,
+};
 
 /// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
 /// answers with (the reason is logged).
 ///
-/// `idle`, the URL's stream-idle-timeout, bounds how long the body may wait for more.
-/// `error_override`: Apache's error handling replaces the application's error answers.
+/// `delivery`: the URL's stream-idle-timeout, error override and file handoff roots.
 pub(crate) fn serve(
     exchange: &Exchange<'_>,
     alias: &Alias,
     registry: &Registry,
-    idle: Option<Duration>,
-    error_override: bool,
+    delivery: &Delivery<'_>,
 ) -> Result<(), HttpStatus> {
     let app = registry.instance(alias.index).map_err(|reason| {
         log::error!("{alias} cannot serve: {reason}");
@@ -44,14 +42,19 @@ pub(crate) fn serve(
                 &protocol,
                 tunnel_end.as_fd(),
                 &[],
-                idle,
+                delivery.idle,
             );
             Ok(())
         }
         Ok(mut answer) => {
-            if let Some(status) = overridden_error(&answer.head, error_override) {
+            if let Some(status) = overridden_error(&answer.head, delivery.error_override) {
                 // The body closes unsent: Apache's error handling answers instead.
                 return Err(status);
+            }
+            if let Some(named) = exchange.sendfile() {
+                drop(answer.body);
+                let (request, roots) = (exchange.request(), delivery.sendfile_roots);
+                return send_named_file(request, alias, &named, None, roots, answer.head.status);
             }
             let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
             deliver(
@@ -59,7 +62,7 @@ pub(crate) fn serve(
                 alias,
                 answer.head,
                 body,
-                IdleLimit(idle),
+                IdleLimit(delivery.idle),
             );
             Ok(())
         }

@@ -16,7 +16,7 @@ use crate::config::{Alias, DirConfig, ServerConfig};
 use crate::daemon::serve_via_daemon;
 use crate::ffi::{HookStatus, HttpStatus, Request, request_log_scope, threads_per_child};
 use crate::host::Exchange;
-use crate::respond::TunnelSlot;
+use crate::respond::{Delivery, TunnelSlot};
 use placement::{EmbeddingForbidden, Placement, placement};
 
 /// `r->handler` of requests routed to an application.
@@ -84,8 +84,11 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     };
     let dir = request.module_dir_config::<DirConfig>();
     let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
-    let idle = DirConfig::stream_idle_timeout(dir, alias);
-    let error_override = DirConfig::overrides_errors(dir);
+    let delivery = Delivery {
+        idle: DirConfig::stream_idle_timeout(dir, alias),
+        error_override: DirConfig::overrides_errors(dir),
+        sendfile_roots: DirConfig::sendfile_roots(dir),
+    };
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
     let exchange = Exchange::new(request, alias.mount.script_name(), pass_authorization);
@@ -99,13 +102,11 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         None => None,
     };
     let status = match placement(request, alias, None) {
-        Ok(Placement::Embedded) => {
-            embedded::serve(&exchange, alias, registry, idle, error_override)
-        }
+        Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, &delivery),
         Ok(Placement::Group(index)) => match registry.group(index) {
             Some(group) => {
                 let buffer_limit = DirConfig::request_body_buffer_limit(dir);
-                serve_via_daemon(&exchange, alias, group, idle, buffer_limit, error_override)
+                serve_via_daemon(&exchange, alias, group, buffer_limit, &delivery)
             }
             None => {
                 log::error!(

@@ -328,6 +328,13 @@ impl App for TestApp {
                 .with_body(ResponseBody::stream(
                     [Ok(Chunk::Data("only ten..".into())), Ok(Chunk::Flush)].into_iter(),
                 ))),
+            // A file for Apache to send (`?path=` is not percent-decoded: plain paths only).
+            "/sendfile" => Ok(Response::new(200)
+                .with_header(
+                    "X-Sendfile",
+                    query_param(request, "path").unwrap_or("").to_owned(),
+                )
+                .with_body("the application's own body, never sent")),
             // Header bytes that are not UTF-8 (obs-text), both ways.
             "/header-bytes" => {
                 let got = request.header_bytes("X-In").unwrap_or_default().to_vec();

@@ -54,6 +54,10 @@ pub(super) fn serve_request(
         }
     };
     let (status, headers) = (answer.head.status, request.take_headers());
+    if let Some(named) = request.sendfile() {
+        drop(answer.body);
+        return hand_file(request, Frame::ResponseHead { status, headers }, &named);
+    }
     let queued = request.queue(&Frame::ResponseHead { status, headers });
     if status == SWITCHING_PROTOCOLS {
         return switch(request, answer.body, queued);
@@ -97,6 +101,38 @@ fn switch(
         Ok(()) => Returned::Tunnel(conn),
         Err(_) => Returned::Closed,
     }
+}
+
+/// The application named a file for Apache to send (`X-Sendfile`): it is opened here, with
+/// the daemon's rights, and passed with the head; the Apache child checks where it really is
+/// and sends it.
+fn hand_file(request: Box<DaemonRequest>, head: Frame, named: &[u8]) -> Returned {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(named));
+    let opened = if path.is_absolute() {
+        std::fs::File::open(path)
+    } else {
+        Err(io::Error::other("not an absolute path"))
+    };
+    let written = match opened {
+        Ok(file) => {
+            let handed = request.connection().send_with_fd(&head, file.as_fd());
+            handed.and_then(|()| request.send(&Frame::ResponseEnd))
+        }
+        Err(e) => {
+            let status = if e.kind() == io::ErrorKind::NotFound {
+                404
+            } else {
+                500
+            };
+            let reason = format!(
+                "the application named {:?} for Apache to send (X-Sendfile), which the daemon cannot open: {e}",
+                String::from_utf8_lossy(named)
+            );
+            request.send(&failed(status, &reason))
+        }
+    };
+    sent(written, request.into_connection())
 }
 
 /// The wait limit of a request: the URL's stream-idle-timeout, else the group's
