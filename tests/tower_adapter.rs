@@ -279,11 +279,16 @@ fn the_service_decodes_the_clients_path_once_whatever_the_mount_spelling() {
     support::ensure_user("rustapp-test-a");
     let apache = start(&format!(
         "RustAppDaemonProcess paths threads=2 user=rustapp-test-a home=/\n\
-         RustAppAlias /d {} process-group=paths",
-        artifacts().axum_site.display()
+         RustAppAlias /d {lib} process-group=paths\nRustAppAlias /jz {lib}",
+        lib = artifacts().axum_site.display()
     ));
-    for (mount, spelled) in [("/site", "/%73ite"), ("/d", "/%64")] {
-        for prefix in [mount, spelled] {
+    for (mount, spellings) in [
+        ("/site", &["/%73ite", "/%73%69%74%65"][..]),
+        ("/d", &["/%64"][..]),
+        // Hex digits in either case.
+        ("/jz", &["/%6Az", "/%6az", "/j%7A", "/%6a%7a"][..]),
+    ] {
+        for prefix in std::iter::once(&mount).chain(spellings) {
             // `%2525` is `%25` once decoded: a second decode would make it `%`.
             let (status, body) = get_raw(&apache, &format!("{prefix}/decoded/a%2525b%20c"));
             assert_eq!((status, body.as_str()), (200, "a%25b c"), "{prefix}");
