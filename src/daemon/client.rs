@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use std::time::Instant;
@@ -212,15 +212,8 @@ fn switch_via_daemon(
         );
         return Err(HttpStatus::BAD_GATEWAY);
     };
-    let protocol = exchange.upgrade_protocol();
-    relay(
-        exchange.request(),
-        alias,
-        &protocol,
-        socket.as_fd(),
-        &[],
-        idle,
-    );
+    let (protocol, socket) = (exchange.upgrade_protocol(), UnixStream::from(socket));
+    relay(exchange.request(), alias, &protocol, &socket, idle);
     drop(conn);
     Ok(())
 }

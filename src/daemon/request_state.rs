@@ -5,6 +5,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 
 use bytes::Bytes;
 use rustapp::abi::{self, HostRequest, HostV1, RequestV1, Str};
@@ -42,7 +43,7 @@ struct Progress {
     /// The status the Apache child chose when it could not read the body (413, ...).
     body_failed: Option<u16>,
     /// The daemon's end of the connection the application took over.
-    tunnel_end: Option<OwnedFd>,
+    tunnel_end: Option<UnixStream>,
 }
 
 impl DaemonRequest {
@@ -77,7 +78,7 @@ impl DaemonRequest {
     }
 
     /// The daemon's end of the connection the application took over (after a 101).
-    pub(crate) fn take_tunnel_end(&self) -> Option<OwnedFd> {
+    pub(crate) fn take_tunnel_end(&self) -> Option<UnixStream> {
         self.progress.borrow_mut().tunnel_end.take()
     }
 

@@ -56,5 +56,5 @@ pub(crate) use process::{
 pub(crate) use request::{BodyInput, Request, ServerVar};
 pub(crate) use server::Server;
 pub(crate) use status::{HookStatus, HttpStatus};
-pub(crate) use tunnel::{ClientRead, ClientTunnel};
-pub(crate) use wait::{Woke, wait_readable};
+pub(crate) use tunnel::{ClientRead, ClientTunnel, send_to_peer};
+pub(crate) use wait::{TunnelReady, Woke, wait_readable, wait_tunnel};

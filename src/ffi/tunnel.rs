@@ -2,7 +2,9 @@
 //! reads from and writes to. All of it goes through the connection's filters, never the raw
 //! socket, so TLS, HTTP/2 streams and bytes Apache already buffered work alike.
 
-use std::os::fd::RawFd;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use super::request::Request;
@@ -68,10 +70,10 @@ impl<'r> ClientTunnel<'r> {
         self.poll_fd
     }
 
-    /// How often the client should be read even if its descriptor said nothing: an HTTP/2
-    /// stream's pipe is a hint from mod_http2, not a socket's readiness.
-    pub(crate) fn recheck_every(&self) -> Option<Duration> {
-        self.shared.then_some(Duration::from_millis(250))
+    /// Whether the client is an HTTP/2 stream, whose descriptor is mod_http2's pipe: a hint
+    /// that input may have come, not a socket's readiness.
+    pub(crate) fn is_stream(&self) -> bool {
+        self.shared
     }
 
     /// Reads what the client sent, without waiting.
@@ -115,4 +117,19 @@ impl Request<'_> {
         let micros = unsafe { sys::rustapp_shim_server_timeout(self.rec_mut()) };
         Duration::from_micros(u64::try_from(micros).unwrap_or(0))
     }
+}
+
+/// Writes what `peer` takes now of `data`: never a SIGPIPE for all of Apache when the peer
+/// has closed (an error instead).
+pub(crate) fn send_to_peer(peer: &UnixStream, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is readable for its length; the descriptor is the stream's.
+    let sent = unsafe {
+        libc::send(
+            peer.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(sent).map_err(|_| io::Error::last_os_error())
 }

@@ -1,5 +1,5 @@
 //! Waiting for a descriptor while watching the client: what the response pipeline does while
-//! a body has nothing to send yet.
+//! a body has nothing to send yet, and what a tunnel does between bytes.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -43,4 +43,52 @@ pub(crate) fn wait_readable(fd: RawFd, client: Option<RawFd>, limit: Duration) -
         return Woke::Ready;
     }
     Woke::TimedOut
+}
+
+/// Which sides of a tunnel `wait_tunnel` found ready.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TunnelReady {
+    pub(crate) client: bool,
+    pub(crate) peer_readable: bool,
+    pub(crate) peer_writable: bool,
+}
+
+impl TunnelReady {
+    pub(crate) fn nothing(&self) -> bool {
+        *self == TunnelReady::default()
+    }
+}
+
+/// Waits up to `limit` until the client may have sent more (`client`, when given), the peer
+/// sent something or (if `peer_writable`) can take more. A hang-up or error shows as ready:
+/// the next read or write finds out which.
+pub(crate) fn wait_tunnel(
+    client: Option<RawFd>,
+    peer: RawFd,
+    peer_writable: bool,
+    limit: Duration,
+) -> TunnelReady {
+    let mut fds = [
+        libc::pollfd {
+            fd: client.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: peer,
+            events: libc::POLLIN | if peer_writable { libc::POLLOUT } else { 0 },
+            revents: 0,
+        },
+    ];
+    let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: two pollfds in a live array; a negative descriptor is ignored by poll.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) } <= 0 {
+        return TunnelReady::default(); // timed out, or interrupted: look again
+    }
+    let gone = libc::POLLHUP | libc::POLLERR;
+    TunnelReady {
+        client: fds[0].revents & (libc::POLLIN | gone) != 0,
+        peer_readable: fds[1].revents & (libc::POLLIN | gone) != 0,
+        peer_writable: fds[1].revents & (libc::POLLOUT | gone) != 0,
+    }
 }

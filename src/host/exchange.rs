@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
@@ -25,7 +26,7 @@ pub(crate) struct Exchange<'r> {
     /// The protocols the client offers to switch to, when its connection can be handed over.
     upgrade_offer: Option<&'r [u8]>,
     /// The host's end of the connection an application took over.
-    tunnel_end: RefCell<Option<OwnedFd>>,
+    tunnel_end: RefCell<Option<UnixStream>>,
     /// What a trusted proxy says of the original request (or which headers to hide).
     proxy: ProxyView<'r>,
 }
@@ -88,13 +89,17 @@ impl<'r> Exchange<'r> {
         let content_length = declared_length(request);
         let headers = request.headers_in();
         let has_body = content_length > 0 || headers.get(b"Transfer-Encoding").is_some();
-        let upgrade_offer = offered(
-            request.method(),
-            request.protocol(),
-            headers.get(b"Upgrade"),
-            headers.get(b"Connection"),
-            has_body,
-        );
+        // Most requests offer no upgrade: one lookup says so.
+        let upgrade_offer = headers.get(b"Upgrade").and_then(|upgrade| {
+            let connection = headers.get(b"Connection");
+            offered(
+                request.method(),
+                request.protocol(),
+                upgrade,
+                connection,
+                has_body,
+            )
+        });
         Exchange {
             request,
             script_name,
@@ -162,7 +167,7 @@ impl<'r> Exchange<'r> {
     }
 
     /// The host's end of the connection the application took over.
-    pub(crate) fn take_tunnel_end(&self) -> Option<OwnedFd> {
+    pub(crate) fn take_tunnel_end(&self) -> Option<UnixStream> {
         self.tunnel_end.borrow_mut().take()
     }
 

@@ -22,5 +22,5 @@ pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_ta
 pub(crate) use instance::{AppInstance, BodyPiece, ResponseBody};
 pub(crate) use rustapp::loader::load_library;
 pub(crate) use slot::AppSlot;
-pub(crate) use upgrade::{set_nonblocking, socket_pair};
+pub(crate) use upgrade::socket_pair;
 pub(crate) use users::{StoreAnswer, UserQuestion};

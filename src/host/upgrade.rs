@@ -3,7 +3,8 @@
 //! application owns the other.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 
 /// The protocols a request offers to switch to, when its connection can be handed over: a
 /// `GET` with an `Upgrade` header, over HTTP/1.1 with `Connection: upgrade` and no body, or
@@ -13,11 +14,13 @@ use std::os::fd::{FromRawFd, OwnedFd};
 pub(crate) fn offered<'a>(
     method: &[u8],
     protocol: &[u8],
-    upgrade: Option<&'a [u8]>,
+    upgrade: &'a [u8],
     connection: Option<&[u8]>,
     has_body: bool,
 ) -> Option<&'a [u8]> {
-    let upgrade = upgrade.filter(|u| !u.iter().all(u8::is_ascii_whitespace))?;
+    if upgrade.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
     let asks = match protocol {
         b"HTTP/1.1" => {
             !has_body
@@ -43,41 +46,12 @@ fn tokens(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .filter(|t| !t.is_empty())
 }
 
-/// A connected pair of stream sockets, close-on-exec: (host's end, application's end). The
-/// host's end does not block; the application's does, as a fresh socket would.
-pub(crate) fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [-1; 2];
-    // SAFETY: socketpair writes two descriptors into the array.
-    let status = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if status != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: two fresh descriptors, owned from here on.
-    let (host, app) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    set_nonblocking(&host)?;
-    Ok((host, app))
-}
-
-/// Makes a descriptor's reads and writes return at once.
-pub(crate) fn set_nonblocking(fd: &impl std::os::fd::AsRawFd) -> io::Result<()> {
-    let fd = fd.as_raw_fd();
-    // SAFETY: fcntl on a descriptor the caller holds.
-    let ok = unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) == 0
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// A connected pair of stream sockets: (host's end, application's end). The host's end does
+/// not block; the application's does, as a fresh socket would.
+pub(crate) fn socket_pair() -> io::Result<(UnixStream, OwnedFd)> {
+    let (host, app) = UnixStream::pair()?;
+    host.set_nonblocking(true)?;
+    Ok((host, OwnedFd::from(app)))
 }
 
 #[cfg(test)]
@@ -86,16 +60,15 @@ mod tests {
 
     #[test]
     fn only_a_bodyless_get_asking_for_an_upgrade_offers_one() {
-        let ws = Some(b"websocket".as_slice());
+        let ws = b"websocket".as_slice();
         let up = Some(b"keep-alive, Upgrade".as_slice());
-        assert_eq!(offered(b"GET", b"HTTP/1.1", ws, up, false), ws);
-        assert_eq!(offered(b"GET", b"HTTP/2.0", ws, up, false), ws);
-        assert_eq!(offered(b"GET", b"HTTP/2.0", ws, None, true), ws);
+        assert_eq!(offered(b"GET", b"HTTP/1.1", ws, up, false), Some(ws));
+        assert_eq!(offered(b"GET", b"HTTP/2.0", ws, up, false), Some(ws));
+        assert_eq!(offered(b"GET", b"HTTP/2.0", ws, None, true), Some(ws));
         assert_eq!(offered(b"POST", b"HTTP/1.1", ws, up, false), None);
         assert_eq!(offered(b"GET", b"HTTP/1.0", ws, up, false), None);
         assert_eq!(offered(b"GET", b"HTTP/1.1", ws, up, true), None);
-        assert_eq!(offered(b"GET", b"HTTP/1.1", None, up, false), None);
-        assert_eq!(offered(b"GET", b"HTTP/1.1", Some(b" "), up, false), None);
+        assert_eq!(offered(b"GET", b"HTTP/1.1", b" ", up, false), None);
         assert_eq!(
             offered(b"GET", b"HTTP/1.1", ws, Some(b"keep-alive"), false),
             None

@@ -5,6 +5,7 @@
 //! end the client would trust). Embedded serving and the daemon client both deliver through it.
 
 mod sendfile;
+mod ticks;
 mod tunnel;
 
 pub(crate) use sendfile::send_named_file;
@@ -13,6 +14,8 @@ pub(crate) use tunnel::{TunnelSlot, relay};
 use std::fmt::Display;
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
+
+use ticks::{LOOK_AROUND, PROBE_H2};
 
 use crate::ffi::{HttpStatus, Request, Woke, is_stopping, wait_readable};
 use crate::host::{BodyPiece, ResponseBody, ResponseHead};
@@ -48,11 +51,6 @@ pub(crate) struct Delivery<'a> {
 /// long as it takes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IdleLimit(pub(crate) Option<Duration>);
-
-/// How often a waiting response looks at the client and at Apache stopping.
-const LOOK_AROUND: Duration = Duration::from_secs(1);
-/// How often an HTTP/2 stream, which has no socket of its own to watch, is probed instead.
-const PROBE_H2: Duration = Duration::from_millis(250);
 
 /// The status Apache answers in place of an application's error answer when its error
 /// handling takes over here (`RustAppErrorOverride On`): a 4xx or 5xx; the application's

@@ -5,18 +5,20 @@
 //! Apache stops.
 
 use std::fmt::Display;
-use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::ffi::{ClientRead, ClientTunnel, Request, is_stopping};
+use super::ticks::{LOOK_AROUND, PROBE_H2};
+use crate::ffi::{
+    ClientRead, ClientTunnel, Request, TunnelReady, is_stopping, send_to_peer, wait_tunnel,
+};
 
 /// Bytes moved per read, each way.
 const CHUNK: usize = 64 * 1024;
-
-/// How often a quiet tunnel looks at Apache stopping.
-const LOOK_AROUND: Duration = Duration::from_secs(1);
 
 /// Tunnels open in this process.
 static OPEN: AtomicUsize = AtomicUsize::new(0);
@@ -61,30 +63,25 @@ enum Ended {
 }
 
 /// Switches the connection to `protocol`, then relays between the client and `peer` until
-/// the tunnel ends: `early` (what the peer sent before the relay began) reaches the client
-/// first. `idle` bounds how long nothing may move either way; `None`: Apache's `Timeout`.
+/// the tunnel ends. `idle` bounds how long nothing may move either way; `None`: Apache's
+/// `Timeout`.
 pub(crate) fn relay(
     request: Request<'_>,
     who: &dyn Display,
     protocol: &[u8],
-    peer: BorrowedFd<'_>,
-    early: &[u8],
+    peer: &UnixStream,
     idle: Option<Duration>,
 ) {
     let Some(mut client) = ClientTunnel::open(request, protocol) else {
         log::error!("{who}: Apache gave no way to wait on the switched connection; it is closed");
         return;
     };
-    if let Err(e) = crate::host::set_nonblocking(&peer) {
+    if let Err(e) = peer.set_nonblocking(true) {
         log::error!("{who}: cannot relay the switched connection: {e}");
         return;
     }
     let idle = idle.unwrap_or_else(|| request.server_timeout());
-    let ended = if !early.is_empty() && client.write(early).is_err() {
-        Ended::ClientGone
-    } else {
-        pump(&mut client, peer.as_raw_fd(), idle)
-    };
+    let ended = pump(&mut client, peer, idle);
     match ended {
         Ended::PeerClosed | Ended::ClientGone => {
             log::debug!("{who}: the switched connection closed ({ended:?})");
@@ -103,15 +100,15 @@ pub(crate) fn relay(
 }
 
 /// Moves bytes both ways until the tunnel ends. A side is read or written while it is known
-/// to be ready (from the start, and after `poll` says so) and until a read or write finds it
+/// to be ready (from the start, and after a wait says so) and until a read or write finds it
 /// is not, so a message costs little more than a read, a write and a wait each way.
-fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
+fn pump(client: &mut ClientTunnel<'_>, mut peer: &UnixStream, idle: Duration) -> Ended {
     let mut from_client = vec![0u8; CHUNK];
     let mut from_peer = vec![0u8; CHUNK];
     // Client bytes read but not yet taken by the peer.
     let mut unsent = 0..0;
     let mut client_done = false;
-    let mut ready = Ready {
+    let mut ready = TunnelReady {
         client: true,
         peer_readable: true,
         peer_writable: true,
@@ -133,13 +130,12 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
                     // The peer reads its end; what it still sends reaches the client.
                     client_done = true;
                     moved = true;
-                    // SAFETY: shutdown on a descriptor the caller holds.
-                    unsafe { libc::shutdown(peer, libc::SHUT_WR) };
+                    let _ = peer.shutdown(Shutdown::Write);
                 }
             }
         }
         if ready.peer_writable && !unsent.is_empty() {
-            match write_some(peer, &from_client[unsent.clone()]) {
+            match send_to_peer(peer, &from_client[unsent.clone()]) {
                 Ok(n) => {
                     unsent.start += n;
                     moved = true;
@@ -149,7 +145,7 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
             }
         }
         if ready.peer_readable {
-            match read_some(peer, &mut from_peer) {
+            match peer.read(&mut from_peer) {
                 Ok(0) => return Ended::PeerClosed,
                 Ok(n) => {
                     if client.write(&from_peer[..n]).is_err() {
@@ -172,88 +168,24 @@ fn pump(client: &mut ClientTunnel<'_>, peer: RawFd, idle: Duration) -> Ended {
         if left.is_zero() {
             return Ended::Idle(idle);
         }
-        let watch_client = unsent.is_empty() && !client_done;
-        let recheck = client.recheck_every();
-        let tick = left.min(recheck.unwrap_or(LOOK_AROUND));
-        // What `poll` finds adds to what is known: a side stays ready until a read or write
-        // finds it is not (the client's filters may hold bytes its socket no longer shows).
-        let woke = wait(
-            client.poll_fd(),
+        let watch_client = (unsent.is_empty() && !client_done).then(|| client.poll_fd());
+        // An HTTP/2 stream's pipe is only a hint: such a stream is also read after each
+        // quiet tick, as a response that waits probes it.
+        let tick = if client.is_stream() {
+            PROBE_H2
+        } else {
+            LOOK_AROUND
+        };
+        let woke = wait_tunnel(
             watch_client,
-            peer,
+            peer.as_raw_fd(),
             !unsent.is_empty(),
-            tick,
+            left.min(tick),
         );
-        // An HTTP/2 stream is read again after each quiet tick, whatever its pipe said.
-        ready.client |= woke.client || (recheck.is_some() && woke.nothing());
+        // What a wait finds adds to what is known: a side stays ready until a read or write
+        // finds it is not (the client's filters may hold bytes its socket no longer shows).
+        ready.client |= woke.client || (client.is_stream() && woke.nothing());
         ready.peer_readable |= woke.peer_readable;
         ready.peer_writable |= woke.peer_writable;
     }
-}
-
-/// Which sides `poll` found ready.
-struct Ready {
-    client: bool,
-    peer_readable: bool,
-    peer_writable: bool,
-}
-
-impl Ready {
-    fn nothing(&self) -> bool {
-        !(self.client || self.peer_readable || self.peer_writable)
-    }
-}
-
-/// Waits until the client may have sent more (if `watch_client`), the peer sent something or
-/// (if `peer_writable`) can take more, or `limit` passes.
-fn wait(
-    client: RawFd,
-    watch_client: bool,
-    peer: RawFd,
-    peer_writable: bool,
-    limit: Duration,
-) -> Ready {
-    let mut fds = [
-        libc::pollfd {
-            fd: if watch_client { client } else { -1 },
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: peer,
-            events: libc::POLLIN | if peer_writable { libc::POLLOUT } else { 0 },
-            revents: 0,
-        },
-    ];
-    let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: two pollfds in a live array; a negative descriptor is ignored.
-    let woke = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
-    if woke <= 0 {
-        // Timed out, or interrupted: nothing to do but look again.
-        return Ready {
-            client: false,
-            peer_readable: false,
-            peer_writable: false,
-        };
-    }
-    // A hang-up or error shows as readable: the read finds out which.
-    let gone = libc::POLLHUP | libc::POLLERR;
-    Ready {
-        client: fds[0].revents & (libc::POLLIN | gone) != 0,
-        peer_readable: fds[1].revents & (libc::POLLIN | gone) != 0,
-        peer_writable: fds[1].revents & (libc::POLLOUT | gone) != 0,
-    }
-}
-
-fn read_some(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: `buf` is writable for its length.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
-}
-
-fn write_some(fd: RawFd, data: &[u8]) -> io::Result<usize> {
-    // SAFETY: `data` is readable for its length. MSG_NOSIGNAL: a closed peer is an error
-    // here, not a SIGPIPE for all of Apache.
-    let n = unsafe { libc::send(fd, data.as_ptr().cast(), data.len(), libc::MSG_NOSIGNAL) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }

@@ -4,8 +4,6 @@
 use super::Registry;
 use crate::config::Alias;
 use crate::ffi::HttpStatus;
-use std::os::fd::AsFd;
-
 use crate::host::{Exchange, Failure, SWITCHING_PROTOCOLS, answer};
 use crate::respond::{
     BodySource, Delivery, IdleLimit, deliver, overridden_error, relay, send_named_file,
@@ -40,8 +38,7 @@ pub(crate) fn serve(
                 exchange.request(),
                 alias,
                 &protocol,
-                tunnel_end.as_fd(),
-                &[],
+                &tunnel_end,
                 delivery.idle,
             );
             Ok(())

@@ -117,7 +117,7 @@ fn serve_turn(mut conn: Connection, shared: &Shared, clock: &AppClock<'_>) -> (R
                 let refusal = failed(
                     503,
                     &format!(
-                        "the daemon relays {} upgraded connections already, its group's max-tunnels",
+                        "this daemon process has {} upgraded connections open already, its group's max-tunnels; raise max-tunnels= on RustAppDaemonProcess, or processes=",
                         options.max_tunnels
                     ),
                 );
