@@ -197,10 +197,13 @@ fn socket_of(apache: &Apache, group: &str) -> String {
 fn only_apache_can_talk_to_a_daemon() {
     let apache = two_sites("");
     let socket = socket_of(&apache, "site-b");
+    // A `Hello` frame speaking this protocol version, with a token of zeros.
+    let version = rustapp_daemon_protocol::PROTOCOL_VERSION.to_le_bytes();
+    let hello = format!("[1,0,0,0,34,0,0,0,{},{}]+[0]*32", version[0], version[1]);
     let connect = |user: &str, group: &str| {
         Command::new("setpriv")
             .args([&format!("--reuid={user}"), &format!("--regid={group}"), "--clear-groups", "/usr/bin/python3", "-c"])
-            .arg("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(bytes([1,0,0,0,34,0,0,0,2,0]+[0]*32))\nprint(len(s.recv(64)))")
+            .arg(format!("import socket,sys\ns=socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\ns.sendall(bytes({hello}))\nprint(len(s.recv(64)))"))
             .arg(&socket)
             .output()
             .unwrap()

@@ -194,23 +194,35 @@ impl Reader {
         Ok(self.data.split_to(n))
     }
 
+    /// `N` bytes, read in place (no `Bytes` handle: its reference count is not touched).
+    fn fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let bytes: [u8; N] = self
+            .data
+            .get(..N)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| self.malformed("it ends inside a field"))?;
+        self.data.advance(N);
+        Ok(bytes)
+    }
+
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
+        Ok(self.fixed::<1>()?[0])
     }
 
     fn u16(&mut self) -> Result<u16, DecodeError> {
-        let b = self.take(2)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
+        Ok(u16::from_le_bytes(self.fixed()?))
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Ok(u32::from_le_bytes(self.fixed()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.fixed()?))
     }
 
     fn i64(&mut self) -> Result<i64, DecodeError> {
-        let b = self.take(8)?;
-        Ok(i64::from_le_bytes(b[..].try_into().expect("8 bytes")))
+        Ok(i64::from_le_bytes(self.fixed()?))
     }
 
     /// A length-prefixed byte string (zero-copy: a slice of the payload).
@@ -230,6 +242,7 @@ impl Reader {
             query_string: self.bytes()?,
             content_length: self.i64()?,
             idle_timeout_ms: self.u32()?,
+            sent_at_us: self.u64()?,
             headers: self.pairs()?,
             vars: self.pairs()?,
         })

@@ -1,7 +1,7 @@
 use bytes::Bytes;
 
 /// Bumped on any incompatible change; both sides of a connection must agree.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 8;
 /// Bytes in the secret token that proves a connection comes from this Apache.
@@ -25,6 +25,10 @@ pub struct RequestHead {
     /// How long the response may wait with nothing to send, in milliseconds (the URL's
     /// `stream-idle-timeout`); 0 for the group's `request-timeout`.
     pub idle_timeout_ms: u32,
+    /// When the Apache child sent it: microseconds on the machine's monotonic clock
+    /// (`CLOCK_MONOTONIC`, shared by all its processes), so that the daemon knows how long it
+    /// waited for a thread (`queue-timeout`). 0 when unknown.
+    pub sent_at_us: u64,
     /// Request headers in arrival order (already filtered: no `Authorization` unless allowed).
     pub headers: Vec<(Bytes, Bytes)>,
     /// CGI-style variables (`REMOTE_ADDR`, `HTTPS`, `SetEnv` values, ...).

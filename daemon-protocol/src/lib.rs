@@ -53,7 +53,7 @@ mod encode;
 mod frame;
 
 pub use decode::{DecodeError, Decoder};
-pub use encode::{body_frame_parts, encode};
+pub use encode::{HeadFields, PairWriter, body_frame_parts, encode, encode_request_head};
 pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN, UserQuery};
 
 /// Decodes `data` as a stream of frames and checks that each decodes again identically after

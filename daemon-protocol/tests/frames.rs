@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use rustapp_daemon_protocol::{
     DecodeError, Decoder, Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN,
-    UserQuery, encode, fuzz_decode,
+    UserQuery, encode, encode_request_head, fuzz_decode,
 };
 
 fn b(s: &str) -> Bytes {
@@ -27,6 +27,7 @@ fn every_kind() -> Vec<Frame> {
             query_string: b("id=3"),
             content_length: -1,
             idle_timeout_ms: 90_000,
+            sent_at_us: 1_234_567_890_123,
             headers: vec![
                 (b("Host"), b("shop.example")),
                 (b("X-Bin"), Bytes::from_static(b"\xff\x00\x01")),
@@ -119,6 +120,38 @@ fn every_frame_kind_round_trips() {
     let mut decoder = Decoder::new(Limits::default());
     decoder.extend(&stream_of(&frames));
     assert_eq!(decode_all(&mut decoder), frames);
+}
+
+#[test]
+fn request_heads_encoded_from_their_fields_are_the_frames_encode_gives() {
+    for frame in every_kind() {
+        let (head, upgrade) = match &frame {
+            Frame::RequestHead(head) => (head, None),
+            Frame::UpgradableRequest { head, protocols } => (head, Some(&protocols[..])),
+            _ => continue,
+        };
+        let fields = rustapp_daemon_protocol::HeadFields {
+            app: head.app,
+            method: &head.method,
+            uri: &head.uri,
+            protocol: &head.protocol,
+            script_name: &head.script_name,
+            path_info: &head.path_info,
+            query_string: &head.query_string,
+            content_length: head.content_length,
+            idle_timeout_ms: head.idle_timeout_ms,
+            sent_at_us: head.sent_at_us,
+        };
+        let mut direct = BytesMut::new();
+        encode_request_head(
+            &mut direct,
+            &fields,
+            |list| head.headers.iter().for_each(|(n, v)| list.pair(n, v)),
+            |list| head.vars.iter().for_each(|(n, v)| list.pair(n, v)),
+            upgrade,
+        );
+        assert_eq!(direct, stream_of(std::slice::from_ref(&frame)), "{frame:?}");
+    }
 }
 
 #[test]

@@ -9,10 +9,14 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use std::time::Instant;
 
-use bytes::Bytes;
-use rustapp_daemon_protocol::{Frame, Limits, PROTOCOL_VERSION, RequestHead, UserQuery};
+use bytes::{Bytes, BytesMut};
+use rustapp_daemon_protocol::{
+    Frame, HeadFields, Limits, PROTOCOL_VERSION, RequestHead, UserQuery, encode,
+    encode_request_head,
+};
 
 use super::connection::Connection;
+use super::os::monotonic_us;
 use super::runtime::GroupRuntime;
 use super::spool::Spool;
 use crate::config::Alias;
@@ -55,16 +59,8 @@ pub(crate) fn serve_via_daemon(
     } else {
         BodyFeed::Client(exchange)
     };
-    let mut head = request_head(exchange, alias);
-    head.idle_timeout_ms = idle.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+    let head = encoded_head(exchange, alias, idle);
     let wait_limit = idle.unwrap_or(group.config.request_timeout);
-    let head = match exchange.upgrade_offer() {
-        Some(protocols) => Frame::UpgradableRequest {
-            head: Box::new(head),
-            protocols: Bytes::copy_from_slice(protocols),
-        },
-        None => Frame::RequestHead(Box::new(head)),
-    };
     let limit = WaitLimit {
         duration: wait_limit,
         name: if idle.is_some() {
@@ -234,12 +230,14 @@ pub(crate) fn ask_via_daemon(
         user: Bytes::copy_from_slice(user),
         secret: Bytes::copy_from_slice(secret),
     }));
+    let mut encoded = BytesMut::new();
+    encode(&query, &mut encoded);
     let limit = WaitLimit {
         duration: group.config.request_timeout,
         name: "its request-timeout",
     };
     let feed = BodyFeed::Client(exchange);
-    let (conn, answer) = send_and_await(exchange, &feed, alias, group, &query, limit).ok()?;
+    let (conn, answer) = send_and_await(exchange, &feed, alias, group, &encoded, limit).ok()?;
     match answer {
         Frame::UserAnswer { code, values } => {
             group.give_back(conn);
@@ -255,7 +253,7 @@ pub(crate) fn ask_via_daemon(
     }
 }
 
-/// Sends `request` (a request head or a user query) and waits for the daemon's answer to it,
+/// Sends `request` (an encoded request head or user query) and waits for the daemon's answer to it,
 /// answering the application's body reads and relaying its log lines meanwhile, for no longer
 /// than `limit`. The answer is the first other frame, on a connection back at its usual
 /// socket-timeout; `Err` is the status to answer with when there is none (logged).
@@ -264,7 +262,7 @@ fn send_and_await(
     feed: &BodyFeed<'_, '_>,
     alias: &Alias,
     group: &GroupRuntime,
-    request: &Frame,
+    request: &[u8],
     limit: WaitLimit,
 ) -> Result<(Connection, Frame), HttpStatus> {
     let name = Described {
@@ -411,23 +409,64 @@ fn described<'a>(group: &'a GroupRuntime, conn: &Connection) -> Described<'a> {
     }
 }
 
-fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
+/// The request's own fields, borrowed from Apache's request.
+fn head_fields<'r>(exchange: &Exchange<'r>, alias: &Alias) -> HeadFields<'r> {
     let r = exchange.request();
+    HeadFields {
+        app: alias.index.wire(),
+        method: r.method(),
+        uri: r.unparsed_uri(),
+        protocol: r.protocol(),
+        script_name: exchange.script_name().as_bytes(),
+        path_info: r.path_info(),
+        query_string: r.query_string(),
+        content_length: exchange.content_length(),
+        idle_timeout_ms: 0,
+        sent_at_us: monotonic_us(),
+    }
+}
+
+/// The request's head frame (an upgradable one when it offers an upgrade), encoded straight
+/// from Apache's request and tables; it is sent again as it is when a retiring daemon did not
+/// read it.
+fn encoded_head(exchange: &Exchange<'_>, alias: &Alias, idle: Option<Duration>) -> BytesMut {
+    let fields = HeadFields {
+        idle_timeout_ms: idle.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        ..head_fields(exchange, alias)
+    };
+    let mut out = BytesMut::with_capacity(ENCODED_HEAD_CAPACITY);
+    encode_request_head(
+        &mut out,
+        &fields,
+        |list| exchange.each_header(|name, value| list.pair(name, value)),
+        |list| exchange.each_var(|name, value| list.pair(name, value)),
+        exchange.upgrade_offer(),
+    );
+    out
+}
+
+/// Room for a typical request head, so that encoding one rarely grows its buffer.
+const ENCODED_HEAD_CAPACITY: usize = 2048;
+
+/// The request's head as a value (for a user query).
+fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
+    let fields = head_fields(exchange, alias);
     let copy = Bytes::copy_from_slice;
     let mut headers = Vec::new();
     exchange.each_header(|n, v| headers.push((copy(n), copy(v))));
     let mut vars = Vec::new();
     exchange.each_var(|n, v| vars.push((copy(n), copy(v))));
     RequestHead {
-        app: alias.index.wire(),
-        method: copy(r.method()),
-        uri: copy(r.unparsed_uri()),
-        protocol: copy(r.protocol()),
-        script_name: copy(exchange.script_name().as_bytes()),
-        path_info: copy(r.path_info()),
-        query_string: copy(r.query_string()),
-        content_length: exchange.content_length(),
-        idle_timeout_ms: 0,
+        app: fields.app,
+        method: copy(fields.method),
+        uri: copy(fields.uri),
+        protocol: copy(fields.protocol),
+        script_name: copy(fields.script_name),
+        path_info: copy(fields.path_info),
+        query_string: copy(fields.query_string),
+        content_length: fields.content_length,
+        idle_timeout_ms: fields.idle_timeout_ms,
+        sent_at_us: fields.sent_at_us,
         headers,
         vars,
     }

@@ -32,8 +32,9 @@ pub(crate) struct Connection {
     pending_len: usize,
     /// Whether the peer has proven it is this Apache (`Hello` checked).
     pub(crate) greeted: bool,
-    /// When the daemon's event loop found something to read on it (for `queue-timeout`).
-    pub(crate) ready_at: Option<std::time::Instant>,
+    /// In a daemon: the id its workers watch it under while it waits for a request (it stays
+    /// in their event set, disarmed, between waits).
+    pub(crate) watched_as: Option<u64>,
     /// On the Apache child's side: the daemon process at the other end (from `Welcome`).
     pub(crate) peer_pid: Option<u32>,
     /// A descriptor the peer attached to what it sent (`Switched` carries one).
@@ -50,7 +51,7 @@ impl Connection {
             pending: std::collections::VecDeque::new(),
             pending_len: 0,
             greeted: false,
-            ready_at: None,
+            watched_as: None,
             peer_pid: None,
             received: Vec::new(),
         }
@@ -114,6 +115,12 @@ impl Connection {
     /// Whether a whole frame is buffered: `read_frame` returns it without reading.
     pub(crate) fn has_buffered_frame(&self) -> bool {
         self.decoder.has_frame()
+    }
+
+    /// Sends a frame encoded already, after everything queued before it.
+    pub(crate) fn send_encoded(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        (&self.stream).write_all(frame)
     }
 
     /// Sends `frame` and everything queued before it.

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rustapp_daemon_protocol::{Frame, TOKEN_LEN};
+use rustapp_daemon_protocol::TOKEN_LEN;
 
 use super::connection::Connection;
 use crate::config::{AppTable, DaemonGroup, GroupIndex};
@@ -89,20 +89,20 @@ impl GroupRuntime {
     /// goodbye), so the next connection is tried, a bounded number of times for new ones.
     pub(crate) fn send_request(
         &self,
-        head: &Frame,
+        head: &[u8],
         new_connection: impl Fn() -> std::io::Result<Connection>,
     ) -> std::io::Result<Connection> {
         loop {
             let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
             let Some(mut conn) = idle else { break };
-            if conn.send(head).is_ok() {
+            if conn.send_encoded(head).is_ok() {
                 return Ok(conn);
             }
         }
         let mut attempts = 0;
         loop {
             let mut conn = new_connection()?;
-            match conn.send(head) {
+            match conn.send_encoded(head) {
                 Ok(()) => return Ok(conn),
                 Err(e) if attempts >= NEW_CONNECTION_ATTEMPTS => return Err(e),
                 Err(_) => attempts += 1,

@@ -128,6 +128,7 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
         query_string: b(query),
         content_length: body.len() as i64,
         idle_timeout_ms: 0,
+        sent_at_us: super::os::monotonic_us(),
         headers: vec![(b("Host"), b("shop.test")), (b("X-Test"), b("abc"))],
         vars: vec![
             (b("REMOTE_ADDR"), b("127.0.0.1")),

@@ -15,6 +15,7 @@ use super::clock::AppClock;
 use super::outcome::Returned;
 use super::stream::Stream;
 use crate::daemon::connection::Connection;
+use crate::daemon::os::monotonic_us;
 use crate::daemon::request_state::DaemonRequest;
 use crate::host::{BodyPiece, Failure, ResponseBody, SWITCHING_PROTOCOLS, UserQuestion, answer};
 
@@ -28,7 +29,7 @@ pub(super) fn serve_request(
     options: &ServeOptions,
     clock: &AppClock<'_>,
 ) -> Returned {
-    if let Some(refusal) = queued_too_long(&conn, options) {
+    if let Some(refusal) = queued_too_long(&head, options) {
         return sent(conn.send(&refusal), conn);
     }
     let app = match apps.get(head.app) {
@@ -200,7 +201,7 @@ pub(super) fn answer_user_query(
     apps: &DaemonApps,
     options: &ServeOptions,
 ) -> io::Result<Connection> {
-    if let Some(refusal) = queued_too_long(&conn, options) {
+    if let Some(refusal) = queued_too_long(&query.head, options) {
         return conn.send(&refusal).map(|()| conn);
     }
     let Some(question) = UserQuestion::from_wire(query.question) else {
@@ -226,11 +227,13 @@ pub(super) fn answer_user_query(
     Ok(request.into_connection())
 }
 
-/// A 503 for a request or query that waited past the group's queue-timeout for a thread.
-fn queued_too_long(conn: &Connection, options: &ServeOptions) -> Option<Frame> {
-    let waited = conn
-        .ready_at
-        .map(|t| t.elapsed())
+/// A 503 for a request or query that waited past the group's queue-timeout for a thread
+/// (counted from when its Apache child sent it, as mod_wsgi counts from when its child queued
+/// it: the wait happens in the socket, where no thread sees it).
+fn queued_too_long(head: &RequestHead, options: &ServeOptions) -> Option<Frame> {
+    let waited = Some(monotonic_us().saturating_sub(head.sent_at_us))
+        .filter(|_| head.sent_at_us != 0)
+        .map(Duration::from_micros)
         .filter(|w| *w > options.queue_timeout)?;
     Some(failed(
         503,

@@ -1,14 +1,14 @@
-//! The daemon's event loop: accepts connections, keeps idle ones and waiting responses on the
-//! poller, hands whatever can go on to the workers, and decides when the process stops
-//! serving.
+//! The daemon's event loop: accepts connections (into the ready set, where the workers wait
+//! for their requests themselves), keeps waiting responses and tunnels on its poller, hands
+//! whatever can go on to the workers, and decides when the process stops serving.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -19,9 +19,10 @@ use rustapp_daemon_protocol::Frame;
 
 use super::apps::DaemonApps;
 use super::outcome::{Returned, Wait};
+use super::ready::{ReadySet, Work};
 use super::recycle::{Activity, reason_to_retire, stuck_call};
 use super::stream::{HIGH_WATER, Stream};
-use super::worker::{Shared, Work, work};
+use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
 use crate::daemon::os::STOP_REQUESTED;
@@ -46,7 +47,6 @@ pub(crate) fn serve(
         .register(&mut SourceFd(&listener_fd), LISTENER, Interest::READABLE)?;
 
     let threads = options.threads.max(1);
-    let (to_workers, ready) = mpsc::channel::<Work>();
     let (done, from_workers) = mpsc::channel::<Returned>();
     let shared = Arc::new(Shared {
         apps,
@@ -57,7 +57,7 @@ pub(crate) fn serve(
         },
         options,
         epoch: Instant::now(),
-        ready: Mutex::new(ready),
+        ready: ReadySet::new()?,
         done,
         waker: Waker::new(poll.registry(), WAKE)?,
     });
@@ -67,11 +67,11 @@ pub(crate) fn serve(
             .name(format!("rustapp-daemon-{n}"))
             .spawn(move || work(n, &shared))?;
     }
+    // Workers wait on the ready set until it stops, when serving ends here.
+    let _stop_workers = StopOnDrop(shared.clone());
     let mut state = LoopState {
         registry: poll.registry().try_clone()?,
-        to_workers,
         shared: shared.clone(),
-        idle: HashMap::new(),
         waiting: HashMap::new(),
         tunnels: HashMap::new(),
         next_id: 1,
@@ -91,9 +91,7 @@ pub(crate) fn serve(
             match event.token() {
                 LISTENER if state.retiring.is_none() => loop {
                     match listener.accept() {
-                        Ok((stream, _)) => {
-                            state.hand_over(Connection::new(stream, options.limits));
-                        }
+                        Ok((stream, _)) => state.accepted(stream),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) => {
                             log::error!("daemon: accepting a connection failed: {e}");
@@ -105,16 +103,12 @@ pub(crate) fn serve(
                 token => state.on_event(token, event),
             }
         }
-        // What the workers are done with.
+        // What the workers leave to the event loop.
         for returned in from_workers.try_iter() {
             match returned {
-                Returned::Idle(conn) => {
-                    activity.outstanding.fetch_sub(1, Ordering::AcqRel);
-                    state.keep_idle(conn);
-                }
-                Returned::Closed => {
-                    activity.outstanding.fetch_sub(1, Ordering::AcqRel);
-                }
+                // Workers keep these themselves; should one come here, it is kept the same.
+                Returned::Idle(conn) => state.finished(Some(conn)),
+                Returned::Closed => state.finished(None),
                 Returned::Waiting(stream, wait) if state.retiring.is_some() => {
                     state.end_if_waiting_for_events(stream, wait);
                 }
@@ -181,15 +175,12 @@ struct Waiting {
     body_fd: Option<RawFd>,
 }
 
-/// The event loop's connections, waiting responses and tunnels. Each has an id: an idle
-/// connection, a waiting response's connection and a tunnel's connection are watched under
-/// token `2 * id`, a waiting body under `2 * id + 1` (ids start at 1, so no token is the
-/// listener's or the waker's).
+/// The event loop's waiting responses and tunnels. Each has an id: a waiting response's
+/// connection and a tunnel's connection are watched under token `2 * id`, a waiting body under
+/// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
 struct LoopState {
     registry: Registry,
-    to_workers: Sender<Work>,
     shared: Arc<Shared>,
-    idle: HashMap<usize, Connection>,
     waiting: HashMap<usize, Waiting>,
     /// Connections whose Apache child relays an application's socket: open while it does.
     tunnels: HashMap<usize, Connection>,
@@ -205,40 +196,21 @@ impl LoopState {
         self.next_id - 1
     }
 
-    /// A connection with something to read goes to a worker.
-    fn hand_over(&mut self, mut conn: Connection) {
-        conn.ready_at = Some(Instant::now());
-        self.shared
-            .activity
-            .outstanding
-            .fetch_add(1, Ordering::AcqRel);
-        let _ = self.to_workers.send(Work::Serve(conn));
+    /// A new connection waits for its greeting, in the ready set.
+    fn accepted(&mut self, stream: std::os::unix::net::UnixStream) {
+        // Once for the connection's life: how long a worker waits for the rest of a frame.
+        if let Err(e) = stream.set_read_timeout(Some(self.shared.options.socket_timeout)) {
+            log::error!("daemon: cannot set up a new connection: {e}; it is closed");
+            return;
+        }
+        self.keep_idle(Connection::new(stream, self.shared.options.limits));
     }
 
     /// A connection waits for its next request (or, while the process retires, is told
     /// goodbye, so that the Apache child sends its next request elsewhere).
-    fn keep_idle(&mut self, mut conn: Connection) {
-        if self.retiring.is_some() {
-            return say_goodbye(conn);
-        }
-        if conn.has_buffered_input() {
-            // The next request is here already: the peer will not signal it again.
-            conn.ready_at = Some(Instant::now());
-            let _ = self.to_workers.send(Work::Serve(conn));
-            self.shared
-                .activity
-                .outstanding
-                .fetch_add(1, Ordering::AcqRel);
-            return;
-        }
-        let id = self.new_id();
-        let fd = conn.stream.as_raw_fd();
-        if self
-            .registry
-            .register(&mut SourceFd(&fd), Token(2 * id), Interest::READABLE)
-            .is_ok()
-        {
-            self.idle.insert(id, conn);
+    fn keep_idle(&mut self, conn: Connection) {
+        if let Some(conn) = self.shared.ready.keep_idle(conn) {
+            say_goodbye(conn);
         }
     }
 
@@ -334,18 +306,13 @@ impl LoopState {
         if let Some(conn) = self.tunnels.remove(&id) {
             return self.close_tunnel(Some(conn));
         }
-        if let Some(conn) = self.idle.remove(&id) {
-            let fd = conn.stream.as_raw_fd();
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
-            return self.hand_over(conn);
-        }
         if !self.waiting.contains_key(&id) {
             return;
         }
         if is_body {
             // The body can go on: to a worker, which pulls it again.
             if let Some(stream) = self.unpark(id) {
-                let _ = self.to_workers.send(Work::Resume(stream));
+                self.shared.ready.push(Work::Resume(stream));
             }
             return;
         }
@@ -391,7 +358,7 @@ impl LoopState {
             // Room enough: the body is asked for more.
             Ok(_) if queued < HIGH_WATER / 2 => {
                 if let Some(stream) = self.unpark(id) {
-                    let _ = self.to_workers.send(Work::Resume(stream));
+                    self.shared.ready.push(Work::Resume(stream));
                 }
             }
             Ok(_) => {}
@@ -442,9 +409,7 @@ impl LoopState {
     /// for events end cleanly.
     fn retire(&mut self, reason: String) {
         self.retiring = Some((reason, Instant::now()));
-        for (_, conn) in self.idle.drain() {
-            let fd = conn.stream.as_raw_fd();
-            let _ = self.registry.deregister(&mut SourceFd(&fd));
+        for conn in self.shared.ready.close_idle() {
             say_goodbye(conn);
         }
         let waiting_for_events: Vec<usize> = self
@@ -461,8 +426,11 @@ impl LoopState {
     }
 }
 
-/// Closes an idle connection, telling the Apache child that nothing sent on it will be read.
-fn say_goodbye(mut conn: Connection) {
-    let _ = conn.stream.set_write_timeout(Some(Duration::from_secs(1)));
-    let _ = conn.send(&Frame::Goodbye);
+/// Stops the workers when the event loop ends.
+struct StopOnDrop(Arc<Shared>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.ready.stop();
+    }
 }

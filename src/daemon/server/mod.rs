@@ -2,14 +2,17 @@
 //!
 //! Apache children keep their connections to a daemon open between requests, so a daemon may
 //! hold many more connections than it has threads. A connection therefore only occupies a
-//! worker while something is to be done on it: idle connections, and responses that wait for
-//! their body or for a slow reader, wait on the event loop, which hands them to the `threads`
-//! workers when they can go on. (A thread per connection would let idle connections and open
+//! worker while something is to be done on it: idle connections wait in the ready set, where
+//! the `threads` workers wait for them; responses that wait for their body or for a slow
+//! reader wait on the event loop, which hands them to the workers when they can go on. (A thread per connection would let idle connections and open
 //! streams pin every worker and stall the group.)
 //!
 //! - `event_loop`: accepting, idle connections, waiting responses, switched connections (a
 //!   101: the Apache child relays the application's socket, passed to it, until it closes
 //!   the connection), and when to stop serving;
+//! - `ready`: the event set the workers wait on themselves: idle connections (one-shot, so
+//!   that a request goes from its socket to one worker without another thread in between),
+//!   and a queue of what the event loop hands over;
 //! - `worker`: one turn of a ready connection (greeting, then one request or user query), or
 //!   of a waiting response that can go on; `outcome`: what it gives back;
 //! - `clock`: the record of calls into application code and their limits;
@@ -25,6 +28,7 @@ mod apps;
 mod clock;
 mod event_loop;
 mod outcome;
+mod ready;
 mod recycle;
 mod stream;
 mod worker;

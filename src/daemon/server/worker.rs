@@ -1,10 +1,10 @@
-//! A worker thread: takes whichever connection the event loop found ready (or a waiting
-//! response that can go on), serves one turn of it, and gives it back.
+//! A worker thread: waits on the ready set for a connection with a request (or work the event
+//! loop handed over), serves one turn of it, and puts it back to wait, itself; only a response
+//! that must wait, or a switched connection, goes to the event loop.
 
 use std::io;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use mio::Waker;
@@ -15,8 +15,8 @@ use super::answering::{answer_user_query, failed, protocol_error, serve_request}
 use super::apps::DaemonApps;
 use super::clock::AppClock;
 use super::outcome::Returned;
+use super::ready::{ReadySet, Work};
 use super::recycle::Activity;
-use super::stream::Stream;
 use crate::daemon::connection::Connection;
 use crate::daemon::os::peer_uid;
 
@@ -27,9 +27,10 @@ pub(super) struct Shared {
     pub(super) activity: Activity,
     /// When serving began; the activity's times count from it.
     pub(super) epoch: Instant,
-    /// Work for the workers, from the event loop.
-    pub(super) ready: Mutex<Receiver<Work>>,
-    /// What a worker is done with, back to the event loop (which `waker` wakes).
+    /// What the workers wait on: idle connections, and work from the event loop.
+    pub(super) ready: ReadySet,
+    /// What only the event loop handles (waiting responses, tunnels), to it (`waker` wakes
+    /// it).
     pub(super) done: Sender<Returned>,
     pub(super) waker: Waker,
 }
@@ -39,17 +40,18 @@ impl Shared {
     pub(super) fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
+
+    /// A connection is back to idle, or closed: it no longer counts as running. The event
+    /// loop of a retiring process waits for that count to reach 0.
+    pub(super) fn no_longer_running(&self) {
+        let before = self.activity.outstanding.fetch_sub(1, Ordering::AcqRel);
+        if before == 1 && self.ready.is_closed() {
+            let _ = self.waker.wake();
+        }
+    }
 }
 
-/// Something for a worker to do.
-pub(super) enum Work {
-    /// A connection with something to read: a greeting, a request or a user query.
-    Serve(Connection),
-    /// A waiting response that can go on.
-    Resume(Stream),
-}
-
-/// Worker `index`'s loop, until the event loop goes away.
+/// Worker `index`'s loop, until the ready set stops.
 pub(super) fn work(index: usize, shared: &Shared) {
     let activity = &shared.activity;
     let clock = AppClock {
@@ -57,11 +59,10 @@ pub(super) fn work(index: usize, shared: &Shared) {
         limit_ms: &activity.app_limit_ms[index],
         epoch: shared.epoch,
     };
-    loop {
-        let next = shared.ready.lock().map(|r| r.recv());
-        let Ok(Ok(work)) = next else { return };
+    while let Some(work) = shared.ready.next() {
         let returned = match work {
             Work::Serve(conn) => {
+                activity.outstanding.fetch_add(1, Ordering::AcqRel);
                 let (returned, served) = serve_turn(conn, shared, &clock);
                 if served {
                     activity.served.fetch_add(1, Ordering::AcqRel);
@@ -76,12 +77,30 @@ pub(super) fn work(index: usize, shared: &Shared) {
                 stream.pump(&clock, max_chunk).into()
             }
         };
-        if shared.done.send(returned).is_err() {
-            return;
+        match returned {
+            Returned::Idle(conn) => {
+                if let Some(conn) = shared.ready.keep_idle(conn) {
+                    say_goodbye(conn);
+                }
+                shared.no_longer_running();
+            }
+            Returned::Closed => shared.no_longer_running(),
+            waits => {
+                if shared.done.send(waits).is_err() {
+                    return;
+                }
+                let _ = shared.waker.wake();
+            }
         }
-        // The event loop takes it from here (and may be waiting for the running count).
-        let _ = shared.waker.wake();
     }
+}
+
+/// Closes an idle connection, telling the Apache child that nothing sent on it will be read.
+pub(super) fn say_goodbye(mut conn: Connection) {
+    let _ = conn
+        .stream
+        .set_write_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = conn.send(&Frame::Goodbye);
 }
 
 /// One turn of a connection: its greeting if new, then one request or user query. Whether a
@@ -89,7 +108,6 @@ pub(super) fn work(index: usize, shared: &Shared) {
 fn serve_turn(mut conn: Connection, shared: &Shared, clock: &AppClock<'_>) -> (Returned, bool) {
     let (apps, options, activity) = (shared.apps, &shared.options, &shared.activity);
     let turn = (|| {
-        conn.stream.set_read_timeout(Some(options.socket_timeout))?;
         if !conn.greeted && !greet(&mut conn, options)? {
             return Ok(None);
         }
