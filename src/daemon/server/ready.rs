@@ -164,10 +164,17 @@ impl ReadySet {
     pub(super) fn close_idle(&self) -> Vec<Connection> {
         let mut idle = lock(&self.idle);
         idle.closed = true;
+        let greeted: Vec<u64> = idle
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.greeted)
+            .map(|(&id, _)| id)
+            .collect();
         // Disarmed from here on; closing them removes them from the set.
-        idle.conns
-            .extract_if(|_, conn| conn.greeted)
-            .map(|(_, mut conn)| {
+        greeted
+            .into_iter()
+            .filter_map(|id| idle.conns.remove(&id))
+            .map(|mut conn| {
                 let _ = self.epoll.delete(conn.stream.as_fd());
                 conn.watched_as = None;
                 conn
