@@ -142,22 +142,26 @@ fn end_frame(out: &mut BytesMut, start: usize, frame_kind: u8) {
     header[4..8].copy_from_slice(&payload_len.to_le_bytes());
 }
 
+impl RequestHead {
+    /// Its single fields, borrowed, for [`encode_request_head`].
+    pub fn fields(&self) -> HeadFields<'_> {
+        HeadFields {
+            app: self.app,
+            method: &self.method,
+            uri: &self.uri,
+            protocol: &self.protocol,
+            script_name: &self.script_name,
+            path_info: &self.path_info,
+            query_string: &self.query_string,
+            content_length: self.content_length,
+            idle_timeout_ms: self.idle_timeout_ms,
+            sent_at_us: self.sent_at_us,
+        }
+    }
+}
+
 fn put_request_head(out: &mut BytesMut, head: &RequestHead) {
-    put_head_fields(
-        out,
-        &HeadFields {
-            app: head.app,
-            method: &head.method,
-            uri: &head.uri,
-            protocol: &head.protocol,
-            script_name: &head.script_name,
-            path_info: &head.path_info,
-            query_string: &head.query_string,
-            content_length: head.content_length,
-            idle_timeout_ms: head.idle_timeout_ms,
-            sent_at_us: head.sent_at_us,
-        },
-    );
+    put_head_fields(out, &head.fields());
     put_pairs(out, &head.headers);
     put_pairs(out, &head.vars);
 }

@@ -130,22 +130,10 @@ fn request_heads_encoded_from_their_fields_are_the_frames_encode_gives() {
             Frame::UpgradableRequest { head, protocols } => (head, Some(&protocols[..])),
             _ => continue,
         };
-        let fields = rustapp_daemon_protocol::HeadFields {
-            app: head.app,
-            method: &head.method,
-            uri: &head.uri,
-            protocol: &head.protocol,
-            script_name: &head.script_name,
-            path_info: &head.path_info,
-            query_string: &head.query_string,
-            content_length: head.content_length,
-            idle_timeout_ms: head.idle_timeout_ms,
-            sent_at_us: head.sent_at_us,
-        };
         let mut direct = BytesMut::new();
         encode_request_head(
             &mut direct,
-            &fields,
+            &head.fields(),
             |list| head.headers.iter().for_each(|(n, v)| list.pair(n, v)),
             |list| head.vars.iter().for_each(|(n, v)| list.pair(n, v)),
             upgrade,
