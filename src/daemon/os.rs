@@ -439,12 +439,10 @@ pub(crate) fn writable_within(fd: std::os::fd::RawFd, limit: std::time::Duration
 /// Microseconds on the machine's monotonic clock, the same in every process (requests carry
 /// it from the Apache child to the daemon).
 pub(crate) fn monotonic_us() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    u64::try_from(now.tv_sec).unwrap_or(0) * 1_000_000
-        + u64::try_from(now.tv_nsec).unwrap_or(0) / 1000
+    use nix::time::{ClockId, clock_gettime};
+    // CLOCK_MONOTONIC always exists on Linux; 0 means "unknown" to the reader.
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |now| {
+        u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000
+            + u64::try_from(now.tv_nsec()).unwrap_or(0) / 1000
+    })
 }

@@ -18,7 +18,7 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use rustapp_daemon_protocol::Frame;
 
 use super::apps::DaemonApps;
-use super::outcome::{Returned, Wait};
+use super::outcome::{Handover, Wait};
 use super::ready::{ReadySet, Work};
 use super::recycle::{Activity, reason_to_retire, stuck_call};
 use super::stream::{HIGH_WATER, Stream};
@@ -47,7 +47,7 @@ pub(crate) fn serve(
         .register(&mut SourceFd(&listener_fd), LISTENER, Interest::READABLE)?;
 
     let threads = options.threads.max(1);
-    let (done, from_workers) = mpsc::channel::<Returned>();
+    let (done, from_workers) = mpsc::channel::<Handover>();
     let shared = Arc::new(Shared {
         apps,
         activity: Activity {
@@ -104,16 +104,13 @@ pub(crate) fn serve(
             }
         }
         // What the workers leave to the event loop.
-        for returned in from_workers.try_iter() {
-            match returned {
-                // Workers keep these themselves; should one come here, it is kept the same.
-                Returned::Idle(conn) => state.finished(Some(conn)),
-                Returned::Closed => state.finished(None),
-                Returned::Waiting(stream, wait) if state.retiring.is_some() => {
+        for handover in from_workers.try_iter() {
+            match handover {
+                Handover::Waiting(stream, wait) if state.retiring.is_some() => {
                     state.end_if_waiting_for_events(stream, wait);
                 }
-                Returned::Waiting(stream, wait) => state.park(stream, wait),
-                Returned::Tunnel(conn) => state.open_tunnel(conn),
+                Handover::Waiting(stream, wait) => state.park(stream, wait),
+                Handover::Tunnel(conn) => state.open_tunnel(conn),
             }
         }
         if last_idle_check.elapsed() >= IDLE_CHECK {

@@ -18,6 +18,13 @@ pub(super) enum Returned {
     Tunnel(Connection),
 }
 
+/// What a worker leaves to the event loop: the outcomes that wait (a worker keeps idle
+/// connections itself).
+pub(super) enum Handover {
+    Waiting(Stream, Wait),
+    Tunnel(Connection),
+}
+
 /// What a waiting response waits for.
 pub(super) enum Wait {
     /// Its body's descriptor to be readable.

@@ -14,7 +14,7 @@ use super::ServeOptions;
 use super::answering::{answer_user_query, failed, protocol_error, serve_request};
 use super::apps::DaemonApps;
 use super::clock::AppClock;
-use super::outcome::Returned;
+use super::outcome::{Handover, Returned};
 use super::ready::{ReadySet, Work};
 use super::recycle::Activity;
 use crate::daemon::connection::Connection;
@@ -31,7 +31,7 @@ pub(super) struct Shared {
     pub(super) ready: ReadySet,
     /// What only the event loop handles (waiting responses, tunnels), to it (`waker` wakes
     /// it).
-    pub(super) done: Sender<Returned>,
+    pub(super) done: Sender<Handover>,
     pub(super) waker: Waker,
 }
 
@@ -85,13 +85,17 @@ pub(super) fn work(index: usize, shared: &Shared) {
                 shared.no_longer_running();
             }
             Returned::Closed => shared.no_longer_running(),
-            waits => {
-                if shared.done.send(waits).is_err() {
-                    return;
-                }
-                let _ = shared.waker.wake();
-            }
+            Returned::Waiting(stream, wait) => hand_over(shared, Handover::Waiting(stream, wait)),
+            Returned::Tunnel(conn) => hand_over(shared, Handover::Tunnel(conn)),
         }
+    }
+}
+
+/// Leaves `handover` to the event loop, and wakes it.
+fn hand_over(shared: &Shared, handover: Handover) {
+    // Fails only once the event loop has ended, when nothing is served any more.
+    if shared.done.send(handover).is_ok() {
+        let _ = shared.waker.wake();
     }
 }
 
