@@ -113,12 +113,13 @@ fn a_browser_follows_events_in_both_modes_and_reconnects_after_a_graceful_restar
 }
 
 /// Whether the chat page named `by` reported a message that `from` sent: its hello, or its
-/// answer to `by`'s hello.
+/// answer to `by`'s hello. The page's report is logged by the application as it arrives
+/// (over HTTP/2 an access-log line can wait until mod_http2 tidies the stream away).
 fn heard(apache: &Apache, by: &str, from: &str) -> bool {
-    let log = apache.access_log();
+    let log = apache.error_log();
     [
-        format!("chat/seen?by={by}&msg=hello%20from%20{from} "),
-        format!("chat/seen?by={by}&msg={from}%20answers%20{by} "),
+        format!("chat: \"{by}\" received \"hello from {from}\""),
+        format!("chat: \"{by}\" received \"{from} answers {by}\""),
     ]
     .iter()
     .any(|line| log.contains(line.as_str()))

@@ -96,8 +96,7 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         // the plain SDK's, measuring the adapter rather than compression and tracing.
         .route("/", get(|| async { "Hello World!" }))
         .with_state(site)
-        .merge(ws::routes())
-        .route("/chat/seen", get(|| async { StatusCode::NO_CONTENT })))
+        .merge(ws::routes()))
 }
 
 /// Users for Apache's authentication (`AuthBasicProvider rustapp`, `Require rustapp-group`):

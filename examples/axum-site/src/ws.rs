@@ -8,10 +8,12 @@
 //!   one room across all of Apache's children.
 
 use axum::Router;
-use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, Response};
 use axum::routing::get;
+use serde::Deserialize;
 use tokio::sync::broadcast;
 
 /// Messages of the chat room, to everyone in it.
@@ -27,6 +29,7 @@ pub(crate) fn routes() -> Router {
         .route("/ws/echo", get(echo))
         .route("/chat", get(chat_page))
         .route("/chat/ws", get(chat))
+        .route("/chat/seen", get(seen))
         .with_state(Room(room))
 }
 
@@ -77,9 +80,23 @@ async fn talk(mut socket: WebSocket, room: Room) {
     }
 }
 
+/// What a chat page reports it received.
+#[derive(Deserialize)]
+struct Seen {
+    by: String,
+    msg: String,
+}
+
+/// Logs what a chat page received, as it arrives: the error log shows it at once, where an
+/// HTTP/2 request's access-log line may wait until mod_http2 tidies its stream away.
+async fn seen(Query(seen): Query<Seen>) -> StatusCode {
+    tracing::info!("chat: {:?} received {:?}", seen.by, seen.msg);
+    StatusCode::NO_CONTENT
+}
+
 /// The chat page. `?name=` names the visitor. It says hello when it joins, answers each
 /// other visitor's hello once, and reports every message it receives to `chat/seen` (so a
-/// test can follow two browsers talking).
+/// test can follow two browsers talking in Apache's error log).
 async fn chat_page() -> Html<&'static str> {
     Html(
         r#"<!doctype html>
