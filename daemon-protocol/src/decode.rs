@@ -85,6 +85,17 @@ impl Decoder {
         self.buf.len() >= HEADER_LEN + len as usize
     }
 
+    /// How many bytes the frame begun in the buffer still lacks: 0 when its header is not
+    /// here yet (or it is whole). A reader can take a large frame's rest straight into
+    /// [`Decoder::buffer`], which [`Decoder::next_frame`] made room for.
+    pub fn missing(&self) -> usize {
+        let Some(header) = self.buf.get(..HEADER_LEN) else {
+            return 0;
+        };
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        (HEADER_LEN + len as usize).saturating_sub(self.buf.len())
+    }
+
     /// The next complete frame, `Ok(None)` when more bytes are needed.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         if self.buf.len() < HEADER_LEN {

@@ -16,7 +16,7 @@ use rustapp_daemon_protocol::{
 };
 
 use super::connection::Connection;
-use super::os::monotonic_us;
+use super::os::{self, monotonic_us};
 use super::runtime::GroupRuntime;
 use super::spool::Spool;
 use crate::config::Alias;
@@ -485,6 +485,7 @@ fn connect(group: &GroupRuntime) -> io::Result<Connection> {
             Err(e) => return Err(e),
         }
     };
+    os::widen_send_buffer(&stream);
     stream.set_read_timeout(Some(group.config.socket_timeout))?;
     stream.set_write_timeout(Some(group.config.socket_timeout))?;
     let mut conn = Connection::new(stream, Limits::default());

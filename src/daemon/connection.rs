@@ -14,11 +14,14 @@ use super::os::{recv_with_fds, send_now, send_with_fd};
 /// straight from where they are.
 const SMALL_BODY_PIECE: usize = 64 * 1024;
 
+/// Bytes a read through the thread's scratch buffer takes at most.
+const SCRATCH_LEN: usize = 64 * 1024;
+
 thread_local! {
     /// What reads land in before the decoder takes them: one per thread, not per connection
     /// (a daemon may hold thousands of connections that wait).
     static SCRATCH: std::cell::RefCell<Box<[u8]>> =
-        std::cell::RefCell::new(vec![0u8; 64 * 1024].into_boxed_slice());
+        std::cell::RefCell::new(vec![0u8; SCRATCH_LEN].into_boxed_slice());
 }
 
 pub(crate) struct Connection {
@@ -72,11 +75,7 @@ impl Connection {
                 Ok(None) => {}
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
             }
-            let n = SCRATCH.with_borrow_mut(|scratch| {
-                let n = recv_with_fds(&self.stream, scratch, &mut self.received)?;
-                self.decoder.extend(&scratch[..n]);
-                Ok::<_, io::Error>(n)
-            })?;
+            let n = self.receive()?;
             // One descriptor comes with `Switched`; a peer sending more gets them closed.
             if self.received.len() > 1 {
                 self.received.drain(..self.received.len() - 1);
@@ -92,6 +91,27 @@ impl Connection {
                 };
             }
         }
+    }
+
+    /// Reads what the peer sent into the decoder: small frames through the thread's scratch
+    /// buffer, the rest of a large one (a body piece) straight into the decoder's buffer, in
+    /// one system call and without a second copy.
+    fn receive(&mut self) -> io::Result<usize> {
+        let missing = self.decoder.missing();
+        if missing > SCRATCH_LEN {
+            let buffer = self.decoder.buffer();
+            let start = buffer.len();
+            // Zeroed first (no uninitialised memory reaches a read); cheaper than a copy.
+            buffer.resize(start + missing, 0);
+            let read = recv_with_fds(&self.stream, &mut buffer[start..], &mut self.received);
+            buffer.truncate(start + *read.as_ref().unwrap_or(&0));
+            return read;
+        }
+        SCRATCH.with_borrow_mut(|scratch| {
+            let n = recv_with_fds(&self.stream, scratch, &mut self.received)?;
+            self.decoder.extend(&scratch[..n]);
+            Ok(n)
+        })
     }
 
     /// The descriptor the peer attached to what was read last (`Switched` carries one).

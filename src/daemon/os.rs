@@ -324,6 +324,19 @@ pub(crate) fn peer_uid(stream: &std::os::unix::net::UnixStream) -> std::io::Resu
     }
 }
 
+/// What a connection's sender may have in flight, asked of the kernel (which doubles it for
+/// its own bookkeeping and caps it at `net.core.wmem_max`). Its default, about 208 KiB, split
+/// every 1 MiB body piece into several wake-ups of each side; with room for a whole piece the
+/// sender writes the next while the receiver forwards the last. A loopback TCP socket grows
+/// to 4 MiB by itself.
+const SEND_BUFFER: usize = 512 * 1024;
+
+/// Gives a daemon connection room for a whole body piece in flight (see `SEND_BUFFER`). Best
+/// effort: a smaller buffer only costs speed.
+pub(crate) fn widen_send_buffer(stream: &std::os::unix::net::UnixStream) {
+    let _ = nix::sys::socket::setsockopt(stream, nix::sys::socket::sockopt::SndBuf, &SEND_BUFFER);
+}
+
 /// Writes what the socket takes now of `parts`, in order, without waiting: the count written,
 /// or `WouldBlock` when it takes nothing.
 pub(crate) fn send_now(

@@ -25,7 +25,7 @@ use super::stream::{HIGH_WATER, Stream};
 use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
-use crate::daemon::os::STOP_REQUESTED;
+use crate::daemon::os::{self, STOP_REQUESTED};
 
 const LISTENER: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -195,6 +195,7 @@ impl LoopState {
 
     /// A new connection waits for its greeting, in the ready set.
     fn accepted(&mut self, stream: std::os::unix::net::UnixStream) {
+        os::widen_send_buffer(&stream);
         // Once for the connection's life: how long a worker waits for the rest of a frame.
         if let Err(e) = stream.set_read_timeout(Some(self.shared.options.socket_timeout)) {
             log::error!("daemon: cannot set up a new connection: {e}; it is closed");
