@@ -263,6 +263,12 @@ fn bodies_of_64_mib_stream_both_ways_with_bounded_memory() {
         },
     );
     assert_eq!(up.field("length"), Some(size.to_string()));
+    // Spooled whole (the default), handed to the daemon as a file, read there intact.
+    let checksum = (0..size).fold(0u64, |s, offset| {
+        s.wrapping_mul(31)
+            .wrapping_add(u64::from(http::pattern_byte(offset)))
+    });
+    assert_eq!(up.field("checksum"), Some(checksum.to_string()));
     let mut down = http::agent()
         .get(&apache.url("/t/stream?mib=64"))
         .call()

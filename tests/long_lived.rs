@@ -510,24 +510,37 @@ fn applications_built_for_earlier_abi_minors_still_serve_in_both_modes() {
 #[test]
 fn a_request_body_past_the_buffer_limit_streams_and_arrives_whole() {
     ensure_user(USER);
+    let lib = artifacts().testapp.display().to_string();
     let apache = Apache::start(ApacheConfig::new(&format!(
         "RustAppDaemonProcess limited threads=2 user={USER} home=/\n\
-         RustAppAlias /t {} process-group=limited\n\
-         <Location /t>\n  RustAppBufferRequestBody 1000\n</Location>",
-        artifacts().testapp.display()
+         RustAppAlias /t {lib} process-group=limited\n\
+         RustAppAlias /big {lib} process-group=limited\n\
+         <Location /t>\n  RustAppBufferRequestBody 1000\n</Location>\n\
+         <Location /big>\n  RustAppBufferRequestBody 300000\n</Location>"
     )));
-    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-    let checksum = body
-        .iter()
-        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
-    // With a length past the limit the body streams from the start; chunked, its first part
-    // is read before the daemon is asked and the rest streams.
-    for reply in [
-        http::post(&apache.url("/t/upload-digest"), &body),
-        http::post_chunked(&apache.url("/t/upload-digest"), &body[..]),
+    // Kept in memory up to the limit (/t), or past 256 KiB in a file the daemon is handed
+    // (/big); after it, the rest streams from the client.
+    for (path, size) in [
+        ("/t/upload-digest", 100_000u32),
+        ("/big/upload-digest", 1_000_000),
     ] {
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        assert_eq!(reply.field("length").as_deref(), Some("100000"));
-        assert_eq!(reply.field("checksum"), Some(checksum.to_string()));
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let checksum = body
+            .iter()
+            .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+        // With a length past the limit the body streams from the start; chunked, its first
+        // part is read before the daemon is asked and the rest streams.
+        for reply in [
+            http::post(&apache.url(path), &body),
+            http::post_chunked(&apache.url(path), &body[..]),
+        ] {
+            assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+            assert_eq!(reply.field("length"), Some(size.to_string()), "{path}");
+            assert_eq!(
+                reply.field("checksum"),
+                Some(checksum.to_string()),
+                "{path}"
+            );
+        }
     }
 }

@@ -163,6 +163,7 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
         kind::GOODBYE => Frame::Goodbye,
         kind::SWITCHED => Frame::Switched,
         kind::REQUEST_BODY_FAILED => Frame::RequestBodyFailed { status: r.u16()? },
+        kind::REQUEST_BODY_FILE => Frame::RequestBodyFile { length: r.u64()? },
         kind::WELCOME => Frame::Welcome { pid: r.u32()? },
         kind::READ_BODY => Frame::ReadBody { max: r.u32()? },
         kind::RESPONSE_HEAD => Frame::ResponseHead {

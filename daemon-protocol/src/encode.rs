@@ -54,6 +54,7 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
         | Frame::Goodbye
         | Frame::Switched => {}
         Frame::RequestBodyFailed { status } => out.put_u16_le(*status),
+        Frame::RequestBodyFile { length } => out.put_u64_le(*length),
         Frame::Welcome { pid } => out.put_u32_le(*pid),
         Frame::ReadBody { max } => out.put_u32_le(*max),
         Frame::ResponseHead { status, headers } => {

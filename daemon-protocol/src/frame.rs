@@ -1,7 +1,7 @@
 use bytes::Bytes;
 
 /// Bumped on any incompatible change; both sides of a connection must agree.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 8;
 /// Bytes in the secret token that proves a connection comes from this Apache.
@@ -61,6 +61,13 @@ pub enum Frame {
     RequestBody(Bytes),
     /// The request body has ended (answering one `ReadBody`).
     RequestBodyEnd,
+    /// Answering one `ReadBody`: the next `length` bytes of the request body are in the file
+    /// whose descriptor is attached (`SCM_RIGHTS`), from its start: a body Apache read whole
+    /// before asking (spooled), which the daemon reads itself rather than through the
+    /// connection. More `ReadBody` continue after those bytes.
+    RequestBodyFile {
+        length: u64,
+    },
     /// Apache could not read the request body; the status it chose (413, 400, ...).
     RequestBodyFailed {
         status: u16,
@@ -134,6 +141,7 @@ pub(crate) mod kind {
     pub const CANCEL: u8 = 0x06;
     pub const USER_QUERY: u8 = 0x07;
     pub const UPGRADABLE_REQUEST: u8 = 0x08;
+    pub const REQUEST_BODY_FILE: u8 = 0x09;
     pub const WELCOME: u8 = 0x81;
     pub const READ_BODY: u8 = 0x82;
     pub const RESPONSE_HEAD: u8 = 0x83;
@@ -155,6 +163,7 @@ impl Frame {
             Frame::RequestHead(_) => kind::REQUEST_HEAD,
             Frame::RequestBody(_) => kind::REQUEST_BODY,
             Frame::RequestBodyEnd => kind::REQUEST_BODY_END,
+            Frame::RequestBodyFile { .. } => kind::REQUEST_BODY_FILE,
             Frame::RequestBodyFailed { .. } => kind::REQUEST_BODY_FAILED,
             Frame::Cancel => kind::CANCEL,
             Frame::UserQuery(_) => kind::USER_QUERY,
@@ -209,6 +218,7 @@ impl Limits {
             REQUEST_BODY | RESPONSE_BODY => self.max_body_chunk,
             REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE | SWITCHED => 0,
             REQUEST_BODY_FAILED => 2,
+            REQUEST_BODY_FILE => 8,
             WELCOME | READ_BODY => 4,
             RESPONSE_ABORT => 4 + self.max_message,
             FAILED => 2 + 4 + self.max_message,

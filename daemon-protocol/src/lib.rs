@@ -14,6 +14,7 @@
 //!   RequestHead  ------------------------>
 //!                <------------------------  ReadBody{max}        (the app reads its body)
 //!   RequestBody / RequestBodyEnd -------->                       (one answer per ReadBody)
+//!   or RequestBodyFile{length} + fd ----->                       (a spooled body, once)
 //!                <------------------------  Log{..}              (any time)
 //!                <------------------------  ResponseHead         (or Failed)
 //!                <------------------------  ResponseBody / Flush ...
@@ -31,6 +32,12 @@
 //! A `ResponseHead` with an `X-Sendfile` header carries (as an `SCM_RIGHTS` descriptor) the
 //! file it names, opened by the daemon; `ResponseEnd` follows, with no body, and the Apache
 //! child sends the file itself.
+//!
+//! A body the Apache child read whole before asking (spooled in a temporary file) answers the
+//! first `ReadBody` as [`Frame::RequestBodyFile`], with (as an `SCM_RIGHTS` descriptor) that
+//! file opened for reading: the daemon reads its `length` bytes itself, at its own offsets,
+//! then asks for what follows as before (`RequestBodyEnd`, or the rest of a body larger than
+//! the spool's limit).
 //!
 //! Apache's authentication asks an application's user store the same way, in one round trip
 //! (plus log lines): [`Frame::UserQuery`], answered by [`Frame::UserAnswer`] or `Failed`.

@@ -42,6 +42,7 @@ fn every_kind() -> Vec<Frame> {
         Frame::RequestBody(Bytes::new()),
         Frame::RequestBodyEnd,
         Frame::RequestBodyFailed { status: 413 },
+        Frame::RequestBodyFile { length: 64 << 20 },
         Frame::Cancel,
         Frame::Welcome { pid: 4242 },
         Frame::ReadBody { max: 65536 },

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use std::time::Instant;
@@ -523,7 +523,7 @@ impl BodyFeed<'_, '_> {
             BodyFeed::Client(exchange) => exchange.read_body(buf),
             BodyFeed::Spooled(spool, exchange) => {
                 let mut spool = spool.borrow_mut();
-                match spool.read(buf).ok()? {
+                match spool.read(buf) {
                     0 if !spool.is_complete() => exchange.read_body(buf),
                     n => Some(n),
                 }
@@ -531,15 +531,29 @@ impl BodyFeed<'_, '_> {
         }
     }
 
+    /// The file a spooled body is in, for the daemon to read, once.
+    fn hand_over(&self) -> Option<(std::fs::File, u64)> {
+        match self {
+            BodyFeed::Client(_) => None,
+            BodyFeed::Spooled(spool, _) => spool.borrow_mut().hand_over(),
+        }
+    }
+
     fn failure_status(&self) -> Option<u16> {
         match self {
-            BodyFeed::Client(exchange) => exchange.body_failure_status(),
-            BodyFeed::Spooled(_, exchange) => exchange.body_failure_status().or(Some(500)),
+            BodyFeed::Client(exchange) | BodyFeed::Spooled(_, exchange) => {
+                exchange.body_failure_status()
+            }
         }
     }
 }
 
+/// Answers the application's wish for more request body: the spool's file, given to the
+/// daemon to read itself, the first time there is one; else up to `max` bytes read here.
 fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<()> {
+    if let Some((file, length)) = feed.hand_over() {
+        return conn.send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd());
+    }
     let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
     let answer = match feed.read(&mut buf) {
         Some(0) => Frame::RequestBodyEnd,

@@ -1,5 +1,6 @@
 //! The application ABI's host functions inside a daemon: the request comes from a
-//! `RequestHead` frame, body reads become `ReadBody` round trips to the Apache child, logs
+//! `RequestHead` frame, body reads become `ReadBody` round trips to the Apache child (or reads
+//! of the spooled body's file it hands over), logs
 //! become `Log` frames, and the response head is collected to be sent as one frame.
 
 use std::cell::RefCell;
@@ -36,6 +37,8 @@ const BODY_READ_AHEAD: usize = 256 * 1024;
 struct Progress {
     /// Request body received but not yet read by the application.
     pending: Bytes,
+    /// The spooled body the Apache child handed over, while the application reads it.
+    spooled: Option<SpooledBody>,
     head: HeadBuilder,
     /// The headers accepted, to be sent in the `ResponseHead` frame.
     headers: Vec<(Bytes, Bytes)>,
@@ -157,41 +160,117 @@ impl DaemonRequest {
     /// Reads request body into `buf`, asking the Apache child for more when none is pending.
     fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
         let mut state = self.progress.borrow_mut();
-        if !state.pending.is_empty() {
-            let n = state.pending.len().min(buf.len());
-            buf[..n].copy_from_slice(&state.pending.split_to(n));
-            return Some(n);
-        }
-        if state.body_ended {
-            return Some(0);
-        }
-        if state.body_failed.is_some() {
-            return None;
-        }
-        let max = buf.len().max(BODY_READ_AHEAD);
-        let mut conn = self.conn.borrow_mut();
-        conn.send(&Frame::ReadBody { max: max as u32 }).ok()?;
-        match conn.read_frame() {
-            Ok(Some(Frame::RequestBody(mut data))) if data.len() <= max => {
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data.split_to(n));
-                state.pending = data;
-                Some(n)
+        loop {
+            if !state.pending.is_empty() {
+                let n = state.pending.len().min(buf.len());
+                buf[..n].copy_from_slice(&state.pending.split_to(n));
+                return Some(n);
             }
-            Ok(Some(Frame::RequestBodyEnd)) => {
-                state.body_ended = true;
-                Some(0)
+            if let Some(spooled) = &mut state.spooled {
+                match spooled.read(buf) {
+                    Ok(0) => state.spooled = None, // all of it read: ask for what follows
+                    Ok(n) => return Some(n),
+                    Err(e) => {
+                        log::error!("daemon: reading the spooled request body failed: {e}");
+                        state.spooled = None;
+                        state.body_failed = Some(500);
+                    }
+                }
             }
-            Ok(Some(Frame::RequestBodyFailed { status })) => {
-                state.body_failed = Some(status);
-                None
+            if state.body_ended {
+                return Some(0);
             }
-            other => {
-                log::error!(
-                    "daemon: the Apache child answered a body read with {other:?}; closing the connection"
-                );
-                state.body_failed = Some(400);
-                None
+            if state.body_failed.is_some() {
+                return None;
+            }
+            let max = buf.len().max(BODY_READ_AHEAD);
+            let mut conn = self.conn.borrow_mut();
+            conn.send(&Frame::ReadBody { max: max as u32 }).ok()?;
+            match conn.read_frame() {
+                Ok(Some(Frame::RequestBody(data))) if data.len() <= max => state.pending = data,
+                Ok(Some(Frame::RequestBodyFile { length })) => match conn.take_received_fd() {
+                    Some(fd) => state.spooled = Some(SpooledBody::new(fd, length)),
+                    None => {
+                        log::error!("daemon: the Apache child handed over no spooled body file");
+                        state.body_failed = Some(500);
+                    }
+                },
+                Ok(Some(Frame::RequestBodyEnd)) => state.body_ended = true,
+                Ok(Some(Frame::RequestBodyFailed { status })) => state.body_failed = Some(status),
+                other => {
+                    log::error!(
+                        "daemon: the Apache child answered a body read with {other:?}; closing the connection"
+                    );
+                    state.body_failed = Some(400);
+                }
+            }
+        }
+    }
+}
+
+/// A request body the Apache child read whole into a temporary file and handed over: read
+/// here at its own offsets (the child's file position is its own), up to the length told.
+/// Applications often read in small buffers (`std::io::copy`'s 8 KiB): the file is read in
+/// large pieces, and small reads are served from the last one.
+struct SpooledBody {
+    file: std::fs::File,
+    /// Bytes of the file read so far.
+    read: u64,
+    length: u64,
+    /// The last large piece read, and how much of it was handed out.
+    ahead: Vec<u8>,
+    taken: usize,
+}
+
+/// Reads at least this large go straight into the application's buffer.
+const SPOOL_PIECE: usize = 256 * 1024;
+
+impl SpooledBody {
+    fn new(fd: OwnedFd, length: u64) -> SpooledBody {
+        SpooledBody {
+            file: fd.into(),
+            read: 0,
+            length,
+            ahead: Vec::new(),
+            taken: 0,
+        }
+    }
+
+    /// The next bytes: 0 once all `length` are read.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.taken < self.ahead.len() {
+            let n = buf.len().min(self.ahead.len() - self.taken);
+            buf[..n].copy_from_slice(&self.ahead[self.taken..self.taken + n]);
+            self.taken += n;
+            return Ok(n);
+        }
+        if buf.len() >= SPOOL_PIECE {
+            return self.read_file(buf);
+        }
+        let mut ahead = std::mem::take(&mut self.ahead);
+        ahead.resize(SPOOL_PIECE, 0);
+        let got = self.read_file(&mut ahead);
+        ahead.truncate(*got.as_ref().unwrap_or(&0));
+        self.ahead = ahead;
+        self.taken = 0;
+        if got? == 0 {
+            return Ok(0);
+        }
+        self.read(buf)
+    }
+
+    fn read_file(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let left = usize::try_from(self.length - self.read).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        match self.file.read_at(&mut buf[..want], self.read)? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                self.read += n as u64;
+                Ok(n)
             }
         }
     }

@@ -1,9 +1,10 @@
 //! In an Apache child: a request body read from the client whole before the daemon is asked,
 //! so that a slow upload costs an Apache thread, not a daemon's. Kept in memory up to a limit,
-//! then in an unnamed temporary file.
+//! then (all of it) in an unnamed temporary file, which the daemon is given to read itself.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 
 use crate::ffi::HttpStatus;
 use crate::host::Exchange;
@@ -12,9 +13,12 @@ use crate::host::Exchange;
 pub(crate) const IN_MEMORY: usize = 256 * 1024;
 
 pub(crate) struct Spool {
+    /// The body while it fits in memory; empty once it went to `file`.
     memory: Vec<u8>,
     file: Option<File>,
-    /// Where the next read starts, in the memory part and then the file.
+    /// Bytes kept, in memory or in the file.
+    length: u64,
+    /// Where the next read of the memory starts.
     position: usize,
     /// Whether the whole body is here (else the rest is still the client's to send).
     complete: bool,
@@ -28,13 +32,13 @@ impl Spool {
         let mut spool = Spool {
             memory: Vec::new(),
             file: None,
+            length: 0,
             position: 0,
             complete: false,
         };
         let mut buf = vec![0u8; 64 * 1024];
-        let mut kept: u64 = 0;
         loop {
-            if kept >= limit {
+            if spool.length >= limit {
                 break; // the rest streams
             }
             let n = match exchange.read_body(&mut buf) {
@@ -52,23 +56,25 @@ impl Spool {
                 log::error!("cannot keep a request body in a temporary file: {e}; answering 500");
                 HttpStatus::INTERNAL_SERVER_ERROR
             })?;
-            kept += n as u64;
-        }
-        if let Some(file) = &mut spool.file {
-            file.rewind()
-                .map_err(|_| HttpStatus::INTERNAL_SERVER_ERROR)?;
         }
         Ok(spool)
     }
 
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
+        self.length += data.len() as u64;
         if self.file.is_none() && self.memory.len() + data.len() <= IN_MEMORY {
             self.memory.extend_from_slice(data);
             return Ok(());
         }
         let file = match &mut self.file {
             Some(file) => file,
-            None => self.file.insert(tempfile::tempfile()?),
+            None => {
+                // The whole body goes to the file, so that the daemon can be given it alone.
+                let mut file = tempfile::tempfile()?;
+                file.write_all(&self.memory)?;
+                self.memory = Vec::new();
+                self.file.insert(file)
+            }
         };
         file.write_all(data)
     }
@@ -78,17 +84,23 @@ impl Spool {
         self.complete
     }
 
-    /// The next bytes kept: a count, 0 when they are all read.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.position < self.memory.len() {
-            let n = buf.len().min(self.memory.len() - self.position);
-            buf[..n].copy_from_slice(&self.memory[self.position..self.position + n]);
-            self.position += n;
-            return Ok(n);
-        }
-        match &mut self.file {
-            Some(file) => file.read(buf),
-            None => Ok(0),
-        }
+    /// The next bytes kept in memory: a count, 0 when they are all read (or the body is in a
+    /// file, which is handed over instead).
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.memory.len() - self.position);
+        buf[..n].copy_from_slice(&self.memory[self.position..self.position + n]);
+        self.position += n;
+        n
+    }
+
+    /// The file the body is in, opened again for reading only, and how many bytes of it are
+    /// the body: for the daemon, which reads it itself (no copy through the connection, no
+    /// round trip per piece). `None` when the body is in memory or the file went already.
+    pub(crate) fn hand_over(&mut self) -> Option<(File, u64)> {
+        let file = self.file.take()?;
+        // The daemon gets a descriptor that can only read, where /proc allows (the file has
+        // no name of its own).
+        let reader = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap_or(file);
+        Some((reader, self.length))
     }
 }
