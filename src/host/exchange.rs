@@ -34,32 +34,70 @@ pub(crate) struct Exchange<'r> {
 /// CGI variables computed from the request itself, and those of Apache's own CGI environment
 /// (`ap_add_common_vars`, what mod_wsgi gives a WSGI application); they win over `SetEnv`
 /// values of the same name, as in Apache's CGI environment.
-const REQUEST_VARS: [&str; 24] = [
-    "REQUEST_METHOD",
-    "REQUEST_URI",
-    "SERVER_PROTOCOL",
-    "SCRIPT_NAME",
-    "PATH_INFO",
-    "QUERY_STRING",
-    "REMOTE_ADDR",
-    "REMOTE_PORT",
-    "REMOTE_USER",
-    "AUTH_TYPE",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "SERVER_ADDR",
-    "HTTPS",
-    "CONTENT_TYPE",
-    "CONTENT_LENGTH",
-    "REQUEST_SCHEME",
-    "SERVER_SOFTWARE",
-    "GATEWAY_INTERFACE",
-    "DOCUMENT_ROOT",
-    "CONTEXT_PREFIX",
-    "CONTEXT_DOCUMENT_ROOT",
-    "SERVER_ADMIN",
-    "SCRIPT_FILENAME",
+const REQUEST_VARS: [(&str, Computed); 24] = [
+    ("REQUEST_METHOD", Computed::RequestMethod),
+    ("REQUEST_URI", Computed::RequestUri),
+    ("SERVER_PROTOCOL", Computed::ServerProtocol),
+    ("SCRIPT_NAME", Computed::ScriptName),
+    ("PATH_INFO", Computed::PathInfo),
+    ("QUERY_STRING", Computed::QueryString),
+    ("REMOTE_ADDR", Computed::RemoteAddr),
+    ("REMOTE_PORT", Computed::RemotePort),
+    ("REMOTE_USER", Computed::RemoteUser),
+    ("AUTH_TYPE", Computed::AuthType),
+    ("SERVER_NAME", Computed::ServerName),
+    ("SERVER_PORT", Computed::ServerPort),
+    ("SERVER_ADDR", Computed::ServerAddr),
+    ("HTTPS", Computed::Https),
+    ("CONTENT_TYPE", Computed::ContentType),
+    ("CONTENT_LENGTH", Computed::ContentLength),
+    ("REQUEST_SCHEME", Computed::RequestScheme),
+    ("SERVER_SOFTWARE", Computed::ServerSoftware),
+    ("GATEWAY_INTERFACE", Computed::GatewayInterface),
+    ("DOCUMENT_ROOT", Computed::DocumentRoot),
+    ("CONTEXT_PREFIX", Computed::ContextPrefix),
+    ("CONTEXT_DOCUMENT_ROOT", Computed::ContextDocumentRoot),
+    ("SERVER_ADMIN", Computed::ServerAdmin),
+    ("SCRIPT_FILENAME", Computed::ScriptFilename),
 ];
+
+/// A variable computed from the request (see `REQUEST_VARS`): named once, in the table, so
+/// that giving them all needs no comparison of names.
+#[derive(Clone, Copy)]
+enum Computed {
+    RequestMethod,
+    RequestUri,
+    ServerProtocol,
+    ScriptName,
+    PathInfo,
+    QueryString,
+    RemoteAddr,
+    RemotePort,
+    RemoteUser,
+    AuthType,
+    ServerName,
+    ServerPort,
+    ServerAddr,
+    Https,
+    ContentType,
+    ContentLength,
+    RequestScheme,
+    ServerSoftware,
+    GatewayInterface,
+    DocumentRoot,
+    ContextPrefix,
+    ContextDocumentRoot,
+    ServerAdmin,
+    ScriptFilename,
+}
+
+/// Which computed variable `name` is, if it is one.
+fn computed_var(name: &[u8]) -> Option<Computed> {
+    REQUEST_VARS
+        .iter()
+        .find(|(known, _)| known.as_bytes() == name)
+        .map(|&(_, which)| which)
+}
 
 /// `Content-Length` as a number, or -1 when the client declared none (chunked or no body).
 fn declared_length(request: Request<'_>) -> i64 {
@@ -237,73 +275,71 @@ impl<'r> Exchange<'r> {
     }
 
     pub(crate) fn var(&self, name: &[u8]) -> Option<&'r [u8]> {
-        match std::str::from_utf8(name) {
-            Ok(known) if REQUEST_VARS.contains(&known) => self.request_var(known),
-            _ => self.request.subprocess_env().get(name),
+        match computed_var(name) {
+            Some(which) => self.computed_var(which),
+            None => self.request.subprocess_env().get(name),
         }
     }
 
     pub(crate) fn each_var(&self, mut visit: impl FnMut(&[u8], &[u8])) {
-        for name in REQUEST_VARS {
-            if let Some(value) = self.request_var(name) {
+        for (name, which) in REQUEST_VARS {
+            if let Some(value) = self.computed_var(which) {
                 visit(name.as_bytes(), value);
             }
         }
         for (name, value) in self.request.subprocess_env().entries() {
-            let computed = std::str::from_utf8(name).is_ok_and(|n| REQUEST_VARS.contains(&n));
-            if !computed {
+            if computed_var(name).is_none() {
                 visit(name, value);
             }
         }
     }
 
-    fn request_var(&self, name: &str) -> Option<&'r [u8]> {
+    fn computed_var(&self, which: Computed) -> Option<&'r [u8]> {
         let r = self.request;
         let pool = r.pool();
-        match name {
-            "REQUEST_METHOD" => Some(r.method()),
-            "REQUEST_URI" => Some(r.unparsed_uri()),
-            "SERVER_PROTOCOL" => Some(r.protocol()),
-            "SCRIPT_NAME" => Some(self.script_name.as_bytes()),
-            "PATH_INFO" => Some(r.path_info()),
-            "QUERY_STRING" => Some(r.query_string()),
-            "REMOTE_ADDR" => self.proxy.client.or_else(|| non_empty(r.client_ip())),
+        match which {
+            Computed::RequestMethod => Some(r.method()),
+            Computed::RequestUri => Some(r.unparsed_uri()),
+            Computed::ServerProtocol => Some(r.protocol()),
+            Computed::ScriptName => Some(self.script_name.as_bytes()),
+            Computed::PathInfo => Some(r.path_info()),
+            Computed::QueryString => Some(r.query_string()),
+            Computed::RemoteAddr => self.proxy.client.or_else(|| non_empty(r.client_ip())),
             // The port a proxied client used is not known.
-            "REMOTE_PORT" if self.proxy.client.is_some() => None,
-            "REMOTE_PORT" => r
+            Computed::RemotePort if self.proxy.client.is_some() => None,
+            Computed::RemotePort => r
                 .client_port()
                 .map(|p| pool.decimal(i64::from(p)).to_bytes()),
-            "REMOTE_USER" => non_empty(r.user()),
-            "AUTH_TYPE" => non_empty(r.auth_type()),
-            "SERVER_NAME" => self
+            Computed::RemoteUser => non_empty(r.user()),
+            Computed::AuthType => non_empty(r.auth_type()),
+            Computed::ServerName => self
                 .proxy
                 .server_name()
                 .or_else(|| non_empty(r.server_name())),
-            "SERVER_PORT" => {
+            Computed::ServerPort => {
                 let port = self.proxy.server_port().unwrap_or_else(|| r.server_port());
                 Some(pool.decimal(i64::from(port)).to_bytes())
             }
-            "SERVER_ADDR" => non_empty(r.local_ip()),
-            "HTTPS" => self
+            Computed::ServerAddr => non_empty(r.local_ip()),
+            Computed::Https => self
                 .proxy
                 .https
                 .unwrap_or_else(|| r.is_https())
                 .then_some(b"on".as_slice()),
-            "CONTENT_TYPE" => r.headers_in().get(b"Content-Type"),
-            "CONTENT_LENGTH" => r.headers_in().get(b"Content-Length"),
-            "REQUEST_SCHEME" => match self.proxy.https {
+            Computed::ContentType => r.headers_in().get(b"Content-Type"),
+            Computed::ContentLength => r.headers_in().get(b"Content-Length"),
+            Computed::RequestScheme => match self.proxy.https {
                 Some(true) => Some(b"https".as_slice()),
                 Some(false) => Some(b"http".as_slice()),
                 None => r.server_var(ServerVar::RequestScheme),
             },
-            "SERVER_SOFTWARE" => r.server_var(ServerVar::ServerSoftware),
-            "GATEWAY_INTERFACE" => Some(b"CGI/1.1".as_slice()),
-            "DOCUMENT_ROOT" => r.server_var(ServerVar::DocumentRoot),
-            "CONTEXT_PREFIX" => r.server_var(ServerVar::ContextPrefix),
-            "CONTEXT_DOCUMENT_ROOT" => r.server_var(ServerVar::ContextDocumentRoot),
-            "SERVER_ADMIN" => r.server_var(ServerVar::ServerAdmin),
-            "SCRIPT_FILENAME" => r.server_var(ServerVar::ScriptFilename),
-            _ => None,
+            Computed::ServerSoftware => r.server_var(ServerVar::ServerSoftware),
+            Computed::GatewayInterface => Some(b"CGI/1.1".as_slice()),
+            Computed::DocumentRoot => r.server_var(ServerVar::DocumentRoot),
+            Computed::ContextPrefix => r.server_var(ServerVar::ContextPrefix),
+            Computed::ContextDocumentRoot => r.server_var(ServerVar::ContextDocumentRoot),
+            Computed::ServerAdmin => r.server_var(ServerVar::ServerAdmin),
+            Computed::ScriptFilename => r.server_var(ServerVar::ScriptFilename),
         }
     }
 
