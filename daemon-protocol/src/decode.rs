@@ -3,6 +3,7 @@ use std::fmt;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::{Frame, HEADER_LEN, Limits, RequestHead, TOKEN_LEN, UserQuery, kind};
+use crate::pairs::Pairs;
 
 /// Why the bytes from a peer are not a valid frame. After an error the connection is unusable
 /// (the stream's framing is lost): close it.
@@ -255,8 +256,8 @@ impl Reader {
             content_length: self.i64()?,
             idle_timeout_ms: self.u32()?,
             sent_at_us: self.u64()?,
-            headers: self.pairs()?,
-            vars: self.pairs()?,
+            headers: self.pairs_in_place()?,
+            vars: self.pairs_in_place()?,
         })
     }
 
@@ -270,17 +271,48 @@ impl Reader {
     }
 
     fn pairs(&mut self) -> Result<Vec<(Bytes, Bytes)>, DecodeError> {
-        let count = self.u32()? as usize;
-        // Each pair takes at least its two length prefixes: a count the payload cannot hold is
-        // refused before anything is allocated for it.
-        if count > self.data.len() / 8 {
-            return Err(self.malformed("it claims more pairs than it holds"));
-        }
+        let count = self.pair_count()?;
         let mut pairs = Vec::with_capacity(count);
         for _ in 0..count {
             pairs.push((self.bytes()?, self.bytes()?));
         }
         Ok(pairs)
+    }
+
+    /// A request head's pairs: where each lies in the payload, not a handle per name and value.
+    fn pairs_in_place(&mut self) -> Result<Pairs, DecodeError> {
+        let count = self.pair_count()?;
+        let payload = self.data.clone();
+        let mut spans = Vec::with_capacity(count);
+        for _ in 0..count {
+            let name = self.span(&payload)?;
+            let value = self.span(&payload)?;
+            spans.push([name[0], name[1], value[0], value[1]]);
+        }
+        Ok(Pairs::in_buffer(payload, spans))
+    }
+
+    /// A pair count, refused when the payload cannot hold that many: each pair takes at least
+    /// its two length prefixes, so nothing is allocated for a count that lies.
+    fn pair_count(&mut self) -> Result<usize, DecodeError> {
+        let count = self.u32()? as usize;
+        if count > self.data.len() / 8 {
+            return Err(self.malformed("it claims more pairs than it holds"));
+        }
+        Ok(count)
+    }
+
+    /// A length-prefixed byte string, skipped: where it starts in `payload` (which the reader
+    /// started from) and its length.
+    fn span(&mut self, payload: &Bytes) -> Result<[u32; 2], DecodeError> {
+        let len = self.u32()?;
+        if len as usize > self.data.len() {
+            return Err(self.malformed("a length runs past its end"));
+        }
+        // Frames are far below 4 GiB (see `Limits`), so offsets fit.
+        let start = (payload.len() - self.data.len()) as u32;
+        self.data.advance(len as usize);
+        Ok([start, len])
     }
 
     fn rest(&mut self) -> Bytes {

@@ -163,8 +163,12 @@ impl RequestHead {
 
 fn put_request_head(out: &mut BytesMut, head: &RequestHead) {
     put_head_fields(out, &head.fields());
-    put_pairs(out, &head.headers);
-    put_pairs(out, &head.vars);
+    put_pair_list(out, |list| {
+        head.headers.iter().for_each(|(n, v)| list.pair(n, v))
+    });
+    put_pair_list(out, |list| {
+        head.vars.iter().for_each(|(n, v)| list.pair(n, v))
+    });
 }
 
 fn put_head_fields(out: &mut BytesMut, fields: &HeadFields<'_>) {

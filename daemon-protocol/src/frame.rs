@@ -1,5 +1,7 @@
 use bytes::Bytes;
 
+use crate::pairs::Pairs;
+
 /// Bumped on any incompatible change; both sides of a connection must agree.
 pub const PROTOCOL_VERSION: u16 = 4;
 /// Bytes in a frame header.
@@ -30,9 +32,9 @@ pub struct RequestHead {
     /// waited for a thread (`queue-timeout`). 0 when unknown.
     pub sent_at_us: u64,
     /// Request headers in arrival order (already filtered: no `Authorization` unless allowed).
-    pub headers: Vec<(Bytes, Bytes)>,
+    pub headers: Pairs,
     /// CGI-style variables (`REMOTE_ADDR`, `HTTPS`, `SetEnv` values, ...).
-    pub vars: Vec<(Bytes, Bytes)>,
+    pub vars: Pairs,
 }
 
 /// A question to an application's user store, asked while Apache authenticates a request.

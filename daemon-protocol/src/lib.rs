@@ -58,10 +58,12 @@
 mod decode;
 mod encode;
 mod frame;
+mod pairs;
 
 pub use decode::{DecodeError, Decoder};
 pub use encode::{HeadFields, PairWriter, body_frame_parts, encode, encode_request_head};
 pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN, UserQuery};
+pub use pairs::{Pairs, PairsBuilder};
 
 /// Decodes `data` as a stream of frames and checks that each decodes again identically after
 /// re-encoding. The fuzz target runs this on arbitrary input; it must never panic.

@@ -28,14 +28,18 @@ fn every_kind() -> Vec<Frame> {
             content_length: -1,
             idle_timeout_ms: 90_000,
             sent_at_us: 1_234_567_890_123,
-            headers: vec![
+            headers: [
                 (b("Host"), b("shop.example")),
                 (b("X-Bin"), Bytes::from_static(b"\xff\x00\x01")),
-            ],
-            vars: vec![
+            ]
+            .into_iter()
+            .collect(),
+            vars: [
                 (b("REMOTE_ADDR"), b("127.0.0.1")),
                 (b("EMPTY"), Bytes::new()),
-            ],
+            ]
+            .into_iter()
+            .collect(),
         })),
         Frame::RequestHead(Box::default()),
         Frame::RequestBody(Bytes::from(vec![42u8; 100_000])),
@@ -75,7 +79,7 @@ fn every_kind() -> Vec<Frame> {
         Frame::UpgradableRequest {
             head: Box::new(RequestHead {
                 method: b("GET"),
-                headers: vec![(b("Upgrade"), b("websocket"))],
+                headers: [("Upgrade", "websocket")].into_iter().collect(),
                 ..RequestHead::default()
             }),
             protocols: b("websocket"),
@@ -85,7 +89,7 @@ fn every_kind() -> Vec<Frame> {
             head: RequestHead {
                 app: 2,
                 method: b("GET"),
-                vars: vec![(b("REMOTE_ADDR"), b("127.0.0.1"))],
+                vars: [("REMOTE_ADDR", "127.0.0.1")].into_iter().collect(),
                 ..RequestHead::default()
             },
             question: 1,

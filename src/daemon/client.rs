@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rustapp_daemon_protocol::{
-    Frame, HeadFields, Limits, PROTOCOL_VERSION, RequestHead, UserQuery, encode,
+    Frame, HeadFields, Limits, PROTOCOL_VERSION, PairsBuilder, RequestHead, UserQuery, encode,
     encode_request_head,
 };
 
@@ -452,10 +452,10 @@ const ENCODED_HEAD_CAPACITY: usize = 2048;
 fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
     let fields = head_fields(exchange, alias);
     let copy = Bytes::copy_from_slice;
-    let mut headers = Vec::new();
-    exchange.each_header(|n, v| headers.push((copy(n), copy(v))));
-    let mut vars = Vec::new();
-    exchange.each_var(|n, v| vars.push((copy(n), copy(v))));
+    let mut headers = PairsBuilder::default();
+    exchange.each_header(|n, v| headers.push(n, v));
+    let mut vars = PairsBuilder::default();
+    exchange.each_var(|n, v| vars.push(n, v));
     RequestHead {
         app: fields.app,
         method: copy(fields.method),
@@ -467,8 +467,8 @@ fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
         content_length: fields.content_length,
         idle_timeout_ms: fields.idle_timeout_ms,
         sent_at_us: fields.sent_at_us,
-        headers,
-        vars,
+        headers: headers.finish(),
+        vars: vars.finish(),
     }
 }
 

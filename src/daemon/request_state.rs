@@ -146,15 +146,15 @@ impl DaemonRequest {
             .headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| &v[..])
+            .map(|(_, v)| v)
     }
 
     fn var(&self, name: &[u8]) -> Option<&[u8]> {
         self.head
             .vars
             .iter()
-            .find(|(n, _)| n[..] == *name)
-            .map(|(_, v)| &v[..])
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 
     /// Reads request body into `buf`, asking the Apache child for more when none is pending.
@@ -301,7 +301,7 @@ impl RequestState for DaemonRequest {
     }
 
     fn for_each_header(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
-        for (name, value) in &self.head.headers {
+        for (name, value) in self.head.headers.iter() {
             visit(name, value);
         }
     }
@@ -311,7 +311,7 @@ impl RequestState for DaemonRequest {
     }
 
     fn for_each_var(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
-        for (name, value) in &self.head.vars {
+        for (name, value) in self.head.vars.iter() {
             visit(name, value);
         }
     }

@@ -129,11 +129,12 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
         content_length: body.len() as i64,
         idle_timeout_ms: 0,
         sent_at_us: super::os::monotonic_us(),
-        headers: vec![(b("Host"), b("shop.test")), (b("X-Test"), b("abc"))],
-        vars: vec![
-            (b("REMOTE_ADDR"), b("127.0.0.1")),
-            (b("MY_VAR"), b("from-the-child")),
-        ],
+        headers: [("Host", "shop.test"), ("X-Test", "abc")]
+            .into_iter()
+            .collect(),
+        vars: [("REMOTE_ADDR", "127.0.0.1"), ("MY_VAR", "from-the-child")]
+            .into_iter()
+            .collect(),
     };
     conn.send(&Frame::RequestHead(Box::new(head))).unwrap();
     let mut answer = Answer::default();
