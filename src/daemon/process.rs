@@ -97,7 +97,8 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
             shutdown_timeout: group.config.shutdown_timeout,
         },
     };
-    // The applications live as long as this process (which ends with `exit_now`).
+    // The applications live as long as this process (which ends with `exit_now`), and are
+    // cleaned up before it ends when their requests did.
     let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(apps)));
     match serve(listener, apps, options) {
         Ok(retired) => {
@@ -106,6 +107,13 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
                 std::process::id(),
                 retired.reason
             );
+            match retired.clean_up_until {
+                Some(until) => clean_up(apps, until, &name),
+                None => log::warn!(
+                    "daemon group '{name}' process {}: requests were cut off, so its applications' clean-up (Drop) is not run",
+                    std::process::id()
+                ),
+            }
             exit_now(RETIRED)
         }
         Err(e) => {
@@ -115,6 +123,37 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
             );
             exit_now(FAILED)
         }
+    }
+}
+
+/// Least time the applications' clean-up gets, however long the last requests took (Apache's
+/// parent waits a second past shutdown-timeout for a stopping daemon).
+const LEAST_CLEAN_UP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs the applications' clean-up (their `Drop`, through the ABI's `destroy`), as embedded
+/// mode does when an Apache child ends, so that what an application keeps in memory (batched
+/// writes, a cache to save) is not lost on every recycle, restart and stop. It gets until the
+/// retirement's limit; a clean-up that takes longer is left behind when the process ends.
+fn clean_up(apps: &'static DaemonApps, until: std::time::Instant, group: &str) {
+    let (done, finished) = std::sync::mpsc::channel();
+    let started = std::thread::Builder::new()
+        .name("rustapp-clean-up".into())
+        .spawn(move || {
+            apps.stop_all();
+            let _ = done.send(());
+        });
+    if started.is_err() {
+        return;
+    }
+    let left = until
+        .saturating_duration_since(std::time::Instant::now())
+        .max(LEAST_CLEAN_UP);
+    if finished.recv_timeout(left).is_err() {
+        log::warn!(
+            "daemon group '{group}' process {}: its applications' clean-up did not finish within {} ms (graceful-timeout, or shutdown-timeout when Apache stops); the process ends without it",
+            std::process::id(),
+            left.as_millis()
+        );
     }
 }
 

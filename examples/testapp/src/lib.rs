@@ -12,6 +12,20 @@ struct TestApp {
     settings: Settings,
 }
 
+/// With the setting `DROP_MARKER=DIR`, the application's clean-up (its `Drop`, which the host
+/// runs when it destroys the instance) leaves `DIR/dropped.PID`: tests see that a process ran
+/// it before it ended.
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dir) = self.settings.get("DROP_MARKER") {
+            let marker = std::path::Path::new(dir).join(format!("dropped.{}", std::process::id()));
+            if let Err(e) = std::fs::write(&marker, self.settings.mount_point()) {
+                log::error!("testapp cannot leave {}: {e}", marker.display());
+            }
+        }
+    }
+}
+
 /// The byte at offset `i` of a generated stream; clients check every byte.
 fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8

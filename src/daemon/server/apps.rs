@@ -85,6 +85,16 @@ impl DaemonApps {
         })
     }
 
+    /// Runs the clean-up of every application that started (the ABI's `destroy`: an
+    /// application's `Drop`), once no request runs in any of them.
+    pub(crate) fn stop_all(&self) {
+        for app in self.apps.iter().flatten() {
+            if let Some(Ok(instance)) = app.instance.get() {
+                instance.stop();
+            }
+        }
+    }
+
     pub(super) fn get(&self, index: u32) -> Result<&AppInstance, String> {
         match self.apps.get(index as usize).and_then(Option::as_ref) {
             Some(app) => app

@@ -143,21 +143,23 @@ pub(crate) fn serve(
             }
             Some((reason, since)) => {
                 let running = activity.outstanding.load(Ordering::Acquire);
-                if running == 0 {
-                    return Ok(Retired {
-                        reason: reason.clone(),
-                    });
-                }
                 let limit = if STOP_REQUESTED.load(Ordering::Acquire) {
                     options.recycle.shutdown_timeout
                 } else {
                     options.recycle.graceful_timeout
                 };
+                if running == 0 {
+                    return Ok(Retired {
+                        reason: reason.clone(),
+                        clean_up_until: Some(*since + limit),
+                    });
+                }
                 if since.elapsed() > limit {
                     return Ok(Retired {
                         reason: format!(
                             "{reason}; {running} requests still running at its graceful-timeout were cut off"
                         ),
+                        clean_up_until: None,
                     });
                 }
             }

@@ -65,4 +65,8 @@ pub(crate) struct ServeOptions {
 /// Why `serve` returned: the process retires and its supervisor starts another.
 pub(crate) struct Retired {
     pub(crate) reason: String,
+    /// When the last request ended before the retirement's limit (graceful-timeout, or
+    /// shutdown-timeout when Apache stops): until when the applications may clean up. `None`
+    /// when requests were cut off at the limit, so application code may still be running.
+    pub(crate) clean_up_until: Option<std::time::Instant>,
 }

@@ -1,0 +1,78 @@
+//! A daemon process runs its applications' clean-up (their `Drop`, through the ABI's
+//! `destroy`) after its last request, as an Apache child does in embedded mode: when it
+//! recycles (maximum-requests), on a graceful restart and when Apache stops. testapp's `Drop`
+//! leaves `dropped.PID` in the directory its `DROP_MARKER` setting names.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{Apache, ApacheConfig, artifacts, ensure_user, http};
+
+const USER: &str = "rustapp-test-a";
+
+/// The daemon process that answers `/t/info`.
+fn daemon_pid(apache: &Apache) -> u32 {
+    http::get(&apache.url("/t/info"))
+        .field("pid")
+        .expect("testapp's info names its process")
+        .parse()
+        .unwrap()
+}
+
+/// Whether process `pid` left its marker within 10 s.
+fn dropped(markers: &Path, pid: u32) -> bool {
+    let marker = markers.join(format!("dropped.{pid}"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    marker.exists() && std::fs::read_to_string(&marker).unwrap() == "/t"
+}
+
+#[test]
+fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
+    ensure_user(USER);
+    let markers = tempfile::tempdir().unwrap();
+    // The daemon's own user writes the markers.
+    std::fs::set_permissions(markers.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess clean threads=2 maximum-requests=5 user={USER} home=/\n\
+         RustAppAlias /t {} process-group=clean setting=DROP_MARKER={}",
+        artifacts().testapp.display(),
+        markers.path().display()
+    )));
+
+    // maximum-requests: the fifth request retires the process that served it.
+    let recycled = daemon_pid(&apache);
+    for _ in 0..4 {
+        assert_eq!(http::get(&apache.url("/t/info")).status, 200);
+    }
+    assert!(
+        dropped(markers.path(), recycled),
+        "no clean-up by the recycled process {recycled}\n{}",
+        apache.error_log()
+    );
+
+    // A graceful restart retires the daemons of the old generation.
+    let restarted = daemon_pid(&apache);
+    assert_ne!(restarted, recycled);
+    apache.graceful();
+    assert!(
+        dropped(markers.path(), restarted),
+        "no clean-up by process {restarted} on a graceful restart\n{}",
+        apache.error_log()
+    );
+
+    // Stopping Apache stops its daemons, which clean up first.
+    let stopped = daemon_pid(&apache);
+    assert_ne!(stopped, restarted);
+    let log = apache.error_log();
+    drop(apache);
+    assert!(
+        dropped(markers.path(), stopped),
+        "no clean-up by process {stopped} when Apache stopped\n{log}"
+    );
+}
