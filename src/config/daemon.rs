@@ -9,7 +9,8 @@ const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, 
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
 socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
 graceful-timeout=SECONDS, request-timeout=SECONDS, queue-timeout=SECONDS, shutdown-timeout=SECONDS, \
-startup-timeout=SECONDS, max-tunnels=N";
+startup-timeout=SECONDS, max-tunnels=N, restart-interval=SECONDS, restart-file=PATH, \
+memory-limit=BYTES[K|M|G], cpu-time-limit=SECONDS";
 
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +57,14 @@ pub(crate) struct DaemonGroup {
     /// Upgraded connections (WebSockets) one process relays at once; more get 503
     /// (default 1000).
     pub(crate) max_tunnels: u32,
+    /// A process that has run this long is replaced (off by default).
+    pub(crate) restart_interval: Option<Duration>,
+    /// A file whose modification time, once changed, replaces the group's processes (off).
+    pub(crate) restart_file: Option<String>,
+    /// A process whose resident memory passes this many bytes is replaced (off).
+    pub(crate) memory_limit: Option<u64>,
+    /// A process that has used this much CPU time is replaced (off).
+    pub(crate) cpu_time_limit: Option<Duration>,
     /// `file:line` of the directive.
     pub(crate) defined_at: String,
 }
@@ -118,6 +127,10 @@ pub(crate) fn parse_daemon_group(
         shutdown_timeout: Duration::from_secs(5),
         startup_timeout: None,
         max_tunnels: 1000,
+        restart_interval: None,
+        restart_file: None,
+        memory_limit: None,
+        cpu_time_limit: None,
         defined_at,
     };
     for option in options {
@@ -142,6 +155,10 @@ pub(crate) fn parse_daemon_group(
             "shutdown-timeout" => group.shutdown_timeout = seconds(value).map_err(bad)?,
             "startup-timeout" => group.startup_timeout = Some(seconds(value).map_err(bad)?),
             "connect-timeout" => group.connect_timeout = seconds(value).map_err(bad)?,
+            "restart-interval" => group.restart_interval = Some(seconds(value).map_err(bad)?),
+            "restart-file" => group.restart_file = Some(absolute(value).map_err(bad)?),
+            "memory-limit" => group.memory_limit = Some(byte_size(value).map_err(bad)?),
+            "cpu-time-limit" => group.cpu_time_limit = Some(seconds(value).map_err(bad)?),
             "socket-timeout" => group.socket_timeout = seconds(value).map_err(bad)?,
             "user" => group.user = Some(account(value, "root").map_err(bad)?),
             "group" => group.group = Some(account(value, "").map_err(bad)?),
@@ -185,6 +202,24 @@ fn number(value: &str, min: u32, max: u32) -> Result<u32, String> {
 
 pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     number(value, 1, 86_400).map(|s| Duration::from_secs(u64::from(s)))
+}
+
+/// A size in bytes, with an optional K, M or G (powers of 1024), from 1 MiB to 1 TiB.
+fn byte_size(value: &str) -> Result<u64, String> {
+    let (digits, unit) = match value.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&value[..at], 1 << 10),
+        Some((at, 'M' | 'm')) => (&value[..at], 1 << 20),
+        Some((at, 'G' | 'g')) => (&value[..at], 1 << 30),
+        _ => (value, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|bytes| (1 << 20..=1 << 40).contains(bytes))
+        .ok_or_else(|| {
+            format!("'{value}' is not a size from 1M to 1024G (bytes, or a number with K, M or G)")
+        })
 }
 
 fn account(value: &str, forbidden: &str) -> Result<String, String> {
@@ -279,6 +314,10 @@ mod tests {
             "env=APP_SETTINGS=/etc/shop/settings.toml",
             "env-file=/etc/shop.env",
             "socket-timeout=30",
+            "restart-interval=3600",
+            "restart-file=/srv/shop/restart.txt",
+            "memory-limit=512M",
+            "cpu-time-limit=600",
         ])
         .unwrap();
         assert_eq!((g.processes, g.threads, g.umask), (2, 16, Some(0o027)));
@@ -288,6 +327,20 @@ mod tests {
         assert_eq!(g.env.get("DJANGO_SETTINGS_MODULE"), Some("shop.settings"));
         assert_eq!(g.env.get("SECRET"), Some("a=b"));
         assert_eq!(g.socket_timeout, Duration::from_secs(30));
+        assert_eq!(g.restart_interval, Some(Duration::from_secs(3600)));
+        assert_eq!(g.restart_file.as_deref(), Some("/srv/shop/restart.txt"));
+        assert_eq!(g.memory_limit, Some(512 << 20));
+        assert_eq!(g.cpu_time_limit, Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse(&["shop", "memory-limit=2g"]).unwrap().memory_limit,
+            Some(2 << 30)
+        );
+        assert_eq!(
+            parse(&["shop", "memory-limit=1048576"])
+                .unwrap()
+                .memory_limit,
+            Some(1 << 20)
+        );
     }
 
     #[test]
@@ -308,6 +361,15 @@ mod tests {
             (
                 vec!["shop", "startup-timeout=0"],
                 "'0' is not a whole number from 1",
+            ),
+            (
+                vec!["shop", "memory-limit=lots"],
+                "option 'memory-limit=lots': 'lots' is not a size from 1M to 1024G",
+            ),
+            (vec!["shop", "memory-limit=512K"], "is not a size from 1M"),
+            (
+                vec!["shop", "restart-file=restart.txt"],
+                "not an absolute path",
             ),
             (vec!["sh op"], "may contain only letters"),
             (vec![], "takes a group name"),

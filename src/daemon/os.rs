@@ -459,3 +459,25 @@ pub(crate) fn monotonic_us() -> u64 {
             + u64::try_from(now.tv_nsec()).unwrap_or(0) / 1000
     })
 }
+
+/// This process's resident memory in bytes (`VmRSS`), for `memory-limit`.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// The CPU time this process has used, in user and kernel mode, for `cpu-time-limit`.
+pub(crate) fn cpu_time() -> Option<std::time::Duration> {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+    let micros = |t: nix::sys::time::TimeVal| {
+        u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000 + u64::try_from(t.tv_usec()).unwrap_or(0)
+    };
+    Some(std::time::Duration::from_micros(
+        micros(usage.user_time()) + micros(usage.system_time()),
+    ))
+}

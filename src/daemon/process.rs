@@ -95,6 +95,10 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
             inactivity_timeout: group.config.inactivity_timeout,
             graceful_timeout: group.config.graceful_timeout,
             shutdown_timeout: group.config.shutdown_timeout,
+            restart_interval: group.config.restart_interval,
+            restart_file: group.config.restart_file.as_ref().map(Into::into),
+            memory_limit: group.config.memory_limit,
+            cpu_time_limit: group.config.cpu_time_limit,
         },
     };
     // The applications live as long as this process (which ends with `exit_now`), and are

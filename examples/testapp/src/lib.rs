@@ -330,6 +330,33 @@ impl App for TestApp {
                     std::process::id()
                 )))
             }
+            // Keeps `mib` MiB for the rest of the process's life (memory-limit).
+            "/leak" => {
+                let mib: usize = query_param(request, "mib")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                // Written, so that it is resident, not just reserved.
+                std::mem::forget(vec![1u8; mib << 20]);
+                Ok(Response::text(format!(
+                    "leaked {mib} MiB\npid={}\n",
+                    std::process::id()
+                )))
+            }
+            // Keeps a CPU busy for `ms` milliseconds (cpu-time-limit).
+            "/spin" => {
+                let ms = query_param(request, "ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+                let mut turns = 0u64;
+                while std::time::Instant::now() < until {
+                    turns = std::hint::black_box(turns.wrapping_add(1));
+                }
+                Ok(Response::text(format!(
+                    "spun {ms} ms\npid={}\n",
+                    std::process::id()
+                )))
+            }
             // Ends the whole serving process, as a crash in native code would.
             "/abort" => std::process::abort(),
             "/error" => Err("the test asked for an error".into()),

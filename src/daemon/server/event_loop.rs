@@ -20,7 +20,7 @@ use rustapp_daemon_protocol::Frame;
 use super::apps::DaemonApps;
 use super::outcome::{Handover, Wait};
 use super::ready::{ReadySet, Work};
-use super::recycle::{Activity, reason_to_retire, stuck_call};
+use super::recycle::{Activity, Watched, reason_to_retire, stuck_call};
 use super::stream::{HIGH_WATER, Stream};
 use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
@@ -81,6 +81,7 @@ pub(crate) fn serve(
 
     let mut events = Events::with_capacity(256);
     let mut last_idle_check = Instant::now();
+    let mut watched = Watched::new(&options.recycle);
     loop {
         if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -133,9 +134,13 @@ pub(crate) fn serve(
         }
         match &state.retiring {
             None => {
-                if let Some(reason) =
-                    reason_to_retire(&options.recycle, activity, shared.apps, shared.epoch)
-                {
+                if let Some(reason) = reason_to_retire(
+                    &options.recycle,
+                    activity,
+                    shared.apps,
+                    shared.epoch,
+                    &mut watched,
+                ) {
                     log::info!("daemon process {} retires: {reason}", std::process::id());
                     let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
                     state.retire(reason);

@@ -1,11 +1,12 @@
 //! When a daemon process retires so that a fresh one replaces it, and what the event loop and
 //! the workers record to decide it.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::apps::DaemonApps;
-use crate::daemon::os::{RETIRE_REQUESTED, STOP_REQUESTED};
+use crate::daemon::os::{RETIRE_REQUESTED, STOP_REQUESTED, cpu_time, resident_bytes};
 
 /// When a daemon process retires so that a fresh one replaces it.
 #[derive(Clone, Default)]
@@ -16,6 +17,99 @@ pub(crate) struct Recycle {
     pub(crate) graceful_timeout: Duration,
     /// The same when Apache stops.
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) restart_interval: Option<Duration>,
+    pub(crate) restart_file: Option<PathBuf>,
+    /// Resident memory, in bytes.
+    pub(crate) memory_limit: Option<u64>,
+    pub(crate) cpu_time_limit: Option<Duration>,
+}
+
+/// How often the limits that cost a system call or a file read are looked at.
+const LIMITS_LOOKED_AT: Duration = Duration::from_secs(1);
+
+/// What this process's limits are compared with, from when it began serving.
+pub(super) struct Watched {
+    next_look: Instant,
+    /// The restart-file's modification time then (`None`: there was no such file).
+    restart_file_was: Option<SystemTime>,
+    /// Resident memory then: a memory-limit below it cannot be met by a fresh process, so it
+    /// is not enforced (else every replacement would retire at once, in a loop).
+    memory_at_start: u64,
+    memory_limit_unmet: bool,
+    /// CPU time used then (starting the applications): cpu-time-limit counts what serving
+    /// used, so that a slow start does not retire every replacement at once.
+    cpu_at_start: Duration,
+}
+
+impl Watched {
+    pub(super) fn new(recycle: &Recycle) -> Watched {
+        Watched {
+            next_look: Instant::now(),
+            restart_file_was: recycle.restart_file.as_deref().and_then(modified),
+            memory_at_start: resident_bytes().unwrap_or(0),
+            memory_limit_unmet: false,
+            cpu_at_start: cpu_time().unwrap_or_default(),
+        }
+    }
+}
+
+fn modified(path: &std::path::Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+const MIB: u64 = 1 << 20;
+
+/// A limit of `recycle` this process has passed, looked at once a second.
+fn past_a_limit(recycle: &Recycle, watched: &mut Watched, epoch: Instant) -> Option<String> {
+    let now = Instant::now();
+    if now < watched.next_look {
+        return None;
+    }
+    watched.next_look = now + LIMITS_LOOKED_AT;
+    if let Some(interval) = recycle.restart_interval {
+        if epoch.elapsed() >= interval {
+            return Some(format!(
+                "it ran for {} s (restart-interval={})",
+                epoch.elapsed().as_secs(),
+                interval.as_secs()
+            ));
+        }
+    }
+    if let Some(path) = &recycle.restart_file {
+        let now = modified(path);
+        if now.is_some() && now != watched.restart_file_was {
+            return Some(format!("its restart-file {} changed", path.display()));
+        }
+    }
+    if let (Some(limit), false) = (recycle.memory_limit, watched.memory_limit_unmet) {
+        let resident = resident_bytes().unwrap_or(0);
+        if resident > limit && watched.memory_at_start >= limit {
+            watched.memory_limit_unmet = true;
+            log::error!(
+                "daemon process {}: memory-limit={} MiB is below the {} MiB it used when it began serving, so it is not enforced; raise it",
+                std::process::id(),
+                limit / MIB,
+                watched.memory_at_start / MIB
+            );
+        } else if resident > limit {
+            return Some(format!(
+                "its resident memory, {} MiB, passed memory-limit={} MiB",
+                resident / MIB,
+                limit / MIB
+            ));
+        }
+    }
+    if let (Some(limit), Some(used)) = (recycle.cpu_time_limit, cpu_time()) {
+        let used = used.saturating_sub(watched.cpu_at_start);
+        if used >= limit {
+            return Some(format!(
+                "it used {} s of CPU time serving (cpu-time-limit={})",
+                used.as_secs(),
+                limit.as_secs()
+            ));
+        }
+    }
+    None
 }
 
 /// What the event loop and the workers record.
@@ -64,6 +158,7 @@ pub(super) fn reason_to_retire(
     activity: &Activity,
     apps: &DaemonApps,
     epoch: Instant,
+    watched: &mut Watched,
 ) -> Option<String> {
     if STOP_REQUESTED.load(Ordering::Acquire) {
         return Some("Apache is stopping".to_owned());
@@ -90,6 +185,11 @@ pub(super) fn reason_to_retire(
             ));
         }
     }
-    apps.replaced_library()
-        .map(|path| format!("its application library {} was replaced", path.display()))
+    if let Some(path) = apps.replaced_library() {
+        return Some(format!(
+            "its application library {} was replaced",
+            path.display()
+        ));
+    }
+    past_a_limit(recycle, watched, epoch)
 }

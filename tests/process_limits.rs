@@ -1,0 +1,180 @@
+//! Limits that retire a daemon process gracefully, as maximum-requests does: memory-limit,
+//! cpu-time-limit, restart-interval and restart-file. A client keeps asking meanwhile, and no
+//! request fails while the process is replaced; the log says which limit it passed.
+
+mod support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use support::{Apache, ApacheConfig, artifacts, ensure_user, http};
+
+const USER: &str = "rustapp-test-a";
+
+/// An Apache with daemon group `limited` (one process) serving testapp at `/t`.
+fn start(options: &str) -> Apache {
+    ensure_user(USER);
+    Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess limited threads=4 {options} user={USER} home=/\n\
+         RustAppAlias /t {} process-group=limited",
+        artifacts().testapp.display()
+    )))
+}
+
+/// The daemon process that answers `/t/info`.
+fn daemon_pid(apache: &Apache) -> u32 {
+    http::get(&apache.url("/t/info"))
+        .field("pid")
+        .expect("testapp's info names its process")
+        .parse()
+        .unwrap()
+}
+
+/// Waits up to 15 s for another process than `old` to answer.
+fn replaced(apache: &Apache, old: u32) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if daemon_pid(apache) != old {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// A client asking `/t/info` one request after another until finished.
+struct Busy {
+    stop: Arc<AtomicBool>,
+    client: JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Busy {
+    fn start(apache: &Apache) -> Busy {
+        let (stop, url) = (Arc::new(AtomicBool::new(false)), apache.url("/t/info"));
+        let stopping = stop.clone();
+        let client = std::thread::spawn(move || {
+            let (mut served, mut failures) = (0, Vec::new());
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stopping.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let reply = http::get(&url);
+                match reply.status {
+                    200 => served += 1,
+                    status => failures.push(format!("{status}: {}", reply.text())),
+                }
+            }
+            (served, failures)
+        });
+        Busy { stop, client }
+    }
+
+    /// Stops the client: how many requests it made, all answered 200.
+    fn served_all(self, apache: &Apache) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let (served, failures) = self.client.join().unwrap();
+        assert!(failures.is_empty(), "{failures:?}\n{}", apache.error_log());
+        assert!(served > 0);
+        served
+    }
+}
+
+#[test]
+fn memory_limit_retires_a_process_that_grows_past_it() {
+    let apache = start("memory-limit=128M");
+    let busy = Busy::start(&apache);
+    let first = daemon_pid(&apache);
+    for _ in 0..2 {
+        assert_eq!(http::get(&apache.url("/t/leak?mib=80")).status, 200);
+    }
+    assert!(replaced(&apache, first), "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log("passed memory-limit=128 MiB", 1, Duration::from_secs(5)),
+        "{}",
+        apache.error_log()
+    );
+    busy.served_all(&apache);
+}
+
+#[test]
+fn a_memory_limit_a_fresh_process_cannot_meet_is_not_enforced_in_a_loop() {
+    let apache = start("memory-limit=1M");
+    let first = daemon_pid(&apache);
+    assert!(
+        apache.wait_for_log("memory-limit=1 MiB is below the", 1, Duration::from_secs(5)),
+        "{}",
+        apache.error_log()
+    );
+    // Looked at once a second: it went on serving.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(daemon_pid(&apache), first);
+    assert!(!apache.error_log().contains("passed memory-limit"));
+}
+
+#[test]
+fn cpu_time_limit_retires_a_process_that_used_it() {
+    let apache = start("cpu-time-limit=1");
+    let busy = Busy::start(&apache);
+    let first = daemon_pid(&apache);
+    assert_eq!(http::get(&apache.url("/t/spin?ms=1500")).status, 200);
+    assert!(replaced(&apache, first), "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log(
+            "of CPU time serving (cpu-time-limit=1)",
+            1,
+            Duration::from_secs(5)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    busy.served_all(&apache);
+}
+
+#[test]
+fn restart_interval_replaces_a_process_that_ran_that_long() {
+    let apache = start("restart-interval=2");
+    let busy = Busy::start(&apache);
+    let first = daemon_pid(&apache);
+    assert!(replaced(&apache, first), "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log("(restart-interval=2)", 1, Duration::from_secs(5)),
+        "{}",
+        apache.error_log()
+    );
+    busy.served_all(&apache);
+}
+
+#[test]
+fn touching_the_restart_file_rolls_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    // The daemon's user looks at the file.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = dir.path().join("restart.txt");
+    std::fs::write(&file, "").unwrap();
+    let apache = start(&format!("restart-file={}", file.display()));
+    let busy = Busy::start(&apache);
+    let first = daemon_pid(&apache);
+    // Untouched, it keeps serving.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(daemon_pid(&apache), first);
+    let later = std::time::SystemTime::now() + Duration::from_secs(1);
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    assert!(replaced(&apache, first), "{}", apache.error_log());
+    let changed = format!("its restart-file {} changed", file.display());
+    assert!(
+        apache.error_log().contains(&changed),
+        "{}",
+        apache.error_log()
+    );
+    // The new process takes the new time as its own: it is not replaced again.
+    let second = daemon_pid(&apache);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(daemon_pid(&apache), second);
+    busy.served_all(&apache);
+}
