@@ -1,6 +1,8 @@
-//! Limits that retire a daemon process gracefully, as maximum-requests does: memory-limit,
-//! cpu-time-limit, restart-interval and restart-file. A client keeps asking meanwhile, and no
-//! request fails while the process is replaced; the log says which limit it passed.
+//! Limits of a daemon group's processes. Those that retire a process gracefully, as
+//! maximum-requests does (memory-limit, cpu-time-limit, restart-interval, restart-file): a
+//! client keeps asking meanwhile, no request fails while the process is replaced, and the log
+//! says which limit it passed. And those that shape the processes: stack-size, cpu-priority,
+//! supplementary-groups.
 
 mod support;
 
@@ -177,4 +179,38 @@ fn touching_the_restart_file_rolls_the_group() {
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(daemon_pid(&apache), second);
     busy.served_all(&apache);
+}
+
+#[test]
+fn stack_size_cpu_priority_and_supplementary_groups_shape_the_processes() {
+    let extra = "rustapp-test-extra";
+    let added = std::process::Command::new("groupadd")
+        .args(["-f", "-r", extra])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    let apache = start(&format!(
+        "stack-size=32M cpu-priority=7 supplementary-groups={extra}"
+    ));
+    // 8 MiB deep: four times the default thread stack.
+    let deep = http::get(&apache.url("/t/deep?kib=8192"));
+    assert_eq!(deep.status, 200, "{}\n{}", deep.text(), apache.error_log());
+    assert_eq!(deep.field("depth").as_deref(), Some("8192"));
+    let pid = daemon_pid(&apache);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The nice value is the 19th field, the 17th after the command's closing parenthesis.
+    let nice = stat.rsplit(')').next().unwrap().split_whitespace().nth(16);
+    assert_eq!(nice, Some("7"), "{stat}");
+    let entry = std::process::Command::new("getent")
+        .args(["group", extra])
+        .output()
+        .unwrap();
+    let gid = String::from_utf8(entry.stdout).unwrap();
+    let gid = gid.split(':').nth(2).unwrap().to_owned();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    assert!(
+        groups.split_whitespace().any(|g| g == gid),
+        "{groups} lacks {gid}"
+    );
 }

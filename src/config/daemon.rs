@@ -10,7 +10,8 @@ display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECOND
 socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
 graceful-timeout=SECONDS, request-timeout=SECONDS, queue-timeout=SECONDS, shutdown-timeout=SECONDS, \
 startup-timeout=SECONDS, max-tunnels=N, restart-interval=SECONDS, restart-file=PATH, \
-memory-limit=BYTES[K|M|G], cpu-time-limit=SECONDS";
+memory-limit=BYTES[K|M|G], cpu-time-limit=SECONDS, stack-size=BYTES[K|M], cpu-priority=-20..19, \
+supplementary-groups=GROUP[,GROUP...]";
 
 /// One daemon process group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +66,12 @@ pub(crate) struct DaemonGroup {
     pub(crate) memory_limit: Option<u64>,
     /// A process that has used this much CPU time is replaced (off).
     pub(crate) cpu_time_limit: Option<Duration>,
+    /// Stack of each request thread, in bytes (default: Rust's, 2 MiB).
+    pub(crate) stack_size: Option<usize>,
+    /// The processes' nice value, -20 (first) to 19 (last); set before dropping root.
+    pub(crate) cpu_priority: Option<i32>,
+    /// Groups the processes belong to besides their user's own.
+    pub(crate) supplementary_groups: Vec<String>,
     /// `file:line` of the directive.
     pub(crate) defined_at: String,
 }
@@ -131,6 +138,9 @@ pub(crate) fn parse_daemon_group(
         restart_file: None,
         memory_limit: None,
         cpu_time_limit: None,
+        stack_size: None,
+        cpu_priority: None,
+        supplementary_groups: Vec::new(),
         defined_at,
     };
     for option in options {
@@ -159,6 +169,15 @@ pub(crate) fn parse_daemon_group(
             "restart-file" => group.restart_file = Some(absolute(value).map_err(bad)?),
             "memory-limit" => group.memory_limit = Some(byte_size(value).map_err(bad)?),
             "cpu-time-limit" => group.cpu_time_limit = Some(seconds(value).map_err(bad)?),
+            "stack-size" => group.stack_size = Some(stack_size(value).map_err(bad)?),
+            "cpu-priority" => group.cpu_priority = Some(nice(value).map_err(bad)?),
+            "supplementary-groups" => {
+                for name in value.split(',') {
+                    group
+                        .supplementary_groups
+                        .push(account(name, "root").map_err(bad)?);
+                }
+            }
             "socket-timeout" => group.socket_timeout = seconds(value).map_err(bad)?,
             "user" => group.user = Some(account(value, "root").map_err(bad)?),
             "group" => group.group = Some(account(value, "").map_err(bad)?),
@@ -204,8 +223,27 @@ pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
     number(value, 1, 86_400).map(|s| Duration::from_secs(u64::from(s)))
 }
 
+/// A request thread's stack: from 64 KiB to 1 GiB.
+fn stack_size(value: &str) -> Result<usize, String> {
+    size_in(value, 64 << 10, 1 << 30, "64K to 1024M")
+        .map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
+fn nice(value: &str) -> Result<i32, String> {
+    match value.parse::<i32>() {
+        Ok(n) if (-20..=19).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "'{value}' is not a nice value from -20 (first) to 19 (last)"
+        )),
+    }
+}
+
 /// A size in bytes, with an optional K, M or G (powers of 1024), from 1 MiB to 1 TiB.
 fn byte_size(value: &str) -> Result<u64, String> {
+    size_in(value, 1 << 20, 1 << 40, "1M to 1024G")
+}
+
+fn size_in(value: &str, min: u64, max: u64, range: &str) -> Result<u64, String> {
     let (digits, unit) = match value.char_indices().last() {
         Some((at, 'K' | 'k')) => (&value[..at], 1 << 10),
         Some((at, 'M' | 'm')) => (&value[..at], 1 << 20),
@@ -216,9 +254,9 @@ fn byte_size(value: &str) -> Result<u64, String> {
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(unit))
-        .filter(|bytes| (1 << 20..=1 << 40).contains(bytes))
+        .filter(|bytes| (min..=max).contains(bytes))
         .ok_or_else(|| {
-            format!("'{value}' is not a size from 1M to 1024G (bytes, or a number with K, M or G)")
+            format!("'{value}' is not a size from {range} (bytes, or a number with K, M or G)")
         })
 }
 
@@ -318,6 +356,9 @@ mod tests {
             "restart-file=/srv/shop/restart.txt",
             "memory-limit=512M",
             "cpu-time-limit=600",
+            "stack-size=8M",
+            "cpu-priority=5",
+            "supplementary-groups=ssl-cert,shop-data",
         ])
         .unwrap();
         assert_eq!((g.processes, g.threads, g.umask), (2, 16, Some(0o027)));
@@ -331,6 +372,9 @@ mod tests {
         assert_eq!(g.restart_file.as_deref(), Some("/srv/shop/restart.txt"));
         assert_eq!(g.memory_limit, Some(512 << 20));
         assert_eq!(g.cpu_time_limit, Some(Duration::from_secs(600)));
+        assert_eq!(g.stack_size, Some(8 << 20));
+        assert_eq!(g.cpu_priority, Some(5));
+        assert_eq!(g.supplementary_groups, ["ssl-cert", "shop-data"]);
         assert_eq!(
             parse(&["shop", "memory-limit=2g"]).unwrap().memory_limit,
             Some(2 << 30)

@@ -76,6 +76,22 @@ pub(crate) fn become_daemon(group: &DaemonGroup, apache_uid: u32) -> Result<Acco
         Some(name) => group_id(name)?,
         None => account.gid,
     };
+    let extra_groups = group
+        .supplementary_groups
+        .iter()
+        .map(|name| group_id(name).map(nix::unistd::Gid::from_raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !started_as_root && !extra_groups.is_empty() {
+        return Err(
+            "Apache does not run as root, so its daemons cannot join supplementary-groups".into(),
+        );
+    }
+    if let Some(nice) = group.cpu_priority {
+        // Before dropping root, which may raise a priority; anyone may lower their own.
+        // SAFETY: setpriority changes only this process's nice value.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+        check(rc, &format!("cpu-priority={nice}"))?;
+    }
     // SAFETY: plain system calls on this process; the name is NUL-terminated.
     unsafe {
         if started_as_root {
@@ -84,6 +100,12 @@ pub(crate) fn become_daemon(group: &DaemonGroup, apache_uid: u32) -> Result<Acco
                 libc::initgroups(c(&account.name)?.as_ptr(), gid),
                 "initgroups",
             )?;
+            if !extra_groups.is_empty() {
+                let mut groups = nix::unistd::getgroups().map_err(|e| format!("getgroups: {e}"))?;
+                groups.extend(extra_groups);
+                nix::unistd::setgroups(&groups)
+                    .map_err(|e| format!("supplementary-groups: {e}"))?;
+            }
             check(libc::setuid(account.uid), "setuid")?;
         } else if account.uid != libc::getuid() {
             return Err(format!(

@@ -90,6 +90,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
         request_timeout: group.config.request_timeout,
         queue_timeout: group.config.queue_timeout,
         max_tunnels: group.config.max_tunnels as usize,
+        stack_size: group.config.stack_size,
         recycle: Recycle {
             maximum_requests: group.config.maximum_requests,
             inactivity_timeout: group.config.inactivity_timeout,

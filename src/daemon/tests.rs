@@ -67,6 +67,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         request_timeout: Duration::from_secs(60),
         queue_timeout: Duration::from_secs(60),
         max_tunnels: 8,
+        stack_size: None,
     };
     // Leaked: a daemon's applications live as long as its process.
     let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(vec![Some(LazyApp::new(

@@ -26,6 +26,18 @@ impl Drop for TestApp {
     }
 }
 
+/// Recurses `levels` deep with a KiB of stack each.
+#[inline(never)]
+fn descend(levels: u32) -> u32 {
+    let frame = std::hint::black_box([0u8; 1024]);
+    if levels == 0 {
+        return 0;
+    }
+    // The frame is read after the call returns, so it stays on the stack through it.
+    let below = descend(levels - 1);
+    below + 1 + u32::from(std::hint::black_box(frame)[0])
+}
+
 /// The byte at offset `i` of a generated stream; clients check every byte.
 fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8
@@ -341,6 +353,13 @@ impl App for TestApp {
                     "leaked {mib} MiB\npid={}\n",
                     std::process::id()
                 )))
+            }
+            // Uses `kib` KiB of its thread's stack (stack-size).
+            "/deep" => {
+                let kib: u32 = query_param(request, "kib")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                Ok(Response::text(format!("depth={}\n", descend(kib))))
             }
             // Keeps a CPU busy for `ms` milliseconds (cpu-time-limit).
             "/spin" => {

@@ -62,10 +62,12 @@ pub(crate) fn serve(
         waker: Waker::new(poll.registry(), WAKE)?,
     });
     for n in 0..threads {
+        let mut builder = std::thread::Builder::new().name(format!("rustapp-daemon-{n}"));
+        if let Some(size) = shared.options.stack_size {
+            builder = builder.stack_size(size);
+        }
         let shared = shared.clone();
-        std::thread::Builder::new()
-            .name(format!("rustapp-daemon-{n}"))
-            .spawn(move || work(n, &shared))?;
+        builder.spawn(move || work(n, &shared))?;
     }
     // Workers wait on the ready set until it stops, when serving ends here.
     let _stop_workers = StopOnDrop(shared.clone());

@@ -60,6 +60,8 @@ pub(crate) struct ServeOptions {
     pub(crate) queue_timeout: Duration,
     /// Upgraded connections relayed at once; a request for another is answered 503.
     pub(crate) max_tunnels: usize,
+    /// Each worker thread's stack (`None`: Rust's default).
+    pub(crate) stack_size: Option<usize>,
 }
 
 /// Why `serve` returned: the process retires and its supervisor starts another.
