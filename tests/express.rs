@@ -288,6 +288,26 @@ fn setup_server_writes_a_configuration_and_apachectl_that_work() {
     assert_eq!(denied.status, 401);
     let file = http::get(&format!("http://127.0.0.1:{port}/static/a.txt"));
     assert_eq!(file.text(), "static\n");
+    // restart-app replaces the daemon processes, Apache staying up: by the script, and by
+    // the command.
+    let info_url = format!("http://127.0.0.1:{port}/app/info");
+    let daemons = || {
+        let pid = |_| http::get_as(&info_url, "alice", "wonderland").field("pid");
+        // Two processes: ask a few times to see both.
+        (0..8)
+            .filter_map(pid)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let before = daemons();
+    assert!(run("restart-app").status.success());
+    let rolled = wait_until_changed(&before, &daemons);
+    let by_command = express()
+        .args(["restart-app", "--server-root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(by_command.status.success(), "{by_command:?}");
+    wait_until_changed(&rolled, &daemons);
     assert!(run("stop").status.success());
     let pid_file = root.path().join("httpd.pid");
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -297,6 +317,22 @@ fn setup_server_writes_a_configuration_and_apachectl_that_work() {
     assert!(!pid_file.exists(), "apachectl stop did not stop the server");
     let log = std::fs::read_to_string(root.path().join("access_log")).unwrap();
     assert!(log.contains(" alice ["), "{log}");
+}
+
+/// Waits up to 15 s until none of the `old` daemon processes answers: the new set.
+fn wait_until_changed(
+    old: &std::collections::BTreeSet<String>,
+    daemons: &impl Fn() -> std::collections::BTreeSet<String>,
+) -> std::collections::BTreeSet<String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = daemons();
+        if !now.is_empty() && now.is_disjoint(old) {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "still {now:?}, was {old:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn wait_for(url: &str, get: impl Fn(&str) -> http::Reply) -> http::Reply {

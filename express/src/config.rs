@@ -18,6 +18,9 @@ pub struct ServerPlan {
     pub run_as: Option<(String, String)>,
 }
 
+/// In the server root: the daemon group's restart-file, touched to replace its processes.
+pub const RESTART_FILE: &str = "restart.txt";
+
 /// The name of the daemon process group (shown in `ps` as `(rustapp:express)`).
 pub const GROUP_NAME: &str = "express";
 
@@ -137,6 +140,13 @@ pub fn render(site: &SiteOptions, plan: &ServerPlan) -> String {
         for (name, value) in &site.env {
             let _ = write!(group, " {}", quoted(&format!("env={name}={value}")));
         }
+        // `rustapp-express restart-app` (and `apachectl restart-app`) touch it.
+        let restart_file = plan.root.join(RESTART_FILE);
+        let _ = write!(
+            group,
+            " {}",
+            quoted(&format!("restart-file={}", restart_file.display()))
+        );
         let _ = writeln!(c, "{group}");
         let _ = write!(alias, " process-group={GROUP_NAME}");
     }

@@ -5,6 +5,7 @@
 //! rustapp-express start-server target/release/libmysite.so    # foreground, Ctrl-C stops
 //! rustapp-express setup-server target/release/libmysite.so --server-root /srv/mysite/apache
 //! rustapp-express module-config                                # LoadModule line for /etc/apache2
+//! rustapp-express restart-app --server-root /srv/mysite/apache  # new daemons, same Apache
 //! ```
 
 mod config;
@@ -24,7 +25,11 @@ usage:
   rustapp-express start-server LIB.so [options]   serve LIB.so in the foreground (Ctrl-C stops)
   rustapp-express setup-server LIB.so --server-root DIR [options]
                                                   write the configuration and an apachectl script
-  rustapp-express module-config                   print the LoadModule line for the system Apache";
+  rustapp-express module-config                   print the LoadModule line for the system Apache
+  rustapp-express restart-app --server-root DIR | --port N [--host H]
+                                                  replace the daemon processes of a server
+                                                  started or set up here, without restarting
+                                                  Apache (no request is lost)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,12 +37,13 @@ fn main() -> ExitCode {
         Some("start-server") => start_server(&args[1..]),
         Some("setup-server") => setup_server(&args[1..]),
         Some("module-config") => module_config(&args[1..]),
+        Some("restart-app") => restart_app(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}\n\n{OPTIONS_HELP}");
             return ExitCode::SUCCESS;
         }
         Some(other) => Err(format!(
-            "unknown command '{other}'; use start-server, setup-server or module-config"
+            "unknown command '{other}'; use start-server, setup-server, module-config or restart-app"
         )),
         None => Err(format!("no command given\n{USAGE}")),
     };
@@ -72,14 +78,10 @@ fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, Path
     }
     let module = system::find_module(site.module.as_deref())?;
     let run_as = system::run_as(site.user.as_deref(), site.group.as_deref())?;
-    let root = site.server_root.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "/tmp/rustapp-express-{}:{}-{}",
-            site.host,
-            site.port,
-            system::current_uid()
-        ))
-    });
+    let root = site
+        .server_root
+        .clone()
+        .unwrap_or_else(|| default_root(&site.host, site.port));
     if root.to_string_lossy().contains(char::is_whitespace) {
         return Err(format!(
             "--server-root {}: give a directory without spaces (Apache's Mutex directive cannot take them)",
@@ -104,6 +106,72 @@ fn prepare(args: &[String], logs_to_terminal: bool) -> Result<(SiteOptions, Path
     std::fs::write(&conf, render(&site, &plan))
         .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
     Ok((site, conf))
+}
+
+/// Where `start-server` keeps its configuration when no `--server-root` is given.
+fn default_root(host: &str, port: u16) -> PathBuf {
+    PathBuf::from(format!(
+        "/tmp/rustapp-express-{host}:{port}-{}",
+        system::current_uid()
+    ))
+}
+
+/// Touches the daemon group's restart-file in the server root: its processes are replaced one
+/// generation at a time as they finish their requests, while Apache goes on.
+fn restart_app(args: &[String]) -> Result<(), String> {
+    let (mut root, mut host, mut port) = (None, "127.0.0.1".to_owned(), None);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let mut value = || {
+            rest.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--server-root" => root = Some(PathBuf::from(value()?)),
+            "--host" => host = value()?,
+            "--port" => {
+                let given = value()?;
+                port = Some(
+                    given
+                        .parse::<u16>()
+                        .map_err(|_| format!("--port {given}: not a port number"))?,
+                );
+            }
+            other => {
+                return Err(format!(
+                    "restart-app takes --server-root DIR, or --port N [--host H]; not '{other}'"
+                ));
+            }
+        }
+    }
+    let root = match (root, port) {
+        (Some(root), _) => root,
+        (None, Some(port)) => default_root(&host, port),
+        (None, None) => {
+            return Err(
+                "restart-app needs --server-root DIR, or the --port the server listens on".into(),
+            );
+        }
+    };
+    let conf = root.join("httpd.conf");
+    let ours = std::fs::read_to_string(&conf)
+        .map(|text| text.contains(config::RESTART_FILE))
+        .unwrap_or(false);
+    if !ours {
+        return Err(format!(
+            "{} is not the configuration of a daemon-mode server set up by rustapp-express",
+            conf.display()
+        ));
+    }
+    let file = root.join(config::RESTART_FILE);
+    std::fs::write(&file, format!("{:?}\n", std::time::SystemTime::now()))
+        .map_err(|e| format!("cannot touch {}: {e}", file.display()))?;
+    println!(
+        "rustapp-express: touched {}; the daemon processes are replaced within a second or two",
+        file.display()
+    );
+    Ok(())
 }
 
 /// The daemons' working directory: `--working-directory`, else where the command runs, as in
@@ -188,7 +256,7 @@ fn setup_server(args: &[String]) -> Result<(), String> {
         .and_then(|()| std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
     println!(
-        "rustapp-express: wrote {} and {}\n  start it with `{} start` (stop, restart, graceful, configtest); logs go to {}",
+        "rustapp-express: wrote {} and {}\n  start it with `{} start` (stop, restart, graceful, configtest, restart-app); logs go to {}",
         conf.display(),
         script.display(),
         script.display(),
@@ -216,12 +284,26 @@ fn apachectl_script(apache: &Path, conf: &Path, site: &SiteOptions) -> String {
          \x20   start|stop|restart|graceful|graceful-stop) exec \"$HTTPD\" -f \"$CONF\" -k \"$1\" ;;\n\
          \x20   foreground) exec \"$HTTPD\" -f \"$CONF\" -DFOREGROUND ;;\n\
          \x20   configtest) exec \"$HTTPD\" -f \"$CONF\" -t ;;\n\
-         \x20   *) echo \"usage: $0 start|stop|restart|graceful|graceful-stop|foreground|configtest\" >&2; exit 2 ;;\n\
+         \x20   restart-app) {restart_app} ;;\n\
+         \x20   *) echo \"usage: $0 start|stop|restart|graceful|graceful-stop|foreground|configtest|restart-app\" >&2; exit 2 ;;\n\
          esac\n",
         lib = site.library.display(),
         apache = apache.display(),
         conf = conf.display(),
+        restart_app = restart_app_action(conf, site),
     )
+}
+
+/// What `apachectl restart-app` does: in daemon mode, touch the group's restart-file (new
+/// daemons, same Apache); embedded, the application lives in Apache's children, so a graceful
+/// restart.
+fn restart_app_action(conf: &Path, site: &SiteOptions) -> String {
+    if site.embedded {
+        "exec \"$HTTPD\" -f \"$CONF\" -k graceful".to_owned()
+    } else {
+        let file = conf.with_file_name(config::RESTART_FILE);
+        format!("date > '{}'", file.display())
+    }
 }
 
 fn module_config(args: &[String]) -> Result<(), String> {
