@@ -510,6 +510,102 @@ fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
     assert_ne!(before, after);
 }
 
+/// The 99th percentile of `latencies`, in milliseconds.
+fn p99_ms(latencies: &mut [Duration]) -> f64 {
+    latencies.sort();
+    let at = (latencies.len() * 99 / 100).min(latencies.len().saturating_sub(1));
+    latencies.get(at).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+#[test]
+fn a_library_replacement_rolls_through_the_group_one_process_at_a_time() {
+    ensure_user(USER_A);
+    let dir = support::shared_temp_dir();
+    let library = dir.path().join("libsite.so");
+    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    // Applications that take half a second to start: a group that replaced all its processes
+    // at once would have none ready for that long.
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess roll processes=3 threads=4 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=roll setting=START_DELAY_MS=500",
+        library.display()
+    )));
+    let serving = "daemon group 'roll' process ";
+    assert!(apache.wait_for_log(" serving as ", 3, Duration::from_secs(10)));
+    // One client, one request after another: when each was sent, how long it took, and how it
+    // ended.
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (stop, url) = (stop.clone(), apache.url("/t/info"));
+        std::thread::spawn(move || {
+            let mut log = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                let sent = std::time::Instant::now();
+                let status = http::get(&url).status;
+                log.push((sent, sent.elapsed(), status));
+            }
+            log
+        })
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let replaced_at = std::time::Instant::now();
+    let staged = dir.path().join("libsite.so.new");
+    std::fs::copy(&artifacts().testapp, &staged).unwrap();
+    std::fs::rename(&staged, &library).unwrap();
+    // All three replaced.
+    assert!(
+        apache.wait_for_log(" serving as ", 6, Duration::from_secs(30)),
+        "{}",
+        apache.error_log()
+    );
+    let rolled_at = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    stop.store(true, Ordering::Relaxed);
+    let requests = client.join().unwrap();
+
+    // In the log, each retirement is followed by a replacement serving before the next one.
+    let log = apache.error_log();
+    let mut retired_unreplaced = 0;
+    let mut retirements = 0;
+    for line in log.lines() {
+        if line.contains(" retires: its application library") {
+            assert_eq!(
+                retired_unreplaced, 0,
+                "two processes retired at once:\n{log}"
+            );
+            retired_unreplaced += 1;
+            retirements += 1;
+        } else if line.contains(serving) && line.contains(" serving as ") && retired_unreplaced > 0
+        {
+            retired_unreplaced -= 1;
+        }
+    }
+    assert_eq!(retirements, 3, "{log}");
+    let failed: Vec<_> = requests
+        .iter()
+        .filter(|(_, _, status)| *status != 200)
+        .collect();
+    assert!(failed.is_empty(), "{} failed: {failed:?}", failed.len());
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+    for (sent, took, _) in &requests {
+        let phase = if *sent < replaced_at {
+            0
+        } else if *sent < rolled_at {
+            1
+        } else {
+            2
+        };
+        phases[phase].push(*took);
+    }
+    let [before, during, after] = phases.map(|mut p| (p.len(), p99_ms(&mut p)));
+    println!(
+        "library replacement, one client: p99 {:.1} ms before ({} requests), {:.1} ms during ({}), {:.1} ms after ({})",
+        before.1, before.0, during.1, during.0, after.1, after.0
+    );
+    assert!(during.0 > 0 && after.0 > 0);
+}
+
 #[test]
 fn inactivity_timeout_replaces_an_idle_process() {
     ensure_user(USER_A);

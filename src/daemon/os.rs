@@ -503,3 +503,17 @@ pub(crate) fn cpu_time() -> Option<std::time::Duration> {
         micros(usage.user_time()) + micros(usage.system_time()),
     ))
 }
+
+/// Takes an exclusive `flock` on `fd`'s open file, unless another holds it.
+pub(crate) fn try_lock(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a live descriptor.
+    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Lets go of the `flock` `fd`'s open file holds, if any.
+pub(crate) fn unlock(fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a live descriptor.
+    unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_UN) };
+}

@@ -8,6 +8,7 @@ use rustapp_daemon_protocol::Limits;
 
 use super::os::{become_daemon, exit_now, raise_open_files_limit, reset_signals, set_thread_name};
 use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
+use super::rolling::RollLock;
 use super::runtime::DaemonRuntime;
 use super::server::{DaemonApps, LazyApp, Recycle, ServeOptions, serve};
 use crate::config::{AppEntry, DaemonGroup, GroupIndex};
@@ -18,8 +19,14 @@ use crate::host::{AppInstance, load_library};
 /// retried three times a minute, not in a tight loop (mod_wsgi's fork-bomb guard).
 const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 
-/// Runs daemon `index` of `runtime` in this (just forked) process; never returns.
-pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'static>) -> ! {
+/// Runs daemon `index` of `runtime` in this (just forked) process; never returns. `lock` is its
+/// descriptor of the group's lock file (see `rolling`).
+pub(crate) fn run(
+    runtime: &DaemonRuntime,
+    index: GroupIndex,
+    main: Server<'static>,
+    lock: Option<RollLock>,
+) -> ! {
     let _scope = server_log_scope(main);
     reset_signals();
     raise_open_files_limit();
@@ -81,6 +88,11 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
         account.uid,
         group.config.threads
     );
+    // It serves: another process of the group may take its turn to retire (a replacement got
+    // the turn of the process it replaces).
+    if let Some(lock) = &lock {
+        lock.let_go();
+    }
     let options = ServeOptions {
         threads: group.config.threads as usize,
         token: group.token,
@@ -91,6 +103,7 @@ pub(crate) fn run(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'stat
         queue_timeout: group.config.queue_timeout,
         max_tunnels: group.config.max_tunnels as usize,
         stack_size: group.config.stack_size,
+        roll_lock: lock.map(Arc::new),
         recycle: Recycle {
             maximum_requests: group.config.maximum_requests,
             inactivity_timeout: group.config.inactivity_timeout,

@@ -13,6 +13,7 @@ use rustapp_daemon_protocol::TOKEN_LEN;
 
 use super::os::{self, Forked};
 use super::process;
+use super::rolling::{self, RollLock};
 use super::runtime::{DaemonRuntime, GroupRuntime};
 use crate::config::{AppTable, DaemonGroup, GroupIndex, ServerConfig};
 use crate::ffi::{self, Exit, Pool, Server};
@@ -73,7 +74,17 @@ pub(crate) fn start(
     let ended = Arc::new(AtomicBool::new(false));
     for (index, group) in runtime.each_group() {
         for _ in 0..group.config.processes {
-            let pid = spawn(&runtime, index, main)?;
+            // A group of one has nobody to take turns with.
+            let lock = (group.config.processes > 1)
+                .then(|| RollLock::open(&group.socket))
+                .transpose()
+                .map_err(|e| {
+                    format!(
+                        "cannot open {}: {e}",
+                        rolling::lock_path(&group.socket).display()
+                    )
+                })?;
+            let pid = spawn(&runtime, index, main, lock)?;
             log::info!(
                 "daemon group '{}' started process {pid}, listening on {}",
                 group.config.name,
@@ -88,6 +99,7 @@ pub(crate) fn start(
                     log::info!(
                         "daemon process {pid} of an earlier configuration generation has finished"
                     );
+                    drop(rolling::take(pid));
                     return None;
                 }
                 let replacement = replace(&runtime, index, main, pid, exit);
@@ -197,6 +209,7 @@ fn end_generation(daemons: &[i32], grace: std::time::Duration) {
         if let Ok(mut endpoints) = ENDPOINTS.lock() {
             for endpoint in endpoints.drain(..) {
                 let _ = std::fs::remove_file(&endpoint.socket);
+                let _ = std::fs::remove_file(rolling::lock_path(&endpoint.socket));
             }
         }
         let deadline = std::time::Instant::now() + grace;
@@ -224,11 +237,13 @@ fn replace(
         Exit::Signal(signal) => format!("was killed by signal {signal}"),
         Exit::Lost => "was lost".to_owned(),
     };
+    // Its turn to retire, if it had it, goes to its replacement.
+    let lock = rolling::take(pid);
     if ffi::is_stopping() {
         log::info!("daemon group '{name}' process {pid} {how} while Apache stops");
         return None;
     }
-    match spawn(runtime, index, main) {
+    match spawn(runtime, index, main, lock) {
         Ok(new_pid) if planned => {
             log::info!(
                 "daemon group '{name}' process {pid} retired; started process {new_pid} in its place"
@@ -250,10 +265,25 @@ fn replace(
     }
 }
 
-fn spawn(runtime: &DaemonRuntime, index: GroupIndex, main: Server<'static>) -> Result<i32, String> {
+/// Starts a process of group `index`; `lock` is its descriptor of the group's lock file (see
+/// `rolling`), which the parent keeps a copy of.
+fn spawn(
+    runtime: &DaemonRuntime,
+    index: GroupIndex,
+    main: Server<'static>,
+    lock: Option<RollLock>,
+) -> Result<i32, String> {
     match os::fork().map_err(|e| format!("fork failed: {e}"))? {
-        Forked::Child => process::run(runtime, index, main),
-        Forked::Parent(pid) => Ok(pid),
+        Forked::Child => {
+            rolling::close_inherited();
+            process::run(runtime, index, main, lock)
+        }
+        Forked::Parent(pid) => {
+            if let Some(lock) = lock {
+                rolling::keep(pid, lock);
+            }
+            Ok(pid)
+        }
     }
 }
 

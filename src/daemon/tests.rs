@@ -68,6 +68,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         queue_timeout: Duration::from_secs(60),
         max_tunnels: 8,
         stack_size: None,
+        roll_lock: None,
     };
     // Leaked: a daemon's applications live as long as its process.
     let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(vec![Some(LazyApp::new(

@@ -25,7 +25,7 @@ use super::stream::{HIGH_WATER, Stream};
 use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
-use crate::daemon::os::{self, STOP_REQUESTED};
+use crate::daemon::os::{self, RETIRE_REQUESTED, STOP_REQUESTED};
 
 const LISTENER: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -84,6 +84,8 @@ pub(crate) fn serve(
     let mut events = Events::with_capacity(256);
     let mut last_idle_check = Instant::now();
     let mut watched = Watched::new(&options.recycle);
+    // Whether this process was told it must wait for its turn to retire (said once).
+    let mut awaiting_turn = false;
     loop {
         if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
             if e.kind() != io::ErrorKind::Interrupted {
@@ -143,9 +145,11 @@ pub(crate) fn serve(
                     shared.epoch,
                     &mut watched,
                 ) {
-                    log::info!("daemon process {} retires: {reason}", std::process::id());
-                    let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
-                    state.retire(reason);
+                    if takes_its_turn(options, &reason, &mut awaiting_turn) {
+                        log::info!("daemon process {} retires: {reason}", std::process::id());
+                        let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
+                        state.retire(reason);
+                    }
                 }
             }
             Some((reason, since)) => {
@@ -184,6 +188,28 @@ struct Waiting {
 /// The event loop's waiting responses and tunnels. Each has an id: a waiting response's
 /// connection and a tunnel's connection are watched under token `2 * id`, a waiting body under
 /// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
+/// Whether the process may retire for `reason` now: at once when Apache restarts or stops (the
+/// next generation, or nobody, takes over), else when it gets its group's turn (see
+/// `rolling`), which it keeps until it has exited; until then it goes on serving, and asks
+/// again at the next look.
+fn takes_its_turn(options: &ServeOptions, reason: &str, awaiting_turn: &mut bool) -> bool {
+    let apaches =
+        STOP_REQUESTED.load(Ordering::Acquire) || RETIRE_REQUESTED.load(Ordering::Acquire);
+    match &options.roll_lock {
+        Some(lock) if !apaches && !lock.try_take() => {
+            if !*awaiting_turn {
+                *awaiting_turn = true;
+                log::info!(
+                    "daemon process {} would retire ({reason}); it serves on until no other process of its group is being replaced",
+                    std::process::id()
+                );
+            }
+            false
+        }
+        _ => true,
+    }
+}
+
 struct LoopState {
     registry: Registry,
     shared: Arc<Shared>,

@@ -41,6 +41,8 @@ pub(crate) use apps::{DaemonApps, LazyApp};
 pub(crate) use event_loop::serve;
 pub(crate) use recycle::Recycle;
 
+use super::rolling::RollLock;
+
 /// How a daemon serves.
 #[derive(Clone)]
 pub(crate) struct ServeOptions {
@@ -62,6 +64,9 @@ pub(crate) struct ServeOptions {
     pub(crate) max_tunnels: usize,
     /// Each worker thread's stack (`None`: Rust's default).
     pub(crate) stack_size: Option<usize>,
+    /// The group's turn to retire, taken before retiring for any reason but Apache's restart
+    /// or stop (`None` in a group of one process).
+    pub(crate) roll_lock: Option<std::sync::Arc<RollLock>>,
 }
 
 /// Why `serve` returned: the process retires and its supervisor starts another.
