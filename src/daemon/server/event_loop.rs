@@ -87,7 +87,14 @@ pub(crate) fn serve(
     // Whether this process was told it must wait for its turn to retire (said once).
     let mut awaiting_turn = false;
     loop {
-        if let Err(e) = poll.poll(&mut events, Some(Duration::from_secs(1))) {
+        // Once a second; while retiring, often enough that the last request's end is seen at
+        // once (a process with none running would otherwise wait out the second).
+        let look = if state.retiring.is_some() {
+            RETIRING_LOOK
+        } else {
+            Duration::from_secs(1)
+        };
+        if let Err(e) = poll.poll(&mut events, Some(look)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
@@ -188,6 +195,9 @@ struct Waiting {
 /// The event loop's waiting responses and tunnels. Each has an id: a waiting response's
 /// connection and a tunnel's connection are watched under token `2 * id`, a waiting body under
 /// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
+/// How often a retiring process looks whether its last request has ended.
+const RETIRING_LOOK: Duration = Duration::from_millis(50);
+
 /// Whether the process may retire for `reason` now: at once when Apache restarts or stops (the
 /// next generation, or nobody, takes over), else when it gets its group's turn (see
 /// `rolling`), which it keeps until it has exited; until then it goes on serving, and asks
