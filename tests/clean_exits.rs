@@ -13,15 +13,6 @@ use support::{Apache, ApacheConfig, artifacts, ensure_user, http};
 
 const USER: &str = "rustapp-test-a";
 
-/// The daemon process that answers `/t/info`.
-fn daemon_pid(apache: &Apache) -> u32 {
-    http::get(&apache.url("/t/info"))
-        .field("pid")
-        .expect("testapp's info names its process")
-        .parse()
-        .unwrap()
-}
-
 /// Whether process `pid` left its marker within 10 s.
 fn dropped(markers: &Path, pid: u32) -> bool {
     let marker = markers.join(format!("dropped.{pid}"));
@@ -46,7 +37,7 @@ fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
     )));
 
     // maximum-requests: the fifth request retires the process that served it.
-    let recycled = daemon_pid(&apache);
+    let recycled = apache.info_pid("/t/info");
     for _ in 0..4 {
         assert_eq!(http::get(&apache.url("/t/info")).status, 200);
     }
@@ -57,7 +48,7 @@ fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
     );
 
     // A graceful restart retires the daemons of the old generation.
-    let restarted = daemon_pid(&apache);
+    let restarted = apache.info_pid("/t/info");
     assert_ne!(restarted, recycled);
     apache.graceful();
     assert!(
@@ -67,7 +58,7 @@ fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
     );
 
     // Stopping Apache stops its daemons, which clean up first.
-    let stopped = daemon_pid(&apache);
+    let stopped = apache.info_pid("/t/info");
     assert_ne!(stopped, restarted);
     let log = apache.error_log();
     drop(apache);

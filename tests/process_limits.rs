@@ -26,20 +26,11 @@ fn start(options: &str) -> Apache {
     )))
 }
 
-/// The daemon process that answers `/t/info`.
-fn daemon_pid(apache: &Apache) -> u32 {
-    http::get(&apache.url("/t/info"))
-        .field("pid")
-        .expect("testapp's info names its process")
-        .parse()
-        .unwrap()
-}
-
 /// Waits up to 15 s for another process than `old` to answer.
 fn replaced(apache: &Apache, old: u32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if daemon_pid(apache) != old {
+        if apache.info_pid("/t/info") != old {
             return true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -86,7 +77,7 @@ impl Busy {
 fn memory_limit_retires_a_process_that_grows_past_it() {
     let apache = start("memory-limit=128M");
     let busy = Busy::start(&apache);
-    let first = daemon_pid(&apache);
+    let first = apache.info_pid("/t/info");
     for _ in 0..2 {
         assert_eq!(http::get(&apache.url("/t/leak?mib=80")).status, 200);
     }
@@ -102,7 +93,7 @@ fn memory_limit_retires_a_process_that_grows_past_it() {
 #[test]
 fn a_memory_limit_a_fresh_process_cannot_meet_is_not_enforced_in_a_loop() {
     let apache = start("memory-limit=1M");
-    let first = daemon_pid(&apache);
+    let first = apache.info_pid("/t/info");
     assert!(
         apache.wait_for_log("memory-limit=1 MiB is below the", 1, Duration::from_secs(5)),
         "{}",
@@ -110,7 +101,7 @@ fn a_memory_limit_a_fresh_process_cannot_meet_is_not_enforced_in_a_loop() {
     );
     // Looked at once a second: it went on serving.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(daemon_pid(&apache), first);
+    assert_eq!(apache.info_pid("/t/info"), first);
     assert!(!apache.error_log().contains("passed memory-limit"));
 }
 
@@ -118,7 +109,7 @@ fn a_memory_limit_a_fresh_process_cannot_meet_is_not_enforced_in_a_loop() {
 fn cpu_time_limit_retires_a_process_that_used_it() {
     let apache = start("cpu-time-limit=1");
     let busy = Busy::start(&apache);
-    let first = daemon_pid(&apache);
+    let first = apache.info_pid("/t/info");
     assert_eq!(http::get(&apache.url("/t/spin?ms=1500")).status, 200);
     assert!(replaced(&apache, first), "{}", apache.error_log());
     assert!(
@@ -137,7 +128,7 @@ fn cpu_time_limit_retires_a_process_that_used_it() {
 fn restart_interval_replaces_a_process_that_ran_that_long() {
     let apache = start("restart-interval=2");
     let busy = Busy::start(&apache);
-    let first = daemon_pid(&apache);
+    let first = apache.info_pid("/t/info");
     assert!(replaced(&apache, first), "{}", apache.error_log());
     assert!(
         apache.wait_for_log("(restart-interval=2)", 1, Duration::from_secs(5)),
@@ -156,10 +147,10 @@ fn touching_the_restart_file_rolls_the_group() {
     std::fs::write(&file, "").unwrap();
     let apache = start(&format!("restart-file={}", file.display()));
     let busy = Busy::start(&apache);
-    let first = daemon_pid(&apache);
+    let first = apache.info_pid("/t/info");
     // Untouched, it keeps serving.
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(daemon_pid(&apache), first);
+    assert_eq!(apache.info_pid("/t/info"), first);
     let later = std::time::SystemTime::now() + Duration::from_secs(1);
     std::fs::File::options()
         .write(true)
@@ -175,9 +166,9 @@ fn touching_the_restart_file_rolls_the_group() {
         apache.error_log()
     );
     // The new process takes the new time as its own: it is not replaced again.
-    let second = daemon_pid(&apache);
+    let second = apache.info_pid("/t/info");
     std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(daemon_pid(&apache), second);
+    assert_eq!(apache.info_pid("/t/info"), second);
     busy.served_all(&apache);
 }
 
@@ -196,7 +187,7 @@ fn stack_size_cpu_priority_and_supplementary_groups_shape_the_processes() {
     let deep = http::get(&apache.url("/t/deep?kib=8192"));
     assert_eq!(deep.status, 200, "{}\n{}", deep.text(), apache.error_log());
     assert_eq!(deep.field("depth").as_deref(), Some("8192"));
-    let pid = daemon_pid(&apache);
+    let pid = apache.info_pid("/t/info");
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // The nice value is the 19th field, the 17th after the command's closing parenthesis.
     let nice = stat.rsplit(')').next().unwrap().split_whitespace().nth(16);

@@ -364,6 +364,15 @@ impl Apache {
         unsafe { libc::kill(self.parent.id() as i32, libc::SIGUSR1) };
     }
 
+    /// The process that answers testapp's info at `path` (a daemon's, in daemon mode).
+    pub fn info_pid(&self, path: &str) -> u32 {
+        http::get(&self.url(path))
+            .field("pid")
+            .expect("testapp's info names its process")
+            .parse()
+            .unwrap()
+    }
+
     /// Pids of the parent's child processes (the ones serving requests).
     pub fn child_pids(&self) -> Vec<u32> {
         let parent = self.parent.id().to_string();
