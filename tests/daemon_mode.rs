@@ -607,6 +607,46 @@ fn a_library_replacement_rolls_through_the_group_one_process_at_a_time() {
 }
 
 #[test]
+fn a_turn_held_by_a_replacement_that_does_not_start_is_waited_for_no_longer_than_graceful_timeout()
+{
+    ensure_user(USER_A);
+    let dir = support::shared_temp_dir();
+    let library = dir.path().join("libsite.so");
+    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    let delay = dir.path().join("start-delay-ms");
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess stuck processes=2 threads=2 graceful-timeout=2 user={USER_A} home=/\n\
+         RustAppAlias /t {} process-group=stuck setting=START_DELAY_FILE={}",
+        library.display(),
+        delay.display()
+    )));
+    assert!(apache.wait_for_log(" serving as ", 2, Duration::from_secs(10)));
+    // From now on a process takes a minute to start: the first replacement holds the turn.
+    std::fs::write(&delay, "60000").unwrap();
+    let staged = dir.path().join("libsite.so.new");
+    std::fs::copy(&artifacts().testapp, &staged).unwrap();
+    std::fs::rename(&staged, &library).unwrap();
+    assert!(
+        apache.wait_for_log(
+            "did not get its group's turn to retire within graceful-timeout (2 s)",
+            1,
+            Duration::from_secs(15)
+        ),
+        "{}",
+        apache.error_log()
+    );
+    assert_eq!(
+        apache
+            .error_log()
+            .matches(" retires: its application library")
+            .count(),
+        2,
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
 fn inactivity_timeout_replaces_an_idle_process() {
     ensure_user(USER_A);
     let apache = Apache::start(ApacheConfig::new(&format!(

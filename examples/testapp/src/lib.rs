@@ -270,6 +270,13 @@ impl App for TestApp {
             // A slow start, for startup-timeout.
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
+        if let Some(path) = settings.get("START_DELAY_FILE") {
+            // A slow start decided later: the milliseconds in that file, if it is there.
+            if let Ok(ms) = std::fs::read_to_string(path) {
+                let ms = ms.trim().parse().unwrap_or(0);
+                std::thread::sleep(std::time::Duration::from_millis(ms));
+            }
+        }
         if settings.get("FAIL_TO_START").is_some() {
             return Err("FAIL_TO_START is set".into());
         }

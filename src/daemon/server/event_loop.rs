@@ -84,8 +84,8 @@ pub(crate) fn serve(
     let mut events = Events::with_capacity(256);
     let mut last_idle_check = Instant::now();
     let mut watched = Watched::new(&options.recycle);
-    // Whether this process was told it must wait for its turn to retire (said once).
-    let mut awaiting_turn = false;
+    // Since when this process has waited for its turn to retire.
+    let mut awaiting_turn = None;
     loop {
         // Once a second; while retiring, often enough that the last request's end is seen at
         // once (a process with none running would otherwise wait out the second).
@@ -192,34 +192,50 @@ struct Waiting {
     body_fd: Option<RawFd>,
 }
 
-/// The event loop's waiting responses and tunnels. Each has an id: a waiting response's
-/// connection and a tunnel's connection are watched under token `2 * id`, a waiting body under
-/// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
 /// How often a retiring process looks whether its last request has ended.
 const RETIRING_LOOK: Duration = Duration::from_millis(50);
 
 /// Whether the process may retire for `reason` now: at once when Apache restarts or stops (the
 /// next generation, or nobody, takes over), else when it gets its group's turn (see
 /// `rolling`), which it keeps until it has exited; until then it goes on serving, and asks
-/// again at the next look.
-fn takes_its_turn(options: &ServeOptions, reason: &str, awaiting_turn: &mut bool) -> bool {
+/// again at the next look. `awaiting_turn` is since when it has asked. A turn that does not
+/// come within graceful-timeout (a replacement that cannot start holds it) is not waited
+/// for longer: a process past a limit must not run on for ever.
+fn takes_its_turn(
+    options: &ServeOptions,
+    reason: &str,
+    awaiting_turn: &mut Option<Instant>,
+) -> bool {
     let apaches =
         STOP_REQUESTED.load(Ordering::Acquire) || RETIRE_REQUESTED.load(Ordering::Acquire);
-    match &options.roll_lock {
-        Some(lock) if !apaches && !lock.try_take() => {
-            if !*awaiting_turn {
-                *awaiting_turn = true;
-                log::info!(
-                    "daemon process {} would retire ({reason}); it serves on until no other process of its group is being replaced",
-                    std::process::id()
-                );
-            }
-            false
-        }
-        _ => true,
+    let Some(lock) = options.roll_lock.as_ref().filter(|_| !apaches) else {
+        return true;
+    };
+    if lock.try_take() {
+        return true;
     }
+    let since = *awaiting_turn.get_or_insert_with(|| {
+        log::info!(
+            "daemon process {} would retire ({reason}); it serves on until no other process of its group is being replaced",
+            std::process::id()
+        );
+        Instant::now()
+    });
+    let limit = options.recycle.graceful_timeout;
+    if since.elapsed() < limit {
+        return false;
+    }
+    log::warn!(
+        "daemon process {} did not get its group's turn to retire within graceful-timeout ({} s): another process's replacement has not started serving; it retires anyway ({reason})",
+        std::process::id(),
+        limit.as_secs()
+    );
+    true
 }
 
+/// The event loop's waiting responses and tunnels. Each has an id: a waiting response's
+/// connection and a tunnel's connection are watched under token `2 * id`, a waiting body under
+/// `2 * id + 1` (ids start at 1, so no token is the listener's or the waker's).
 struct LoopState {
     registry: Registry,
     shared: Arc<Shared>,
