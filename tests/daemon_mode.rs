@@ -325,6 +325,7 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
         ("RustAppDaemonProcess g user=root".to_owned(), "never run as root"),
         ("RustAppDaemonProcess g startup-timeout=never".to_owned(), "option 'startup-timeout=never': 'never' is not a whole number"),
         ("RustAppDaemonProcess g maximum-requests=none".to_owned(), "option 'maximum-requests=none': 'none' is not a whole number"),
+        ("RustAppSlowRequestLog soon".to_owned(), "RustAppSlowRequestLog: 'soon' is not Off or a number of seconds above 0"),
         ("RustAppDaemonProcess g memory-limit=10X".to_owned(), "option 'memory-limit=10X': '10X' is not a size from 1M to 1024G (bytes, or a number with K, M or G)"),
         (
             "RustAppDaemonProcess g\n<VirtualHost *>\n ServerName v.test\n RustAppDaemonProcess g\n</VirtualHost>".to_owned(),

@@ -146,6 +146,24 @@ pub(crate) fn rust_app_stream_idle_timeout(value: &str) -> Result<std::time::Dur
     seconds(value).map_err(|e| format!("RustAppStreamIdleTimeout: {e}"))
 }
 
+/// `RustAppSlowRequestLog SECONDS|Off` (for a server or a location): requests that take longer
+/// are logged once; Off (a zero duration) logs none.
+pub(crate) fn rust_app_slow_request_log(value: &str) -> Result<std::time::Duration, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(std::time::Duration::ZERO);
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+        .map(std::time::Duration::from_secs_f64)
+        .ok_or_else(|| {
+            format!(
+                "RustAppSlowRequestLog: '{value}' is not Off or a number of seconds above 0 (such as 2 or 0.5)"
+            )
+        })
+}
+
 /// `RustAppProcessGroup NAME` (for a server or a location).
 pub(crate) fn rust_app_process_group(
     tables: &mut ConfigTables,

@@ -18,7 +18,8 @@ pub(crate) use apps::{AppEntry, AppTable};
 pub(crate) use daemon::{DaemonGroup, parse_daemon_group, parse_group_reference};
 pub(crate) use directives::{
     rust_app_alias, rust_app_buffer_request_body, rust_app_daemon_process, rust_app_max_tunnels,
-    rust_app_process_group, rust_app_sendfile_root, rust_app_setting, rust_app_stream_idle_timeout,
+    rust_app_process_group, rust_app_sendfile_root, rust_app_setting, rust_app_slow_request_log,
+    rust_app_stream_idle_timeout,
 };
 pub(crate) use per_dir::DirConfig;
 pub(crate) use per_server::ServerConfig;

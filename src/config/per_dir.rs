@@ -27,6 +27,9 @@ pub(crate) struct DirConfig {
     /// `RustAppSendfileRoot`: the directories (resolved) under which an application may name
     /// a file for Apache to send (`X-Sendfile`). None: no file handoff.
     pub(crate) sendfile_roots: Option<Arc<Vec<std::path::PathBuf>>>,
+    /// `RustAppSlowRequestLog`: requests taking longer are logged once (zero: none). Unset
+    /// inherits; the default is none.
+    pub(crate) slow_request_log: Option<Duration>,
 }
 
 impl ConfigRecord for DirConfig {
@@ -43,6 +46,7 @@ impl ConfigRecord for DirConfig {
                 .sendfile_roots
                 .clone()
                 .or_else(|| base.sendfile_roots.clone()),
+            slow_request_log: add.slow_request_log.or(base.slow_request_log),
         }
     }
 }
@@ -63,6 +67,12 @@ impl DirConfig {
     ) -> Option<Duration> {
         dir.and_then(|d| d.stream_idle_timeout)
             .or(alias.stream_idle_timeout)
+    }
+
+    /// How long a request here may take before it is logged as slow, if it is watched.
+    pub(crate) fn slow_request_threshold(dir: Option<&DirConfig>) -> Option<Duration> {
+        dir.and_then(|d| d.slow_request_log)
+            .filter(|limit| !limit.is_zero())
     }
 
     /// Whether Apache's error handling replaces an application's error bodies here.

@@ -70,6 +70,7 @@ pub(crate) fn serve_via_daemon(
         },
     };
     let (mut conn, answer) = send_and_await(exchange, &feed, alias, group, &head, limit)?;
+    delivery.answered_by.set(conn.peer_pid);
     let name = described(group, &conn);
     let Frame::ResponseHead { status, headers } = answer else {
         log::error!(

@@ -26,9 +26,10 @@ const TRUSTED_PROXIES: usize = 12;
 const TRUSTED_PROXY_HEADERS: usize = 13;
 const ERROR_OVERRIDE: usize = 14;
 const SENDFILE_ROOT: usize = 15;
+const SLOW_REQUEST_LOG: usize = 16;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 17;
+pub(super) const COUNT: usize = 18;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -104,6 +105,13 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         SERVER_OR_SECTION,
         STREAM_IDLE_TIMEOUT,
         c"RustAppStreamIdleTimeout SECONDS: how long a response here may wait with nothing to send (server-sent events, long polls) before it is ended; in a daemon group it replaces request-timeout here",
+    ),
+    directive::<RustApp>(
+        c"RustAppSlowRequestLog",
+        Takes::One,
+        SERVER_OR_SECTION,
+        SLOW_REQUEST_LOG,
+        c"RustAppSlowRequestLog SECONDS|Off: a request here that takes longer (until its response has gone out) is logged once, with its URL, where it ran (daemon group and process, or embedded) and how long it took (default Off)",
     ),
     directive::<RustApp>(
         c"RustAppBufferRequestBody",
@@ -229,6 +237,10 @@ pub(super) fn apply(
         }
         STREAM_IDLE_TIMEOUT => {
             dir.stream_idle_timeout = Some(config::rust_app_stream_idle_timeout(words[0])?);
+            Ok(())
+        }
+        SLOW_REQUEST_LOG => {
+            dir.slow_request_log = Some(config::rust_app_slow_request_log(words[0])?);
             Ok(())
         }
         SENDFILE_ROOT => {

@@ -45,6 +45,8 @@ pub(crate) struct Delivery<'a> {
     pub(crate) error_override: bool,
     /// `RustAppSendfileRoot`: where `X-Sendfile` may name files.
     pub(crate) sendfile_roots: &'a [std::path::PathBuf],
+    /// Set by daemon mode: the daemon process that answered (for `RustAppSlowRequestLog`).
+    pub(crate) answered_by: std::cell::Cell<Option<u32>>,
 }
 
 /// How long a body may wait with nothing to send before the response is aborted; `None`: as

@@ -84,10 +84,12 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     };
     let dir = request.module_dir_config::<DirConfig>();
     let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
+    let started = std::time::Instant::now();
     let delivery = Delivery {
         idle: DirConfig::stream_idle_timeout(dir, alias),
         error_override: DirConfig::overrides_errors(dir),
         sendfile_roots: DirConfig::sendfile_roots(dir),
+        answered_by: std::cell::Cell::new(None),
     };
     // The type mod_mime guessed from the library's file name is not the application's.
     request.clear_content_type();
@@ -101,7 +103,8 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         },
         None => None,
     };
-    let status = match placement(request, alias, None) {
+    let placed = placement(request, alias, None);
+    let status = match placed {
         Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, &delivery),
         Ok(Placement::Group(index)) => match registry.group(index) {
             Some(group) => {
@@ -122,6 +125,29 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
             Err(HttpStatus::INTERNAL_SERVER_ERROR)
         }
     };
+    // A switched connection lasts as long as its tunnel: not a slow request.
+    if let (Some(limit), None) = (DirConfig::slow_request_threshold(dir), &_tunnel) {
+        let took = started.elapsed();
+        if took > limit {
+            let ran = match (placed, delivery.answered_by.get()) {
+                (Ok(Placement::Group(index)), pid) => {
+                    let group = registry
+                        .group(index)
+                        .map_or("?", |g| g.config.name.as_str());
+                    let pid = pid.map_or_else(|| "?".to_owned(), |pid| pid.to_string());
+                    format!("in daemon group '{group}' process {pid}")
+                }
+                _ => format!("embedded in Apache process {}", std::process::id()),
+            };
+            log::warn!(
+                "slow request: {} {} to {alias} took {} ms, {ran} (RustAppSlowRequestLog {} s)",
+                String::from_utf8_lossy(request.method()),
+                String::from_utf8_lossy(request.unparsed_uri()).escape_debug(),
+                took.as_millis(),
+                limit.as_secs_f64()
+            );
+        }
+    }
     match status {
         Ok(()) => HookStatus::Ok,
         Err(status) => status.into(),
