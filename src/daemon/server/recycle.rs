@@ -39,6 +39,8 @@ pub(super) struct Watched {
     /// CPU time used then (starting the applications): cpu-time-limit counts what serving
     /// used, so that a slow start does not retire every replacement at once.
     cpu_at_start: Duration,
+    /// Requests this process serves past maximum-requests (see `jitter`).
+    maximum_requests_jitter: u64,
 }
 
 impl Watched {
@@ -49,8 +51,19 @@ impl Watched {
             memory_at_start: resident_bytes().unwrap_or(0),
             memory_limit_unmet: false,
             cpu_at_start: cpu_time().unwrap_or_default(),
+            maximum_requests_jitter: recycle
+                .maximum_requests
+                .map_or(0, |max| jitter(max, u64::from(std::process::id()))),
         }
     }
+}
+
+/// Up to a tenth of `max` more requests, different from process to process (by `seed`), so
+/// that processes started together do not all reach maximum-requests together.
+fn jitter(max: u64, seed: u64) -> u64 {
+    // A multiplicative hash of the seed spreads neighbouring pids over the range.
+    let spread = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    spread % (max / 10 + 1)
 }
 
 fn modified(path: &std::path::Path) -> Option<SystemTime> {
@@ -168,9 +181,10 @@ pub(super) fn reason_to_retire(
     }
     let served = activity.served.load(Ordering::Acquire);
     if let Some(max) = recycle.maximum_requests {
-        if served >= max {
+        if served >= max + watched.maximum_requests_jitter {
             return Some(format!(
-                "it served {served} requests (maximum-requests={max})"
+                "it served {served} requests (maximum-requests={max}) with {} more of its own jitter",
+                watched.maximum_requests_jitter
             ));
         }
     }
@@ -192,4 +206,19 @@ pub(super) fn reason_to_retire(
         ));
     }
     past_a_limit(recycle, watched, epoch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jitter;
+
+    #[test]
+    fn maximum_requests_jitter_stays_within_a_tenth_and_differs_between_processes() {
+        let picks: Vec<u64> = (1000..1100).map(|pid| jitter(400, pid)).collect();
+        assert!(picks.iter().all(|&j| j <= 40), "{picks:?}");
+        let distinct: std::collections::BTreeSet<_> = picks.iter().collect();
+        assert!(distinct.len() > 20, "{picks:?}");
+        // Small limits stay exact.
+        assert!((1000..1100).all(|pid| jitter(5, pid) == 0));
+    }
 }
