@@ -40,6 +40,45 @@ pub(crate) fn serve(
     apps: &'static DaemonApps,
     options: ServeOptions,
 ) -> io::Result<Retired> {
+    let mut workers = Vec::new();
+    let retired = serve_until_retired(listener, apps, options, &mut workers)?;
+    Ok(after_the_workers(retired, &workers))
+}
+
+/// Least time the workers get to finish once serving has ended, however long retiring took.
+const LEAST_WORKER_WAIT: Duration = Duration::from_secs(1);
+
+/// Waits, within the retirement's limit, for the workers to end (the ready set stopped as
+/// serving ended): one may have taken a request at the very moment the last one ended, and
+/// the applications may only be cleaned up once no worker runs their code. One still running
+/// at the limit is cut off, and the clean-up is not run.
+fn after_the_workers(mut retired: Retired, workers: &[std::thread::JoinHandle<()>]) -> Retired {
+    let Some(until) = retired.clean_up_until else {
+        return retired;
+    };
+    let deadline = until.max(Instant::now() + LEAST_WORKER_WAIT);
+    let running = || workers.iter().filter(|w| !w.is_finished()).count();
+    while running() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if running() > 0 {
+        retired.reason = format!(
+            "{}; {} request(s) taken as it retired were still running at its limit and were cut off",
+            retired.reason,
+            running()
+        );
+        retired.clean_up_until = None;
+    }
+    retired
+}
+
+/// Serves until the process retires (or fails); the worker threads' handles go to `workers`.
+fn serve_until_retired(
+    listener: UnixListener,
+    apps: &'static DaemonApps,
+    options: ServeOptions,
+    workers: &mut Vec<std::thread::JoinHandle<()>>,
+) -> io::Result<Retired> {
     let mut poll = Poll::new()?;
     listener.set_nonblocking(true)?;
     let listener_fd = listener.as_raw_fd();
@@ -67,7 +106,7 @@ pub(crate) fn serve(
             builder = builder.stack_size(size);
         }
         let shared = shared.clone();
-        builder.spawn(move || work(n, &shared))?;
+        workers.push(builder.spawn(move || work(n, &shared))?);
     }
     // Workers wait on the ready set until it stops, when serving ends here.
     let _stop_workers = StopOnDrop(shared.clone());
@@ -160,7 +199,9 @@ pub(crate) fn serve(
                 }
             }
             Some((reason, since)) => {
-                let running = activity.outstanding.load(Ordering::Acquire);
+                // Requests running or waiting, and connections accepted before retiring that
+                // have not had their first turn yet.
+                let running = activity.outstanding.load(Ordering::Acquire) + shared.ready.waiting();
                 let limit = if STOP_REQUESTED.load(Ordering::Acquire) {
                     options.recycle.shutdown_timeout
                 } else {

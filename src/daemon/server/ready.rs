@@ -182,6 +182,12 @@ impl ReadySet {
             .collect()
     }
 
+    /// Connections still waiting in the set: after `close_idle`, those accepted but not yet
+    /// greeted, whose first request is on its way and is still served.
+    pub(super) fn waiting(&self) -> usize {
+        lock(&self.idle).conns.len()
+    }
+
     /// Whether the process retires (no connection waits any more).
     pub(super) fn is_closed(&self) -> bool {
         lock(&self.idle).closed
