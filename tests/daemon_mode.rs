@@ -474,12 +474,25 @@ fn maximum_requests_recycles_processes_under_load_without_a_failed_request() {
     );
 }
 
+/// A copy of testapp in `dir`, for a test that replaces it.
+fn installed_testapp(dir: &std::path::Path) -> std::path::PathBuf {
+    let library = dir.join("libsite.so");
+    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    library
+}
+
+/// A deployment: a new copy of the library is written beside it and renamed over it.
+fn deploy(library: &std::path::Path) {
+    let staged = library.with_extension("so.new");
+    std::fs::copy(&artifacts().testapp, &staged).unwrap();
+    std::fs::rename(&staged, library).unwrap();
+}
+
 #[test]
 fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
     ensure_user(USER_A);
     let dir = support::shared_temp_dir();
-    let library = dir.path().join("libsite.so");
-    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    let library = installed_testapp(dir.path());
     let apache = Apache::start(ApacheConfig::new(&format!(
         "RustAppDaemonProcess site processes=2 threads=8 user={USER_A} home=/\n\
          RustAppAlias /t {} process-group=site",
@@ -487,10 +500,7 @@ fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
     )));
     let before = http::get(&apache.url("/t/info")).field("pid");
     let (served, failures) = under_load(&apache, 3, true, || {
-        // A deployment: the new library is written beside the old one and renamed over it.
-        let staged = dir.path().join("libsite.so.new");
-        std::fs::copy(&artifacts().testapp, &staged).unwrap();
-        std::fs::rename(&staged, &library).unwrap();
+        deploy(&library);
     });
     assert!(
         failures.is_empty(),
@@ -522,8 +532,7 @@ fn p99_ms(latencies: &mut [Duration]) -> f64 {
 fn a_library_replacement_rolls_through_the_group_one_process_at_a_time() {
     ensure_user(USER_A);
     let dir = support::shared_temp_dir();
-    let library = dir.path().join("libsite.so");
-    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    let library = installed_testapp(dir.path());
     // Applications that take half a second to start: a group that replaced all its processes
     // at once would have none ready for that long.
     let apache = Apache::start(ApacheConfig::new(&format!(
@@ -551,9 +560,7 @@ fn a_library_replacement_rolls_through_the_group_one_process_at_a_time() {
     };
     std::thread::sleep(Duration::from_secs(1));
     let replaced_at = std::time::Instant::now();
-    let staged = dir.path().join("libsite.so.new");
-    std::fs::copy(&artifacts().testapp, &staged).unwrap();
-    std::fs::rename(&staged, &library).unwrap();
+    deploy(&library);
     // All three replaced.
     assert!(
         apache.wait_for_log(" serving as ", 6, Duration::from_secs(30)),
@@ -612,8 +619,7 @@ fn a_turn_held_by_a_replacement_that_does_not_start_is_waited_for_no_longer_than
 {
     ensure_user(USER_A);
     let dir = support::shared_temp_dir();
-    let library = dir.path().join("libsite.so");
-    std::fs::copy(&artifacts().testapp, &library).unwrap();
+    let library = installed_testapp(dir.path());
     let delay = dir.path().join("start-delay-ms");
     let apache = Apache::start(ApacheConfig::new(&format!(
         "RustAppDaemonProcess stuck processes=2 threads=2 graceful-timeout=2 user={USER_A} home=/\n\
@@ -624,9 +630,7 @@ fn a_turn_held_by_a_replacement_that_does_not_start_is_waited_for_no_longer_than
     assert!(apache.wait_for_log(" serving as ", 2, Duration::from_secs(10)));
     // From now on a process takes a minute to start: the first replacement holds the turn.
     std::fs::write(&delay, "60000").unwrap();
-    let staged = dir.path().join("libsite.so.new");
-    std::fs::copy(&artifacts().testapp, &staged).unwrap();
-    std::fs::rename(&staged, &library).unwrap();
+    deploy(&library);
     assert!(
         apache.wait_for_log(
             "did not get its group's turn to retire within graceful-timeout (2 s)",

@@ -73,21 +73,30 @@ impl Busy {
     }
 }
 
+/// While a client keeps asking, `provoke` (given the serving process) makes it pass a limit:
+/// another process serves soon after, the log says `says`, and no request failed.
+fn replaced_under_load(apache: &Apache, provoke: impl FnOnce(u32), says: &str) {
+    let busy = Busy::start(apache);
+    let first = apache.info_pid("/t/info");
+    provoke(first);
+    assert!(replaced(apache, first), "{}", apache.error_log());
+    assert!(
+        apache.wait_for_log(says, 1, Duration::from_secs(5)),
+        "{says:?} not logged:\n{}",
+        apache.error_log()
+    );
+    busy.served_all(apache);
+}
+
 #[test]
 fn memory_limit_retires_a_process_that_grows_past_it() {
     let apache = start("memory-limit=128M");
-    let busy = Busy::start(&apache);
-    let first = apache.info_pid("/t/info");
-    for _ in 0..2 {
-        assert_eq!(http::get(&apache.url("/t/leak?mib=80")).status, 200);
-    }
-    assert!(replaced(&apache, first), "{}", apache.error_log());
-    assert!(
-        apache.wait_for_log("passed memory-limit=128 MiB", 1, Duration::from_secs(5)),
-        "{}",
-        apache.error_log()
-    );
-    busy.served_all(&apache);
+    let leak = |_| {
+        for _ in 0..2 {
+            assert_eq!(http::get(&apache.url("/t/leak?mib=80")).status, 200);
+        }
+    };
+    replaced_under_load(&apache, leak, "passed memory-limit=128 MiB");
 }
 
 #[test]
@@ -108,34 +117,14 @@ fn a_memory_limit_a_fresh_process_cannot_meet_is_not_enforced_in_a_loop() {
 #[test]
 fn cpu_time_limit_retires_a_process_that_used_it() {
     let apache = start("cpu-time-limit=1");
-    let busy = Busy::start(&apache);
-    let first = apache.info_pid("/t/info");
-    assert_eq!(http::get(&apache.url("/t/spin?ms=1500")).status, 200);
-    assert!(replaced(&apache, first), "{}", apache.error_log());
-    assert!(
-        apache.wait_for_log(
-            "of CPU time serving (cpu-time-limit=1)",
-            1,
-            Duration::from_secs(5)
-        ),
-        "{}",
-        apache.error_log()
-    );
-    busy.served_all(&apache);
+    let spin = |_| assert_eq!(http::get(&apache.url("/t/spin?ms=1500")).status, 200);
+    replaced_under_load(&apache, spin, "of CPU time serving (cpu-time-limit=1)");
 }
 
 #[test]
 fn restart_interval_replaces_a_process_that_ran_that_long() {
     let apache = start("restart-interval=2");
-    let busy = Busy::start(&apache);
-    let first = apache.info_pid("/t/info");
-    assert!(replaced(&apache, first), "{}", apache.error_log());
-    assert!(
-        apache.wait_for_log("(restart-interval=2)", 1, Duration::from_secs(5)),
-        "{}",
-        apache.error_log()
-    );
-    busy.served_all(&apache);
+    replaced_under_load(&apache, |_| {}, "(restart-interval=2)");
 }
 
 #[test]
@@ -146,30 +135,24 @@ fn touching_the_restart_file_rolls_the_group() {
     let file = dir.path().join("restart.txt");
     std::fs::write(&file, "").unwrap();
     let apache = start(&format!("restart-file={}", file.display()));
-    let busy = Busy::start(&apache);
-    let first = apache.info_pid("/t/info");
-    // Untouched, it keeps serving.
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(apache.info_pid("/t/info"), first);
-    let later = std::time::SystemTime::now() + Duration::from_secs(1);
-    std::fs::File::options()
-        .write(true)
-        .open(&file)
-        .unwrap()
-        .set_modified(later)
-        .unwrap();
-    assert!(replaced(&apache, first), "{}", apache.error_log());
+    let touch = |first| {
+        // Untouched, it keeps serving.
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(apache.info_pid("/t/info"), first);
+        let later = std::time::SystemTime::now() + Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    };
     let changed = format!("its restart-file {} changed", file.display());
-    assert!(
-        apache.error_log().contains(&changed),
-        "{}",
-        apache.error_log()
-    );
+    replaced_under_load(&apache, touch, &changed);
     // The new process takes the new time as its own: it is not replaced again.
     let second = apache.info_pid("/t/info");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(apache.info_pid("/t/info"), second);
-    busy.served_all(&apache);
 }
 
 #[test]

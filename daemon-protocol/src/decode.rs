@@ -3,7 +3,7 @@ use std::fmt;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::frame::{Frame, HEADER_LEN, Limits, RequestHead, TOKEN_LEN, UserQuery, kind};
-use crate::pairs::Pairs;
+use crate::pairs::{Pairs, Span};
 
 /// Why the bytes from a peer are not a valid frame. After an error the connection is unusable
 /// (the stream's framing is lost): close it.
@@ -287,7 +287,7 @@ impl Reader {
         for _ in 0..count {
             let name = self.span(&payload)?;
             let value = self.span(&payload)?;
-            spans.push([name[0], name[1], value[0], value[1]]);
+            spans.push(Span([name[0], name[1], value[0], value[1]]));
         }
         Ok(Pairs::in_buffer(payload, spans))
     }

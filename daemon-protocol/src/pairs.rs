@@ -15,15 +15,12 @@ pub struct Pairs {
 
 /// Where one pair lies in the buffer: name start and length, value start and length.
 #[derive(Clone, Copy)]
-struct Span([u32; 4]);
+pub(crate) struct Span(pub(crate) [u32; 4]);
 
 impl Pairs {
     /// Pairs that lie in `data` where `spans` say; the decoder checked every span.
-    pub(crate) fn in_buffer(data: Bytes, spans: Vec<[u32; 4]>) -> Pairs {
-        Pairs {
-            data,
-            spans: spans.into_iter().map(Span).collect(),
-        }
+    pub(crate) fn in_buffer(data: Bytes, spans: Vec<Span>) -> Pairs {
+        Pairs { data, spans }
     }
 
     /// Each name and value, in order.

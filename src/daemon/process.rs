@@ -160,7 +160,11 @@ fn clean_up(apps: &'static DaemonApps, until: std::time::Instant, group: &str) {
             apps.stop_all();
             let _ = done.send(());
         });
-    if started.is_err() {
+    if let Err(e) = started {
+        log::warn!(
+            "daemon group '{group}' process {}: cannot start a thread for its applications' clean-up ({e}); the process ends without it",
+            std::process::id()
+        );
         return;
     }
     let left = until

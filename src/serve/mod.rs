@@ -84,7 +84,9 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     };
     let dir = request.module_dir_config::<DirConfig>();
     let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
-    let started = std::time::Instant::now();
+    // Only a watched location reads the clock.
+    let slow_after =
+        DirConfig::slow_request_threshold(dir).map(|limit| (limit, std::time::Instant::now()));
     let delivery = Delivery {
         idle: DirConfig::stream_idle_timeout(dir, alias),
         error_override: DirConfig::overrides_errors(dir),
@@ -126,7 +128,7 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         }
     };
     // A switched connection lasts as long as its tunnel: not a slow request.
-    if let (Some(limit), None) = (DirConfig::slow_request_threshold(dir), &_tunnel) {
+    if let (Some((limit, started)), None) = (slow_after, &_tunnel) {
         let took = started.elapsed();
         if took > limit {
             let ran = match (placed, delivery.answered_by.get()) {

@@ -48,9 +48,16 @@ impl Watched {
         Watched {
             next_look: Instant::now(),
             restart_file_was: recycle.restart_file.as_deref().and_then(modified),
-            memory_at_start: resident_bytes().unwrap_or(0),
+            // Read only for a limit that needs it.
+            memory_at_start: recycle
+                .memory_limit
+                .and_then(|_| resident_bytes())
+                .unwrap_or(0),
             memory_limit_unmet: false,
-            cpu_at_start: cpu_time().unwrap_or_default(),
+            cpu_at_start: recycle
+                .cpu_time_limit
+                .and_then(|_| cpu_time())
+                .unwrap_or_default(),
             maximum_requests_jitter: recycle
                 .maximum_requests
                 .map_or(0, |max| jitter(max, u64::from(std::process::id()))),
