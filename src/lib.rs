@@ -8,6 +8,8 @@
 //!   side of them;
 //! - [`respond`]: the one response pipeline (head, body, flushes, aborts) to the client;
 //! - [`host`]: the host side of the application ABI, and the rules a response head follows;
+//!   [`figures`]: what daemon groups and applications are doing, in memory shared by
+//!   Apache's processes and the daemons;
 //! - [`config`]: directives parsed once into plain data;
 //! - [`ffi`]: the basement, the only code that touches httpd's C API.
 
@@ -18,6 +20,7 @@
 mod config;
 mod daemon;
 mod ffi;
+mod figures;
 mod host;
 mod module;
 mod respond;

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The layers from the bottom; a module may use its own layer and those before it.
-const LAYERS: [&str; 7] = [
-    "ffi", "config", "host", "respond", "daemon", "serve", "module",
+const LAYERS: [&str; 8] = [
+    "ffi", "config", "figures", "host", "respond", "daemon", "serve", "module",
 ];
 
 fn layer(module: &str) -> Option<usize> {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Alias, ServerConfig, SettingList};
+use super::{Alias, DaemonGroup, ServerConfig, SettingList};
 use crate::ffi::Server;
 
 /// An application as a serving process starts it.
@@ -48,4 +48,12 @@ impl AppTable {
     pub(crate) fn by_index(&self) -> impl Iterator<Item = Option<&AppEntry>> {
         self.0.iter().map(Option::as_ref)
     }
+}
+
+/// Every daemon group of the configuration, from the main server on.
+pub(crate) fn daemon_groups(main: Server<'_>) -> Vec<Arc<DaemonGroup>> {
+    main.and_following()
+        .filter_map(|s| s.module_config::<ServerConfig>())
+        .flat_map(|c| c.daemon_groups.iter().cloned())
+        .collect()
 }

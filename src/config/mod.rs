@@ -14,7 +14,7 @@ mod tables;
 mod user_store;
 
 pub(crate) use alias::{Alias, MountPoint};
-pub(crate) use apps::{AppEntry, AppTable};
+pub(crate) use apps::{AppEntry, AppTable, daemon_groups};
 pub(crate) use daemon::{DaemonGroup, parse_daemon_group, parse_group_reference};
 pub(crate) use directives::{
     rust_app_alias, rust_app_buffer_request_body, rust_app_daemon_process, rust_app_max_tunnels,

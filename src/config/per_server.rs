@@ -21,6 +21,8 @@ pub(crate) struct ServerConfig {
     pub(crate) restrict_embedded: Option<bool>,
     /// `RustAppSocketPrefix` (read from the main server).
     pub(crate) socket_prefix: Option<String>,
+    /// `RustAppFigures` (read from the main server).
+    pub(crate) figures: Option<bool>,
     /// `RustAppMaxTunnels`; inherited by virtual hosts.
     pub(crate) max_tunnels: Option<usize>,
     /// `RustAppTrustedProxies`; inherited by virtual hosts.
@@ -48,6 +50,7 @@ impl ConfigRecord for ServerConfig {
                 .socket_prefix
                 .clone()
                 .or_else(|| base.socket_prefix.clone()),
+            figures: add.figures.or(base.figures),
             max_tunnels: add.max_tunnels.or(base.max_tunnels),
             trusted_proxies: add
                 .trusted_proxies
@@ -80,6 +83,11 @@ impl ServerConfig {
     /// its `threads` (so upgraded connections cannot take every thread).
     pub(crate) fn max_tunnels(&self, threads: usize) -> usize {
         self.max_tunnels.unwrap_or(threads.div_ceil(2))
+    }
+
+    /// Whether figures are kept (`RustAppFigures`, on unless turned off).
+    pub(crate) fn keeps_figures(&self) -> bool {
+        self.figures != Some(false)
     }
 
     /// Whether `RustAppRestrictEmbedded On` forbids running applications inside Apache here.

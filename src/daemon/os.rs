@@ -471,16 +471,7 @@ pub(crate) fn writable_within(fd: std::os::fd::RawFd, limit: std::time::Duration
     unsafe { libc::poll(&mut poll, 1, millis) > 0 && poll.revents & libc::POLLOUT != 0 }
 }
 
-/// Microseconds on the machine's monotonic clock, the same in every process (requests carry
-/// it from the Apache child to the daemon).
-pub(crate) fn monotonic_us() -> u64 {
-    use nix::time::{ClockId, clock_gettime};
-    // CLOCK_MONOTONIC always exists on Linux; 0 means "unknown" to the reader.
-    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |now| {
-        u64::try_from(now.tv_sec()).unwrap_or(0) * 1_000_000
-            + u64::try_from(now.tv_nsec()).unwrap_or(0) / 1000
-    })
-}
+pub(crate) use crate::ffi::monotonic_us;
 
 /// This process's resident memory in bytes (`VmRSS`), for `memory-limit`.
 pub(crate) fn resident_bytes() -> Option<u64> {

@@ -13,6 +13,7 @@ use super::runtime::DaemonRuntime;
 use super::server::{DaemonApps, LazyApp, Recycle, ServeOptions, serve};
 use crate::config::{AppEntry, DaemonGroup, GroupIndex};
 use crate::ffi::{self, Server, server_log_scope};
+use crate::figures::{self, EndReason, ProcessFigures};
 use crate::host::{AppInstance, load_library};
 
 /// A daemon that fails while starting waits this long before exiting, so a broken group is
@@ -20,18 +21,23 @@ use crate::host::{AppInstance, load_library};
 const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 
 /// Runs daemon `index` of `runtime` in this (just forked) process; never returns. `lock` is its
-/// descriptor of the group's lock file (see `rolling`).
+/// descriptor of the group's lock file (see `rolling`); `slot` its place in the group's
+/// figures.
 pub(crate) fn run(
     runtime: &DaemonRuntime,
     index: GroupIndex,
     main: Server<'static>,
     lock: Option<RollLock>,
+    slot: Option<usize>,
 ) -> ! {
     let _scope = server_log_scope(main);
+    let group = runtime.group(index).expect("a started group");
+    // Still the only thread: what is not this process's to write leaves it.
+    figures::keep_only_process_slots_of(group.figures.as_deref());
+    let figures = ProcessFigures::new(group.figures.clone(), slot);
     reset_signals();
     raise_open_files_limit();
     ffi::close_http_listeners();
-    let group = runtime.group(index).expect("a started group");
     let name = group.config.name.clone();
     let listener = group.listener_for_daemon();
     // Other groups' sockets are not this daemon's.
@@ -50,6 +56,7 @@ pub(crate) fn run(
                 std::process::id(),
                 STARTUP_FAILURE_DELAY.as_secs()
             );
+            figures.ending(EndReason::StartFailed);
             std::thread::sleep(STARTUP_FAILURE_DELAY);
             exit_now(FAILED);
         }
@@ -62,10 +69,11 @@ pub(crate) fn run(
     // startup-timeout: applications that do not finish starting in time cost the process.
     let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(limit) = group.config.startup_timeout {
-        let (started, name) = (started.clone(), name.clone());
+        let (started, name, figures) = (started.clone(), name.clone(), figures.clone());
         std::thread::spawn(move || {
             std::thread::sleep(limit);
             if !started.load(std::sync::atomic::Ordering::Acquire) {
+                figures.ending(EndReason::StartupTimeout);
                 log::error!(
                     "daemon group '{name}' process {} did not start its applications within its startup-timeout of {} s; it is replaced",
                     std::process::id(),
@@ -93,6 +101,7 @@ pub(crate) fn run(
     if let Some(lock) = &lock {
         lock.let_go();
     }
+    figures.serving();
     let options = ServeOptions {
         threads: group.config.threads as usize,
         token: group.token,
@@ -104,6 +113,7 @@ pub(crate) fn run(
         max_tunnels: group.config.max_tunnels as usize,
         stack_size: group.config.stack_size,
         roll_lock: lock.map(Arc::new),
+        figures,
         recycle: Recycle {
             maximum_requests: group.config.maximum_requests,
             inactivity_timeout: group.config.inactivity_timeout,

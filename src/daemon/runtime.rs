@@ -10,6 +10,7 @@ use rustapp_daemon_protocol::TOKEN_LEN;
 
 use super::connection::Connection;
 use crate::config::{AppTable, DaemonGroup, GroupIndex};
+use crate::figures::GroupFigures;
 
 /// New connections tried for one request whose head could not be written.
 const NEW_CONNECTION_ATTEMPTS: usize = 8;
@@ -29,6 +30,8 @@ pub(crate) struct GroupRuntime {
     listener: Mutex<Option<UnixListener>>,
     /// This Apache child's connections to the group, idle between requests.
     idle: Mutex<Vec<Connection>>,
+    /// The group's figures (`None` when they are off).
+    pub(crate) figures: Option<Arc<GroupFigures>>,
 }
 
 impl DaemonRuntime {
@@ -58,6 +61,7 @@ impl GroupRuntime {
         socket: PathBuf,
         token: [u8; TOKEN_LEN],
         listener: UnixListener,
+        figures: Option<Arc<GroupFigures>>,
     ) -> GroupRuntime {
         GroupRuntime {
             config,
@@ -65,6 +69,7 @@ impl GroupRuntime {
             token,
             listener: Mutex::new(Some(listener)),
             idle: Mutex::new(Vec::new()),
+            figures,
         }
     }
 

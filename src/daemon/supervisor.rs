@@ -15,8 +15,9 @@ use super::os::{self, Forked};
 use super::process;
 use super::rolling::{self, RollLock};
 use super::runtime::{DaemonRuntime, GroupRuntime};
-use crate::config::{AppTable, DaemonGroup, GroupIndex, ServerConfig};
+use crate::config::{self, AppTable, DaemonGroup, GroupIndex, ServerConfig};
 use crate::ffi::{self, Exit, Pool, Server};
+use crate::figures::{Board, EndReason, GroupFigures};
 
 /// A group's socket and token, kept by Apache's parent across configuration generations: during
 /// a graceful restart, children of the old generation and daemons of the new one meet on it.
@@ -37,6 +38,7 @@ pub(crate) fn start(
     main: Server<'static>,
     apps: Arc<AppTable>,
     group_count: usize,
+    board: &Board,
 ) -> Result<Option<Arc<DaemonRuntime>>, String> {
     if !ffi::is_serving_start() {
         return Ok(None);
@@ -44,17 +46,13 @@ pub(crate) fn start(
     let Some(main_config) = main.module_config::<ServerConfig>() else {
         return Ok(None);
     };
-    let groups: Vec<Arc<DaemonGroup>> = main
-        .and_following()
-        .filter_map(|s| s.module_config::<ServerConfig>())
-        .flat_map(|c| c.daemon_groups.iter().cloned())
-        .collect();
+    let groups = config::daemon_groups(main);
     let prefix = main_config
         .socket_prefix
         .clone()
         .unwrap_or_else(|| ffi::runtime_path(pconf, ""));
     // Also without groups: the sockets of groups no longer configured go.
-    let runtimes = group_runtimes(&groups, &prefix)?;
+    let runtimes = group_runtimes(&groups, &prefix, board)?;
     if runtimes.is_empty() {
         return Ok(None);
     }
@@ -84,7 +82,7 @@ pub(crate) fn start(
                         rolling::lock_path(&group.socket).display()
                     )
                 })?;
-            let pid = spawn(&runtime, index, main, lock)?;
+            let (pid, mut slot) = spawn(&runtime, index, main, lock)?;
             log::info!(
                 "daemon group '{}' started process {pid}, listening on {}",
                 group.config.name,
@@ -95,6 +93,11 @@ pub(crate) fn start(
                 .push(pid);
             let (runtime, live, ended) = (runtime.clone(), live.clone(), ended.clone());
             ffi::watch_process(main.process_pool(), pid, move |pid, exit| {
+                let group = runtime.group(index).expect("a started group");
+                if let Some(figures) = &group.figures {
+                    let (reason, detail) = end_reason(figures, slot, pid, &exit);
+                    figures.ended(slot, pid, reason, detail);
+                }
                 if ended.load(Ordering::Acquire) {
                     log::info!(
                         "daemon process {pid} of an earlier configuration generation has finished"
@@ -105,9 +108,11 @@ pub(crate) fn start(
                 let replacement = replace(&runtime, index, main, pid, exit);
                 if let Ok(mut live) = live.lock() {
                     live.retain(|&p| p != pid);
-                    live.extend(replacement);
+                    live.extend(replacement.map(|(pid, _)| pid));
                 }
-                replacement
+                let (pid, new_slot) = replacement?;
+                slot = new_slot;
+                Some(pid)
             });
         }
     }
@@ -133,7 +138,11 @@ pub(crate) fn start(
 
 /// Each group's runtime on its kept socket (created for groups new to the configuration;
 /// removed for groups no longer in it).
-fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<GroupRuntime>, String> {
+fn group_runtimes(
+    groups: &[Arc<DaemonGroup>],
+    prefix: &str,
+    board: &Board,
+) -> Result<Vec<GroupRuntime>, String> {
     let (apache_uid, _) = ffi::apache_child_user();
     let mut endpoints = ENDPOINTS
         .lock()
@@ -185,6 +194,7 @@ fn group_runtimes(groups: &[Arc<DaemonGroup>], prefix: &str) -> Result<Vec<Group
             endpoint.socket.clone(),
             endpoint.token,
             listener,
+            board.group(group.index).cloned(),
         ));
     }
     Ok(runtimes)
@@ -222,14 +232,38 @@ fn end_generation(daemons: &[i32], grace: std::time::Duration) {
     }
 }
 
-/// A daemon died: say how, and start another unless Apache is stopping.
+/// Why a daemon ended, for its group's figures: what it said itself when it retired or
+/// failed on purpose, else the signal or exit status its supervisor saw.
+fn end_reason(
+    figures: &GroupFigures,
+    slot: Option<usize>,
+    pid: i32,
+    exit: &Exit,
+) -> (EndReason, u64) {
+    if ffi::is_stopping() {
+        return (EndReason::Stopping, 0);
+    }
+    let said = || slot.and_then(|slot| figures.reported_reason(slot, pid));
+    match exit {
+        &Exit::Code(code @ (process::RETIRED | process::FAILED)) => {
+            said().map_or((EndReason::ExitCode, code as u64), |reason| (reason, 0))
+        }
+        &Exit::Code(code) => (EndReason::ExitCode, code as u64),
+        &Exit::Signal(signal) => (EndReason::Signal, signal as u64),
+        // Reaped by someone else: nothing is known.
+        Exit::Lost => (EndReason::Signal, 0),
+    }
+}
+
+/// A daemon died: say how, and start another (with its figures' slot) unless Apache is
+/// stopping.
 fn replace(
     runtime: &Arc<DaemonRuntime>,
     index: GroupIndex,
     main: Server<'static>,
     pid: i32,
     exit: Exit,
-) -> Option<i32> {
+) -> Option<(i32, Option<usize>)> {
     let name = &runtime.group(index).expect("a started group").config.name;
     let planned = matches!(exit, Exit::Code(process::RETIRED));
     let how = match exit {
@@ -244,17 +278,17 @@ fn replace(
         return None;
     }
     match spawn(runtime, index, main, lock) {
-        Ok(new_pid) if planned => {
+        Ok((new_pid, slot)) if planned => {
             log::info!(
                 "daemon group '{name}' process {pid} retired; started process {new_pid} in its place"
             );
-            Some(new_pid)
+            Some((new_pid, slot))
         }
-        Ok(new_pid) => {
+        Ok((new_pid, slot)) => {
             log::error!(
                 "daemon group '{name}' process {pid} {how}; started process {new_pid} in its place"
             );
-            Some(new_pid)
+            Some((new_pid, slot))
         }
         Err(e) => {
             log::error!(
@@ -265,24 +299,36 @@ fn replace(
     }
 }
 
-/// Starts a process of group `index`; `lock` is its descriptor of the group's lock file (see
-/// `rolling`), which the parent keeps a copy of.
+/// Starts a process of group `index`: its pid, and its slot in the group's figures. `lock`
+/// is its descriptor of the group's lock file (see `rolling`), which the parent keeps a copy
+/// of.
 fn spawn(
     runtime: &DaemonRuntime,
     index: GroupIndex,
     main: Server<'static>,
     lock: Option<RollLock>,
-) -> Result<i32, String> {
-    match os::fork().map_err(|e| format!("fork failed: {e}"))? {
+) -> Result<(i32, Option<usize>), String> {
+    let figures = runtime.group(index).and_then(|g| g.figures.as_ref());
+    let slot = figures.and_then(|f| f.reserve_slot());
+    let forked = os::fork().map_err(|e| {
+        if let (Some(figures), Some(slot)) = (figures, slot) {
+            figures.release(slot);
+        }
+        format!("fork failed: {e}")
+    })?;
+    match forked {
         Forked::Child => {
             rolling::close_inherited();
-            process::run(runtime, index, main, lock)
+            process::run(runtime, index, main, lock, slot)
         }
         Forked::Parent(pid) => {
             if let Some(lock) = lock {
                 rolling::keep(pid, lock);
             }
-            Ok(pid)
+            if let (Some(figures), Some(slot)) = (figures, slot) {
+                figures.started(slot, pid);
+            }
+            Ok((pid, slot))
         }
     }
 }

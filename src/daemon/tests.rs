@@ -69,6 +69,7 @@ fn start_daemon(threads: usize) -> (tempfile::TempDir, PathBuf) {
         max_tunnels: 8,
         stack_size: None,
         roll_lock: None,
+        figures: crate::figures::ProcessFigures::default(),
     };
     // Leaked: a daemon's applications live as long as its process.
     let apps: &'static DaemonApps = Box::leak(Box::new(DaemonApps::new(vec![Some(LazyApp::new(

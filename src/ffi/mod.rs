@@ -32,6 +32,7 @@ mod process;
 mod record;
 mod request;
 mod server;
+mod shared_memory;
 mod status;
 mod table;
 mod tunnel;
@@ -46,7 +47,7 @@ pub(crate) use log::{
     log_main, log_request, log_server, raise_module_log_level, request_log_scope, server_log_scope,
 };
 pub(crate) use log_level::ApacheLevel;
-pub(crate) use module::{ConfigRecord, Module, ModuleRecord};
+pub(crate) use module::{ConfigRecord, Module, ModuleRecord, StatusFlags};
 pub(crate) use pool::Pool;
 pub(crate) use process::{
     Exit, apache_child_user, close_http_listeners, is_exiting, is_serving_start, is_stopping,
@@ -55,6 +56,7 @@ pub(crate) use process::{
 
 pub(crate) use request::{BodyInput, Request, ServerVar};
 pub(crate) use server::Server;
+pub(crate) use shared_memory::{SharedWords, monotonic_us, unmap_shared_memory_but};
 pub(crate) use status::{HookStatus, HttpStatus};
 pub(crate) use tunnel::{ClientRead, ClientTunnel, send_to_peer};
 pub(crate) use wait::{TunnelReady, Woke, wait_readable, wait_tunnel};

@@ -54,6 +54,16 @@ pub(crate) trait Module: 'static {
     fn check_require(request: Request<'_>, require_line: &[u8]) -> RequireCheck;
     /// Checks a `Require NAME-group` line when the configuration is read.
     fn parse_require_line(require_line: &[u8]) -> Result<(), String>;
+
+    /// mod_status's page is being written: the module's section of it.
+    fn status_section(request: Request<'_>, flags: StatusFlags);
+}
+
+/// How mod_status writes its page.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StatusFlags {
+    /// The machine-readable form (`?auto`): `Name: value` lines, no HTML.
+    pub(crate) short: bool,
 }
 
 /// The module record. Apache writes into it (index, list link, DSO handle), so it lives in

@@ -12,7 +12,7 @@ use super::entry::guard;
 use super::index;
 use super::log::{install_module_logger, log_main};
 use super::log_level::ApacheLevel;
-use super::module::{ConfigRecord, Module, ModuleRecord};
+use super::module::{ConfigRecord, Module, ModuleRecord, StatusFlags};
 use super::pool::Pool;
 use super::request::Request;
 use super::server::Server;
@@ -141,6 +141,7 @@ unsafe extern "C" fn register_hooks<M: Module>(pool: *mut sys::apr_pool_t) {
                 ptr::null(),
                 sys::APR_HOOK_MIDDLE,
             );
+            sys::rustapp_shim_hook_status(Some(status_hook::<M>));
         }
     })
 }
@@ -163,6 +164,15 @@ unsafe extern "C" fn handler<M: Module>(request: *mut sys::request_rec) -> c_int
     // SAFETY: Apache passes the request being processed.
     guard(sys::HTTP_INTERNAL_SERVER_ERROR, || {
         M::handler(unsafe { Request::from_raw(request) }).raw()
+    })
+}
+
+unsafe extern "C" fn status_hook<M: Module>(request: *mut sys::request_rec, flags: c_int) -> c_int {
+    // SAFETY: mod_status passes the request whose page it writes.
+    guard(sys::OK, || {
+        let short = unsafe { sys::rustapp_shim_status_is_short(flags) } != 0;
+        M::status_section(unsafe { Request::from_raw(request) }, StatusFlags { short });
+        sys::OK
     })
 }
 

@@ -7,6 +7,8 @@
 #include <apr_portable.h>
 #include <apr_poll.h>
 #include <apr_strings.h>
+#include <apr_optional_hooks.h>
+#include <mod_status.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -235,4 +237,14 @@ int rustapp_shim_send_file(request_rec *r, int fd)
         r->connection->keepalive = AP_CONN_CLOSE;
     }
     return OK;
+}
+
+void rustapp_shim_hook_status(int (*hook)(request_rec *r, int flags))
+{
+    APR_OPTIONAL_HOOK(ap, status_hook, hook, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+int rustapp_shim_status_is_short(int flags)
+{
+    return (flags & AP_STATUS_SHORT) != 0;
 }

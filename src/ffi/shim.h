@@ -27,7 +27,6 @@ void rustapp_shim_abort_response(request_rec *r);
  * without TLS), or -1 (an HTTP/2 stream shares its connection). */
 int rustapp_shim_client_socket_fd(request_rec *r);
 
-#endif
 
 /* Switches the connection of `r` to the protocol `upgrade`: sends the 101 interim response
  * (with r->headers_out), takes the HTTP framing, request timeouts and TLS write coalescing
@@ -59,3 +58,11 @@ const char *rustapp_shim_cgi_var(request_rec *r, int which);
  * sends a file: Last-Modified, ETag, conditional requests (304/412) and ranges. Takes `fd`
  * (closed with the request). OK, or the status to answer instead (304, 412, 404). */
 int rustapp_shim_send_file(request_rec *r, int fd);
+
+/* Registers `hook` for mod_status's optional status hook (it runs if mod_status is loaded). */
+void rustapp_shim_hook_status(int (*hook)(request_rec *r, int flags));
+
+/* mod_status's flags: whether the page is the machine-readable one (?auto). */
+int rustapp_shim_status_is_short(int flags);
+
+#endif

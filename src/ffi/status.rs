@@ -11,10 +11,15 @@ pub(crate) struct HttpStatus(u16);
 impl HttpStatus {
     pub(crate) const BAD_REQUEST: HttpStatus = HttpStatus(400);
     pub(crate) const NOT_FOUND: HttpStatus = HttpStatus(404);
+    pub(crate) const METHOD_NOT_ALLOWED: HttpStatus = HttpStatus(405);
     pub(crate) const INTERNAL_SERVER_ERROR: HttpStatus = HttpStatus(500);
     pub(crate) const BAD_GATEWAY: HttpStatus = HttpStatus(502);
     pub(crate) const SERVICE_UNAVAILABLE: HttpStatus = HttpStatus(503);
     pub(crate) const GATEWAY_TIME_OUT: HttpStatus = HttpStatus(504);
+
+    pub(crate) fn code(self) -> u16 {
+        self.0
+    }
 
     /// A status Apache's own functions chose (304 Not Modified, 412, ...): 300–599 as given,
     /// anything else 500.

@@ -27,9 +27,10 @@ const TRUSTED_PROXY_HEADERS: usize = 13;
 const ERROR_OVERRIDE: usize = 14;
 const SENDFILE_ROOT: usize = 15;
 const SLOW_REQUEST_LOG: usize = 16;
+const FIGURES: usize = 17;
 
 /// Entries in the table, with the end marker.
-pub(super) const COUNT: usize = 18;
+pub(super) const COUNT: usize = 19;
 
 const SERVER: Context = Context::SERVER;
 const SERVER_OR_SECTION: Context = Context::SERVER.and(Context::SECTION);
@@ -77,6 +78,13 @@ pub(super) static COMMANDS: CommandTable<COUNT> = CommandTable::new([
         SERVER,
         RESTRICT_EMBEDDED,
         c"RustAppRestrictEmbedded On|Off: refuse to run applications inside Apache's own processes (default Off)",
+    ),
+    directive::<RustApp>(
+        c"RustAppFigures",
+        Takes::Flag,
+        SERVER,
+        FIGURES,
+        c"RustAppFigures On|Off: keep figures of daemon groups and applications for mod_status and the rustapp-metrics handler (default On; main server only)",
     ),
     directive::<RustApp>(
         c"RustAppSocketPrefix",
@@ -219,6 +227,10 @@ pub(super) fn apply(
         }
         RESTRICT_EMBEDDED => {
             cmd.server_config_mut::<ServerConfig>().restrict_embedded = Some(flag);
+            Ok(())
+        }
+        FIGURES => {
+            cmd.server_config_mut::<ServerConfig>().figures = Some(flag);
             Ok(())
         }
         SOCKET_PREFIX => {

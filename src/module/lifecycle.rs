@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use super::directives::tables_of;
-use crate::config::{Alias, AppTable, ServerConfig};
-use crate::ffi::{Pool, Server, raise_module_log_level, server_log_scope};
+use crate::config::{Alias, AppTable, ServerConfig, daemon_groups};
+use crate::ffi::{Pool, Server, is_serving_start, raise_module_log_level, server_log_scope};
+use crate::figures::Board;
 use crate::host::{AppContext, AppInstance, HOST_V1, load_library};
 use crate::serve::{Generation, Registry};
 
@@ -26,9 +27,34 @@ pub(super) fn post_config(pconf: Pool<'static>, main: Server<'static>) -> Result
         .map(|t| (t.alias_count(), t.group_count()))
         .unwrap_or_default();
     let apps = Arc::new(AppTable::collect(main, alias_count));
-    let daemons = crate::daemon::start(pconf, main, apps.clone(), group_count)?;
-    pconf.keep(GENERATION, Generation { apps, daemons });
+    let figures = Arc::new(figures_for(main, &apps, group_count)?);
+    let daemons = crate::daemon::start(pconf, main, apps.clone(), group_count, &figures)?;
+    pconf.keep(
+        GENERATION,
+        Generation {
+            apps,
+            daemons,
+            figures,
+        },
+    );
     Ok(())
+}
+
+/// The generation's figures: mapped only when Apache is really about to serve (not for
+/// `apache2 -t`, nor the first of the two configuration passes at start), unless
+/// `RustAppFigures Off`.
+fn figures_for(
+    main: Server<'static>,
+    apps: &AppTable,
+    group_count: usize,
+) -> Result<Board, String> {
+    let on = main
+        .module_config::<ServerConfig>()
+        .is_some_and(ServerConfig::keeps_figures);
+    if !on || !is_serving_start() {
+        return Ok(Board::default());
+    }
+    Board::for_generation(&daemon_groups(main), group_count, apps)
 }
 
 /// `child_init`: this child's registry, and every embedded application started in it.

@@ -8,7 +8,7 @@ mod lifecycle;
 use crate::config::{DirConfig, ServerConfig};
 use crate::ffi::{
     Args, Cmd, HookStatus, Module, ModuleRecord, PasswordCheck, Pool, RealmHashLookup, Request,
-    RequireCheck, Server,
+    RequireCheck, Server, StatusFlags,
 };
 use crate::serve;
 
@@ -82,5 +82,9 @@ impl Module for RustApp {
 
     fn parse_require_line(require_line: &[u8]) -> Result<(), String> {
         serve::required_groups(require_line).map(|_| ())
+    }
+
+    fn status_section(request: Request<'_>, flags: StatusFlags) {
+        serve::status_section(request, flags)
     }
 }

@@ -4,17 +4,20 @@
 
 mod auth;
 mod embedded;
+mod figures_pages;
 mod placement;
 mod registry;
 
 use std::ffi::CStr;
 
 pub(crate) use auth::{check_groups, check_password, realm_hash, required_groups};
+pub(crate) use figures_pages::status_section;
 pub(crate) use registry::{Generation, Registry};
 
 use crate::config::{Alias, DirConfig, ServerConfig};
 use crate::daemon::serve_via_daemon;
 use crate::ffi::{HookStatus, HttpStatus, Request, request_log_scope, threads_per_child};
+use crate::figures::{AliasFigures, GroupFigures};
 use crate::host::Exchange;
 use crate::respond::{Delivery, TunnelSlot};
 use placement::{EmbeddingForbidden, Placement, placement};
@@ -68,6 +71,9 @@ fn reserve_tunnel(request: Request<'_>, alias: &Alias) -> Option<TunnelSlot> {
 }
 
 pub(crate) fn handle(request: Request<'_>) -> HookStatus {
+    if request.handler() == Some(figures_pages::METRICS_HANDLER) {
+        return figures_pages::serve_metrics(request);
+    }
     if request.handler() != Some(HANDLER_NAME) {
         return HookStatus::Declined;
     }
@@ -84,9 +90,7 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     };
     let dir = request.module_dir_config::<DirConfig>();
     let pass_authorization = dir.is_some_and(DirConfig::passes_authorization);
-    // Only a watched location reads the clock.
-    let slow_after =
-        DirConfig::slow_request_threshold(dir).map(|limit| (limit, std::time::Instant::now()));
+    let slow_after = DirConfig::slow_request_threshold(dir);
     let delivery = Delivery {
         idle: DirConfig::stream_idle_timeout(dir, alias),
         error_override: DirConfig::overrides_errors(dir),
@@ -106,6 +110,9 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
         None => None,
     };
     let placed = placement(request, alias, None);
+    let figures = Counted::new(registry, alias, placed);
+    // Only a counted request, or one in a watched location, reads the clock.
+    let started = (figures.alias.is_some() || slow_after.is_some()).then(std::time::Instant::now);
     let status = match placed {
         Ok(Placement::Embedded) => embedded::serve(&exchange, alias, registry, &delivery),
         Ok(Placement::Group(index)) => match registry.group(index) {
@@ -127,8 +134,9 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
             Err(HttpStatus::INTERNAL_SERVER_ERROR)
         }
     };
+    figures.over(status.err(), started);
     // A switched connection lasts as long as its tunnel: not a slow request.
-    if let (Some((limit, started)), None) = (slow_after, &_tunnel) {
+    if let (Some(limit), Some(started), None) = (slow_after, started, &_tunnel) {
         let took = started.elapsed();
         if took > limit {
             let ran = match (placed, delivery.answered_by.get()) {
@@ -153,5 +161,48 @@ pub(crate) fn handle(request: Request<'_>) -> HookStatus {
     match status {
         Ok(()) => HookStatus::Ok,
         Err(status) => status.into(),
+    }
+}
+
+/// A request counted in its application's figures and, in a daemon group, the group's.
+struct Counted<'r> {
+    alias: Option<&'r AliasFigures>,
+    group: Option<&'r GroupFigures>,
+}
+
+impl<'r> Counted<'r> {
+    /// Counts the request as begun.
+    fn new(
+        registry: &'r Registry,
+        alias: &Alias,
+        placed: Result<Placement, EmbeddingForbidden>,
+    ) -> Counted<'r> {
+        let counted = Counted {
+            alias: registry.alias_figures(alias.index),
+            group: match placed {
+                Ok(Placement::Group(index)) => {
+                    registry.group(index).and_then(|g| g.figures.as_deref())
+                }
+                _ => None,
+            },
+        };
+        if let Some(figures) = counted.alias {
+            figures.request_began();
+        }
+        if let Some(figures) = counted.group {
+            figures.request_sent();
+        }
+        counted
+    }
+
+    /// The request is over, answered with Apache's `error` page if it has one.
+    fn over(&self, error: Option<HttpStatus>, started: Option<std::time::Instant>) {
+        let code = error.map(HttpStatus::code);
+        if let Some(figures) = self.group {
+            figures.request_over(code);
+        }
+        if let (Some(figures), Some(started)) = (self.alias, started) {
+            figures.request_over(started.elapsed(), code.is_some());
+        }
     }
 }

@@ -11,6 +11,7 @@ pub(crate) enum Placement {
 }
 
 /// `RustAppRestrictEmbedded On` forbids running the application inside Apache here.
+#[derive(Clone, Copy)]
 pub(crate) struct EmbeddingForbidden;
 
 /// Where `app` runs for `request`: the group chosen for this use (a user store's

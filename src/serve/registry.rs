@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use crate::config::{AliasIndex, AppTable, GroupIndex};
 use crate::daemon::{DaemonRuntime, GroupRuntime};
+use crate::figures::{AliasFigures, Board};
 use crate::host::{AppInstance, AppSlot};
 
 /// What Apache's parent sets up for one configuration generation (kept in its configuration
@@ -14,6 +15,8 @@ pub(crate) struct Generation {
     pub(crate) apps: std::sync::Arc<AppTable>,
     /// The daemon groups, if the configuration defines any and Apache is serving.
     pub(crate) daemons: Option<std::sync::Arc<DaemonRuntime>>,
+    /// The figures shown on mod_status's page and by the metrics handler.
+    pub(crate) figures: std::sync::Arc<Board>,
 }
 
 /// One Apache child's runtime state.
@@ -59,6 +62,16 @@ impl Registry {
     /// Daemon group `group`'s side in this process.
     pub(crate) fn group(&self, group: GroupIndex) -> Option<&GroupRuntime> {
         self.generation.daemons.as_ref()?.group(group)
+    }
+
+    /// The generation this process serves.
+    pub(crate) fn generation(&self) -> &'static Generation {
+        self.generation
+    }
+
+    /// Application `alias`'s figures, if they are kept.
+    pub(crate) fn alias_figures(&self, alias: AliasIndex) -> Option<&AliasFigures> {
+        self.generation.figures.alias(alias)
     }
 
     /// Destroys every instance (the process is exiting).

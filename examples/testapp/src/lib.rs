@@ -385,6 +385,13 @@ impl App for TestApp {
             }
             // Ends the whole serving process, as a crash in native code would.
             "/abort" => std::process::abort(),
+            // Overwrites every writable shared mapping this process has, as a compromised
+            // or buggy application could: what it reaches is what it can corrupt.
+            "/scribble" => Ok(Response::text(format!(
+                "mappings={}\npid={}\n",
+                scribble_on_shared_memory(),
+                std::process::id()
+            ))),
             "/error" => Err("the test asked for an error".into()),
             "/bad-header" => {
                 Ok(Response::text("never sent").with_header("X-Split", "a\r\nInjected: yes"))
@@ -431,3 +438,32 @@ impl App for TestApp {
 }
 
 rustapp::export_app!(TestApp);
+
+/// Fills every writable shared mapping of this process with 0xFF bytes; how many there were.
+fn scribble_on_shared_memory() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut written = 0;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !(perms.starts_with("rw") && perms.ends_with('s')) {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        // SAFETY: none — this is the misbehaviour under test. The mapping is this process's,
+        // writable, and `end - start` bytes long.
+        unsafe { std::ptr::write_bytes(start as *mut u8, 0xFF, end - start) };
+        written += 1;
+    }
+    written
+}

@@ -32,6 +32,7 @@ pub(super) fn serve_request(
     if let Some(refusal) = queued_too_long(&head, options) {
         return sent(conn.send(&refusal), conn);
     }
+    let _running = clock.running(&head.uri);
     let app = match apps.get(head.app) {
         Ok(app) => app,
         Err(reason) => return sent(conn.send(&failed(500, &reason)), conn),

@@ -4,6 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::figures::{ProcessFigures, Running};
+
 /// A worker's record of running application code: while it does, when that call passes its
 /// limit. A call that has not returned a while after (its thread cannot be freed) makes the
 /// process retire (see `recycle::stuck_call`).
@@ -12,6 +14,9 @@ pub(super) struct AppClock<'s> {
     pub(super) limit_ms: &'s AtomicU64,
     /// When serving began; the times count from it.
     pub(super) epoch: Instant,
+    /// Where the worker shows what it runs.
+    pub(super) figures: &'s ProcessFigures,
+    pub(super) worker: usize,
 }
 
 /// Marks the end of a call into application code when dropped.
@@ -32,5 +37,10 @@ impl AppClock<'_> {
             .store(limit.as_millis() as u64, Ordering::Release);
         self.deadline_ms.store(deadline, Ordering::Release);
         InApp(self.deadline_ms)
+    }
+
+    /// The worker runs a request for `url` until the guard drops (for the status figures).
+    pub(super) fn running(&self, url: &[u8]) -> Running<'_> {
+        self.figures.running(self.worker, url)
     }
 }

@@ -26,6 +26,7 @@ use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
 use crate::daemon::os::{self, RETIRE_REQUESTED, STOP_REQUESTED};
+use crate::figures::EndReason;
 
 const LISTENER: Token = Token(0);
 const WAKE: Token = Token(1);
@@ -169,6 +170,7 @@ fn serve_until_retired(
             last_idle_check = Instant::now();
         }
         if let Some(stuck) = stuck_call(activity, shared.epoch) {
+            options.figures.ending(EndReason::RequestTimeout);
             // Its Apache child has answered 504 already; the thread cannot be stopped from
             // outside, so the process ends and its supervisor starts another.
             let limit = if stuck.limit == options.request_timeout {
@@ -184,7 +186,7 @@ fn serve_until_retired(
         }
         match &state.retiring {
             None => {
-                if let Some(reason) = reason_to_retire(
+                if let Some((why, reason)) = reason_to_retire(
                     &options.recycle,
                     activity,
                     shared.apps,
@@ -193,6 +195,7 @@ fn serve_until_retired(
                 ) {
                     if takes_its_turn(options, &reason, &mut awaiting_turn) {
                         log::info!("daemon process {} retires: {reason}", std::process::id());
+                        options.figures.ending(why);
                         let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
                         state.retire(reason);
                     }
@@ -346,11 +349,13 @@ impl LoopState {
             return;
         }
         self.waiting.insert(id, Waiting { stream, body_fd });
+        self.shared.options.figures.streams(self.waiting.len());
     }
 
     /// Stops watching a waiting response and takes it.
     fn unpark(&mut self, id: usize) -> Option<Stream> {
         let waiting = self.waiting.remove(&id)?;
+        self.shared.options.figures.streams(self.waiting.len());
         let conn_fd = waiting.stream.connection_fd();
         let _ = self.registry.deregister(&mut SourceFd(&conn_fd));
         if let Some(fd) = waiting.body_fd {
@@ -361,10 +366,7 @@ impl LoopState {
 
     /// A response that waited is over: its connection idles, or is gone.
     fn finished(&mut self, conn: Option<Connection>) {
-        self.shared
-            .activity
-            .outstanding
-            .fetch_sub(1, Ordering::AcqRel);
+        self.shared.one_less_outstanding();
         if let Some(conn) = conn {
             self.keep_idle(conn);
         }
@@ -381,6 +383,7 @@ impl LoopState {
         {
             Ok(()) => {
                 self.tunnels.insert(id, conn);
+                self.shared.options.figures.tunnels(self.tunnels.len());
             }
             Err(e) => {
                 log::error!("daemon: cannot watch a switched connection: {e}; it is closed");
@@ -404,6 +407,7 @@ impl LoopState {
     fn on_event(&mut self, token: Token, event: &Event) {
         let (id, is_body) = (token.0 / 2, token.0 % 2 == 1);
         if let Some(conn) = self.tunnels.remove(&id) {
+            self.shared.options.figures.tunnels(self.tunnels.len());
             return self.close_tunnel(Some(conn));
         }
         if !self.waiting.contains_key(&id) {

@@ -42,6 +42,7 @@ pub(crate) use event_loop::serve;
 pub(crate) use recycle::Recycle;
 
 use super::rolling::RollLock;
+use crate::figures::ProcessFigures;
 
 /// How a daemon serves.
 #[derive(Clone)]
@@ -67,6 +68,8 @@ pub(crate) struct ServeOptions {
     /// The group's turn to retire, taken before retiring for any reason but Apache's restart
     /// or stop (`None` in a group of one process).
     pub(crate) roll_lock: Option<std::sync::Arc<RollLock>>,
+    /// Where this process shows what it does (see `figures`).
+    pub(crate) figures: ProcessFigures,
 }
 
 /// Why `serve` returned: the process retires and its supervisor starts another.

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::apps::DaemonApps;
 use crate::daemon::os::{RETIRE_REQUESTED, STOP_REQUESTED, cpu_time, resident_bytes};
+use crate::figures::EndReason;
 
 /// When a daemon process retires so that a fresh one replaces it.
 #[derive(Clone, Default)]
@@ -80,7 +81,11 @@ fn modified(path: &std::path::Path) -> Option<SystemTime> {
 const MIB: u64 = 1 << 20;
 
 /// A limit of `recycle` this process has passed, looked at once a second.
-fn past_a_limit(recycle: &Recycle, watched: &mut Watched, epoch: Instant) -> Option<String> {
+fn past_a_limit(
+    recycle: &Recycle,
+    watched: &mut Watched,
+    epoch: Instant,
+) -> Option<(EndReason, String)> {
     let now = Instant::now();
     if now < watched.next_look {
         return None;
@@ -88,17 +93,23 @@ fn past_a_limit(recycle: &Recycle, watched: &mut Watched, epoch: Instant) -> Opt
     watched.next_look = now + LIMITS_LOOKED_AT;
     if let Some(interval) = recycle.restart_interval {
         if epoch.elapsed() >= interval {
-            return Some(format!(
-                "it ran for {} s (restart-interval={})",
-                epoch.elapsed().as_secs(),
-                interval.as_secs()
+            return Some((
+                EndReason::RestartInterval,
+                format!(
+                    "it ran for {} s (restart-interval={})",
+                    epoch.elapsed().as_secs(),
+                    interval.as_secs()
+                ),
             ));
         }
     }
     if let Some(path) = &recycle.restart_file {
         let now = modified(path);
         if now.is_some() && now != watched.restart_file_was {
-            return Some(format!("its restart-file {} changed", path.display()));
+            return Some((
+                EndReason::RestartFile,
+                format!("its restart-file {} changed", path.display()),
+            ));
         }
     }
     if let (Some(limit), false) = (recycle.memory_limit, watched.memory_limit_unmet) {
@@ -112,20 +123,26 @@ fn past_a_limit(recycle: &Recycle, watched: &mut Watched, epoch: Instant) -> Opt
                 watched.memory_at_start / MIB
             );
         } else if resident > limit {
-            return Some(format!(
-                "its resident memory, {} MiB, passed memory-limit={} MiB",
-                resident / MIB,
-                limit / MIB
+            return Some((
+                EndReason::MemoryLimit,
+                format!(
+                    "its resident memory, {} MiB, passed memory-limit={} MiB",
+                    resident / MIB,
+                    limit / MIB
+                ),
             ));
         }
     }
     if let (Some(limit), Some(used)) = (recycle.cpu_time_limit, cpu_time()) {
         let used = used.saturating_sub(watched.cpu_at_start);
         if used >= limit {
-            return Some(format!(
-                "it used {} s of CPU time serving (cpu-time-limit={})",
-                used.as_secs(),
-                limit.as_secs()
+            return Some((
+                EndReason::CpuTimeLimit,
+                format!(
+                    "it used {} s of CPU time serving (cpu-time-limit={})",
+                    used.as_secs(),
+                    limit.as_secs()
+                ),
             ));
         }
     }
@@ -179,19 +196,25 @@ pub(super) fn reason_to_retire(
     apps: &DaemonApps,
     epoch: Instant,
     watched: &mut Watched,
-) -> Option<String> {
+) -> Option<(EndReason, String)> {
     if STOP_REQUESTED.load(Ordering::Acquire) {
-        return Some("Apache is stopping".to_owned());
+        return Some((EndReason::Stopping, "Apache is stopping".to_owned()));
     }
     if RETIRE_REQUESTED.load(Ordering::Acquire) {
-        return Some("Apache is restarting; the next generation's processes take over".to_owned());
+        return Some((
+            EndReason::GracefulRestart,
+            "Apache is restarting; the next generation's processes take over".to_owned(),
+        ));
     }
     let served = activity.served.load(Ordering::Acquire);
     if let Some(max) = recycle.maximum_requests {
         if served >= max + watched.maximum_requests_jitter {
-            return Some(format!(
-                "it served {served} requests (maximum-requests={max}) with {} more of its own jitter",
-                watched.maximum_requests_jitter
+            return Some((
+                EndReason::MaximumRequests,
+                format!(
+                    "it served {served} requests (maximum-requests={max}) with {} more of its own jitter",
+                    watched.maximum_requests_jitter
+                ),
             ));
         }
     }
@@ -200,16 +223,16 @@ pub(super) fn reason_to_retire(
         if activity.outstanding.load(Ordering::Acquire) == 0
             && epoch.elapsed().saturating_sub(last) > limit
         {
-            return Some(format!(
-                "no request for {} s (inactivity-timeout)",
-                limit.as_secs()
+            return Some((
+                EndReason::Inactivity,
+                format!("no request for {} s (inactivity-timeout)", limit.as_secs()),
             ));
         }
     }
     if let Some(path) = apps.replaced_library() {
-        return Some(format!(
-            "its application library {} was replaced",
-            path.display()
+        return Some((
+            EndReason::LibraryReplaced,
+            format!("its application library {} was replaced", path.display()),
         ));
     }
     past_a_limit(recycle, watched, epoch)

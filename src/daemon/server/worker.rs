@@ -44,28 +44,39 @@ impl Shared {
     /// A connection is back to idle, or closed: it no longer counts as running. The event
     /// loop of a retiring process waits for that count to reach 0.
     pub(super) fn no_longer_running(&self) {
-        let before = self.activity.outstanding.fetch_sub(1, Ordering::AcqRel);
-        if before == 1 && self.ready.is_closed() {
+        if self.one_less_outstanding() == 0 && self.ready.is_closed() {
             let _ = self.waker.wake();
         }
+    }
+
+    /// A connection handed to a worker, or a response waiting, is done with; how many remain.
+    pub(super) fn one_less_outstanding(&self) -> usize {
+        let now = self.activity.outstanding.fetch_sub(1, Ordering::AcqRel) - 1;
+        self.options.figures.outstanding(now);
+        now
     }
 }
 
 /// Worker `index`'s loop, until the ready set stops.
 pub(super) fn work(index: usize, shared: &Shared) {
     let activity = &shared.activity;
+    let figures = &shared.options.figures;
     let clock = AppClock {
         deadline_ms: &activity.app_deadline_ms[index],
         limit_ms: &activity.app_limit_ms[index],
         epoch: shared.epoch,
+        figures,
+        worker: index,
     };
     while let Some(work) = shared.ready.next() {
+        let _busy = figures.busy();
         let returned = match work {
             Work::Serve(conn) => {
-                activity.outstanding.fetch_add(1, Ordering::AcqRel);
+                let outstanding = activity.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
+                figures.outstanding(outstanding);
                 let (returned, served) = serve_turn(conn, shared, &clock);
                 if served {
-                    activity.served.fetch_add(1, Ordering::AcqRel);
+                    figures.served(activity.served.fetch_add(1, Ordering::AcqRel) + 1);
                     activity
                         .last_request_ms
                         .store(shared.now_ms(), Ordering::Release);

@@ -1,0 +1,79 @@
+//! An application's figures as Apache's children count them: requests, errors, requests in
+//! flight, and a latency histogram. Written with relaxed atomic adds, with no lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::ffi::SharedWords;
+
+pub(super) const REQUESTS: usize = 0;
+pub(super) const ERRORS: usize = 1;
+pub(super) const IN_FLIGHT: usize = 2;
+/// Total time of the requests, in microseconds.
+pub(super) const SUM_US: usize = 3;
+/// Requests by bucket (not cumulative): `BUCKET_BOUNDS_US[i]` or less, then the rest.
+pub(super) const BUCKETS: usize = 4;
+
+/// Upper bounds of the latency buckets, in microseconds (1 ms to 10 s).
+pub(crate) const BUCKET_BOUNDS_US: [u64; 13] = [
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
+];
+const WORDS: usize = BUCKETS + BUCKET_BOUNDS_US.len() + 1;
+
+pub(crate) struct AliasFigures {
+    /// The mount point, and the library (labels).
+    pub(crate) mount: String,
+    pub(crate) library: String,
+    words: SharedWords,
+}
+
+impl AliasFigures {
+    pub(super) fn new(mount: &str, library: &str) -> std::io::Result<AliasFigures> {
+        Ok(AliasFigures {
+            mount: mount.to_owned(),
+            library: library.to_owned(),
+            words: SharedWords::new(WORDS)?,
+        })
+    }
+
+    pub(super) fn key(&self) -> (&str, &str) {
+        (&self.mount, &self.library)
+    }
+
+    pub(super) fn shared_words(&self) -> &SharedWords {
+        &self.words
+    }
+
+    pub(super) fn words(&self) -> &[AtomicU64] {
+        self.words.words()
+    }
+
+    fn add(&self, word: usize, n: u64) {
+        if let Some(w) = self.words.words().get(word) {
+            w.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn request_began(&self) {
+        self.add(REQUESTS, 1);
+        self.add(IN_FLIGHT, 1);
+    }
+
+    /// The request took `took`; `failed` when Apache answered an error for it.
+    pub(crate) fn request_over(&self, took: Duration, failed: bool) {
+        if let Some(w) = self.words.words().get(IN_FLIGHT) {
+            w.fetch_sub(1, Ordering::Relaxed);
+        }
+        if failed {
+            self.add(ERRORS, 1);
+        }
+        let us = took.as_micros() as u64;
+        self.add(SUM_US, us);
+        let bucket = BUCKET_BOUNDS_US
+            .iter()
+            .position(|&bound| us <= bound)
+            .unwrap_or(BUCKET_BOUNDS_US.len());
+        self.add(BUCKETS + bucket, 1);
+    }
+}

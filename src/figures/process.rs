@@ -1,0 +1,129 @@
+//! What a daemon process writes into its own slot of its group's figures: that it serves or
+//! retires (and why), how many requests it served, and what each of its threads runs now.
+//! Every write is one atomic store or add; nothing here waits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::group::{
+    BUSY, GroupFigures, OUTSTANDING, OWN_PID, OWN_REASON, SERVED, STATE, STATE_READY,
+    STATE_RETIRING, STREAMS, TUNNELS, URL_BYTES, URL_WORDS, WORKER_WORDS, WORKERS,
+};
+use super::reason::EndReason;
+use crate::ffi::monotonic_us;
+
+/// A daemon process's slot (no-op when the figures are off or it has no slot).
+#[derive(Clone, Default)]
+pub(crate) struct ProcessFigures {
+    group: Option<Arc<GroupFigures>>,
+    slot: usize,
+}
+
+impl ProcessFigures {
+    pub(crate) fn new(group: Option<Arc<GroupFigures>>, slot: Option<usize>) -> ProcessFigures {
+        match slot {
+            Some(slot) => ProcessFigures { group, slot },
+            None => ProcessFigures::default(),
+        }
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        let Some(group) = &self.group else {
+            return &[];
+        };
+        let size = group.slot_words();
+        group
+            .process_words()
+            .get(self.slot * size..(self.slot + 1) * size)
+            .unwrap_or(&[])
+    }
+
+    fn store(&self, word: usize, value: u64) {
+        if let Some(w) = self.words().get(word) {
+            w.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// The process has started its applications and serves.
+    pub(crate) fn serving(&self) {
+        self.store(OWN_PID, u64::from(std::process::id()));
+        self.store(STATE, STATE_READY);
+    }
+
+    /// The process retires (or fails) for `reason`.
+    pub(crate) fn ending(&self, reason: EndReason) {
+        self.store(OWN_PID, u64::from(std::process::id()));
+        self.store(OWN_REASON, reason as u64);
+        self.store(STATE, STATE_RETIRING);
+    }
+
+    pub(crate) fn served(&self, total: u64) {
+        self.store(SERVED, total);
+    }
+
+    /// Requests taken by workers or waiting on the event loop.
+    pub(crate) fn outstanding(&self, now: usize) {
+        self.store(OUTSTANDING, now as u64);
+    }
+
+    /// Responses waiting on the event loop for their body or for room to write.
+    pub(crate) fn streams(&self, now: usize) {
+        self.store(STREAMS, now as u64);
+    }
+
+    /// Upgraded connections relayed now.
+    pub(crate) fn tunnels(&self, now: usize) {
+        self.store(TUNNELS, now as u64);
+    }
+
+    /// A worker is busy until the returned guard drops.
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        if let Some(w) = self.words().get(BUSY) {
+            w.fetch_add(1, Ordering::Relaxed);
+        }
+        Busy(self)
+    }
+
+    /// Worker `index` runs a request for `url` until the returned guard drops.
+    pub(crate) fn running(&self, index: usize, url: &[u8]) -> Running<'_> {
+        let start = WORKERS + index * WORKER_WORDS;
+        let Some(worker) = self.words().get(start..start + WORKER_WORDS) else {
+            return Running(None);
+        };
+        // The time goes last, so a reader that sees it sees this URL (or, racing the next
+        // request, a URL it then checks the time again for).
+        worker[0].store(0, Ordering::Release);
+        let url = &url[..url.len().min(URL_BYTES)];
+        for (n, word) in worker[1..=URL_WORDS].iter().enumerate() {
+            let mut bytes = [0u8; 8];
+            let piece = url.get(n * 8..).unwrap_or(&[]);
+            let piece = &piece[..piece.len().min(8)];
+            bytes[..piece.len()].copy_from_slice(piece);
+            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        }
+        worker[0].store(monotonic_us().max(1), Ordering::Release);
+        Running(Some(&worker[0]))
+    }
+}
+
+/// Ends a worker's busy time.
+pub(crate) struct Busy<'f>(&'f ProcessFigures);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.0.words().get(BUSY) {
+            w.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Ends a worker's request.
+pub(crate) struct Running<'f>(Option<&'f AtomicU64>);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        if let Some(since) = self.0 {
+            since.store(0, Ordering::Release);
+        }
+    }
+}
