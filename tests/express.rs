@@ -288,6 +288,20 @@ fn setup_server_writes_a_configuration_and_apachectl_that_work() {
     assert_eq!(denied.status, 401);
     let file = http::get(&format!("http://127.0.0.1:{port}/static/a.txt"));
     assert_eq!(file.text(), "static\n");
+    // status shows the group's two processes, and the requests the application had.
+    let status = express()
+        .args(["status", "--server-root"])
+        .arg(root.path())
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        table.contains("daemon group express: 2 of 2 processes, 3 threads each"),
+        "{table}"
+    );
+    assert_eq!(table.matches(" ready ").count(), 2, "{table}");
+    assert!(table.contains("application at /app "), "{table}");
     // restart-app replaces the daemon processes, Apache staying up: by the script, and by
     // the command.
     let info_url = format!("http://127.0.0.1:{port}/app/info");

@@ -402,3 +402,35 @@ fn with_figures_off_nothing_is_shown_and_the_metrics_location_answers_404() {
     assert_eq!(http::get(&apache.url("/rustapp-metrics")).status, 404);
     assert!(apache.error_log().contains("RustAppFigures Off"));
 }
+
+#[test]
+fn the_figures_survive_a_graceful_restart_which_shows_as_such() {
+    let apache = start();
+    for _ in 0..4 {
+        assert_eq!(http::get(&apache.url("/shop/info")).status, 200);
+    }
+    let before = running_pids(&apache, "shop");
+    apache.graceful();
+    // The new generation's three daemons serve; the old one's three finish.
+    wait_until_serving(&apache, 6);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = status(&apache);
+        if status["RustAppGroup.blog.Ends"] == "graceful-restart=1"
+            && status["RustAppGroup.shop.Ends"] == "graceful-restart=2"
+        {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{status:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        number(&status, "RustAppGroup.shop.Requests"),
+        4,
+        "{status:#?}"
+    );
+    assert_eq!(number(&status, "RustAppApp./shop.Requests"), 4);
+    let after = shown_pids(&status, "shop");
+    assert_eq!(after.len(), 2, "{status:#?}");
+    assert!(after.is_disjoint(&before));
+}

@@ -78,7 +78,7 @@ pub fn render(site: &SiteOptions, plan: &ServerPlan) -> String {
     if let Some((user, group)) = &plan.run_as {
         let _ = writeln!(c, "User {user}\nGroup {group}");
     }
-    let mut needed = vec!["mpm_event", "authz_core", "mime", "env"];
+    let mut needed = vec!["mpm_event", "authz_core", "authz_host", "mime", "env"];
     if !site.url_aliases.is_empty() {
         needed.push("alias");
     }
@@ -154,6 +154,12 @@ pub fn render(site: &SiteOptions, plan: &ServerPlan) -> String {
         let _ = write!(alias, " {}", quoted(&format!("setting={name}={value}")));
     }
     let _ = writeln!(c, "{alias}");
+    // `rustapp-express status` reads the figures here, from this machine only.
+    let _ = writeln!(
+        c,
+        "<Location {}>\n    SetHandler rustapp-metrics\n    Require local\n</Location>",
+        crate::status::METRICS_PATH
+    );
 
     if site.auth_user {
         let realm = site.auth_realm.clone().unwrap_or_else(|| {

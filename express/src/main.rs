@@ -6,10 +6,12 @@
 //! rustapp-express setup-server target/release/libmysite.so --server-root /srv/mysite/apache
 //! rustapp-express module-config                                # LoadModule line for /etc/apache2
 //! rustapp-express restart-app --server-root /srv/mysite/apache  # new daemons, same Apache
+//! rustapp-express status --server-root /srv/mysite/apache       # what its processes do
 //! ```
 
 mod config;
 mod options;
+mod status;
 mod system;
 
 use std::os::unix::fs::PermissionsExt;
@@ -29,7 +31,10 @@ usage:
   rustapp-express restart-app --server-root DIR | --port N [--host H]
                                                   replace the daemon processes of a server
                                                   started or set up here, without restarting
-                                                  Apache (no request is lost)";
+                                                  Apache (no request is lost)
+  rustapp-express status --server-root DIR | --port N [--host H]
+                                                  what a server started or set up here is
+                                                  doing: its daemon processes and requests";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -38,12 +43,13 @@ fn main() -> ExitCode {
         Some("setup-server") => setup_server(&args[1..]),
         Some("module-config") => module_config(&args[1..]),
         Some("restart-app") => restart_app(&args[1..]),
+        Some("status") => show_status(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}\n\n{OPTIONS_HELP}");
             return ExitCode::SUCCESS;
         }
         Some(other) => Err(format!(
-            "unknown command '{other}'; use start-server, setup-server, module-config or restart-app"
+            "unknown command '{other}'; use start-server, setup-server, module-config, restart-app or status"
         )),
         None => Err(format!("no command given\n{USAGE}")),
     };
@@ -116,44 +122,82 @@ fn default_root(host: &str, port: u16) -> PathBuf {
     ))
 }
 
+/// A server started or set up here, as a command names it: `--server-root DIR`, or
+/// `--port N [--host H]` (for a server root in the default place).
+struct ServerRef {
+    root: PathBuf,
+    host: String,
+    port: Option<u16>,
+}
+
+impl ServerRef {
+    fn parse(command: &str, args: &[String]) -> Result<ServerRef, String> {
+        let (mut root, mut host, mut port) = (None, "127.0.0.1".to_owned(), None);
+        let mut rest = args.iter();
+        while let Some(flag) = rest.next() {
+            let mut value = || {
+                rest.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag.as_str() {
+                "--server-root" => root = Some(PathBuf::from(value()?)),
+                "--host" => host = value()?,
+                "--port" => {
+                    let given = value()?;
+                    port = Some(
+                        given
+                            .parse::<u16>()
+                            .map_err(|_| format!("--port {given}: not a port number"))?,
+                    );
+                }
+                other => {
+                    return Err(format!(
+                        "{command} takes --server-root DIR, or --port N [--host H]; not '{other}'"
+                    ));
+                }
+            }
+        }
+        let root = match (root, port) {
+            (Some(root), _) => root,
+            (None, Some(port)) => default_root(&host, port),
+            (None, None) => {
+                return Err(format!(
+                    "{command} needs --server-root DIR, or the --port the server listens on"
+                ));
+            }
+        };
+        Ok(ServerRef { root, host, port })
+    }
+
+    /// Where the server listens: as given, else as its configuration says.
+    fn address(&self) -> Result<(String, u16), String> {
+        if let Some(port) = self.port {
+            return Ok((self.host.clone(), port));
+        }
+        let conf = self.root.join("httpd.conf");
+        let text = std::fs::read_to_string(&conf)
+            .map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
+        text.lines()
+            .find_map(|line| {
+                let (host, port) = line.strip_prefix("Listen ")?.rsplit_once(':')?;
+                Some((host.to_owned(), port.trim().parse().ok()?))
+            })
+            .ok_or_else(|| format!("{} has no Listen line", conf.display()))
+    }
+}
+
+/// Prints what a server's daemon processes and applications are doing.
+fn show_status(args: &[String]) -> Result<(), String> {
+    let server = ServerRef::parse("status", args)?;
+    let (host, port) = server.address()?;
+    status::show(&host, port)
+}
+
 /// Touches the daemon group's restart-file in the server root: its processes are replaced one
 /// generation at a time as they finish their requests, while Apache goes on.
 fn restart_app(args: &[String]) -> Result<(), String> {
-    let (mut root, mut host, mut port) = (None, "127.0.0.1".to_owned(), None);
-    let mut rest = args.iter();
-    while let Some(flag) = rest.next() {
-        let mut value = || {
-            rest.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
-        match flag.as_str() {
-            "--server-root" => root = Some(PathBuf::from(value()?)),
-            "--host" => host = value()?,
-            "--port" => {
-                let given = value()?;
-                port = Some(
-                    given
-                        .parse::<u16>()
-                        .map_err(|_| format!("--port {given}: not a port number"))?,
-                );
-            }
-            other => {
-                return Err(format!(
-                    "restart-app takes --server-root DIR, or --port N [--host H]; not '{other}'"
-                ));
-            }
-        }
-    }
-    let root = match (root, port) {
-        (Some(root), _) => root,
-        (None, Some(port)) => default_root(&host, port),
-        (None, None) => {
-            return Err(
-                "restart-app needs --server-root DIR, or the --port the server listens on".into(),
-            );
-        }
-    };
+    let root = ServerRef::parse("restart-app", args)?.root;
     let conf = root.join("httpd.conf");
     let ours = std::fs::read_to_string(&conf)
         .map(|text| text.contains(config::RESTART_FILE))

@@ -96,7 +96,7 @@ pub(crate) fn prometheus_text(snapshot: &Snapshot) -> String {
         (
             "rustapp_daemon_requests_total",
             "counter",
-            "Requests Apache's children sent the group.",
+            "Requests (and user-store checks) Apache's children sent the group.",
             |s| s.requests,
         ),
     ];

@@ -163,7 +163,15 @@ fn ask(
                 );
                 return None;
             };
-            ask_via_daemon(&exchange, app, group, question, user, secret)?
+            // A check is work the group does, as a request is: counted with them.
+            if let Some(figures) = &group.figures {
+                figures.request_sent();
+            }
+            let answer = ask_via_daemon(&exchange, app, group, question, user, secret);
+            if let Some(figures) = &group.figures {
+                figures.request_over(answer.is_none().then_some(500));
+            }
+            answer?
         }
         Err(EmbeddingForbidden) => {
             log::error!(
