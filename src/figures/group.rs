@@ -48,13 +48,12 @@ pub(super) const OWN_PID: usize = 0;
 pub(super) const STATE: usize = 1;
 pub(super) const OWN_REASON: usize = 2;
 pub(super) const SERVED: usize = 3;
-pub(super) const BUSY: usize = 4;
-pub(super) const OUTSTANDING: usize = 5;
-pub(super) const STREAMS: usize = 6;
-pub(super) const TUNNELS: usize = 7;
+pub(super) const OUTSTANDING: usize = 4;
+pub(super) const STREAMS: usize = 5;
+pub(super) const TUNNELS: usize = 6;
 pub(super) const WORKERS: usize = 8;
-/// Per worker: since when it runs its request (monotonic µs, 0: idle), then the request's
-/// URL, up to `URL_BYTES`.
+/// Per worker: since when it runs a request in the application (monotonic µs, 0: idle; the
+/// busy threads are the ones with a time), then the request's URL, up to `URL_BYTES`.
 pub(super) const WORKER_WORDS: usize = 1 + URL_WORDS;
 pub(super) const URL_WORDS: usize = 8;
 pub(super) const URL_BYTES: usize = URL_WORDS * 8;

@@ -1,12 +1,13 @@
 //! What a daemon process writes into its own slot of its group's figures: that it serves or
-//! retires (and why), how many requests it served, and what each of its threads runs now.
+//! retires (and why), how many requests it served, and what each of its threads runs now (a
+//! thread running a request is a busy one).
 //! Every write is one atomic store or add; nothing here waits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::group::{
-    BUSY, GroupFigures, OUTSTANDING, OWN_PID, OWN_REASON, SERVED, STATE, STATE_READY,
+    GroupFigures, OUTSTANDING, OWN_PID, OWN_REASON, SERVED, STATE, STATE_READY,
     STATE_RETIRING, STREAMS, TUNNELS, URL_BYTES, URL_WORDS, WORKER_WORDS, WORKERS,
 };
 use super::reason::EndReason;
@@ -76,14 +77,6 @@ impl ProcessFigures {
         self.store(TUNNELS, now as u64);
     }
 
-    /// A worker is busy until the returned guard drops.
-    pub(crate) fn busy(&self) -> Busy<'_> {
-        if let Some(w) = self.words().get(BUSY) {
-            w.fetch_add(1, Ordering::Relaxed);
-        }
-        Busy(self)
-    }
-
     /// Worker `index` runs a request for `url` until the returned guard drops.
     pub(crate) fn running(&self, index: usize, url: &[u8]) -> Running<'_> {
         let start = WORKERS + index * WORKER_WORDS;
@@ -93,27 +86,15 @@ impl ProcessFigures {
         // The time goes last, so a reader that sees it sees this URL (or, racing the next
         // request, a URL it then checks the time again for).
         worker[0].store(0, Ordering::Release);
-        let url = &url[..url.len().min(URL_BYTES)];
-        for (n, word) in worker[1..=URL_WORDS].iter().enumerate() {
-            let mut bytes = [0u8; 8];
-            let piece = url.get(n * 8..).unwrap_or(&[]);
-            let piece = &piece[..piece.len().min(8)];
-            bytes[..piece.len()].copy_from_slice(piece);
-            word.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        let mut bytes = [0u8; URL_BYTES];
+        let len = url.len().min(URL_BYTES);
+        bytes[..len].copy_from_slice(&url[..len]);
+        for (word, piece) in worker[1..=URL_WORDS].iter().zip(bytes.chunks_exact(8)) {
+            let piece: [u8; 8] = piece.try_into().unwrap_or_default();
+            word.store(u64::from_le_bytes(piece), Ordering::Relaxed);
         }
         worker[0].store(monotonic_us().max(1), Ordering::Release);
         Running(Some(&worker[0]))
-    }
-}
-
-/// Ends a worker's busy time.
-pub(crate) struct Busy<'f>(&'f ProcessFigures);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        if let Some(w) = self.0.words().get(BUSY) {
-            w.fetch_sub(1, Ordering::Relaxed);
-        }
     }
 }
 

@@ -203,16 +203,18 @@ fn read_process(
         _ => "starting",
     };
     process.served = load(own, layout::SERVED).min(group_requests);
-    process.busy_threads = load(own, layout::BUSY).min(u64::from(shape.threads));
     process.in_flight = load(own, layout::OUTSTANDING).min(MOST_OPEN);
-    process.longest = longest_request(own, group.workers);
+    let running = running_requests(own, group.workers);
+    process.busy_threads = (running.len() as u64).min(u64::from(shape.threads));
+    process.longest = running.into_iter().max_by_key(|(age, _)| *age);
     process.streams = load(own, layout::STREAMS).min(MOST_OPEN);
     process.tunnels = load(own, layout::TUNNELS).min(MOST_OPEN);
     Some(process)
 }
 
-/// The request a worker has run longest, from what the process wrote.
-fn longest_request(own: &[AtomicU64], workers: usize) -> Option<(Duration, String)> {
+/// The requests its workers run now (how long so far, and the URL), from what the process
+/// wrote.
+fn running_requests(own: &[AtomicU64], workers: usize) -> Vec<(Duration, String)> {
     let now = monotonic_us();
     (0..workers)
         .filter_map(|worker| {
@@ -232,7 +234,7 @@ fn longest_request(own: &[AtomicU64], workers: usize) -> Option<(Duration, Strin
             }
             Some((Duration::from_micros(now - since), printable(&url)))
         })
-        .max_by_key(|(age, _)| *age)
+        .collect()
 }
 
 /// Bytes a daemon wrote, as text safe in HTML and in a metrics label: printable ASCII up to

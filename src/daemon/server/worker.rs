@@ -69,7 +69,6 @@ pub(super) fn work(index: usize, shared: &Shared) {
         worker: index,
     };
     while let Some(work) = shared.ready.next() {
-        let _busy = figures.busy();
         let returned = match work {
             Work::Serve(conn) => {
                 let outstanding = activity.outstanding.fetch_add(1, Ordering::AcqRel) + 1;
