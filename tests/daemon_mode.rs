@@ -344,13 +344,14 @@ fn daemon_configuration_errors_fail_the_configuration_test() {
     }
 }
 
-/// Sends requests from four clients for `seconds` (one of them POSTing bodies when `posts`);
-/// returns how many were answered and what failed (anything but a complete 200).
+/// Sends requests from four clients (one of them POSTing bodies when `posts`) while `during`
+/// runs and then until `until` holds (at most a minute); returns how many were answered and
+/// what failed (anything but a complete 200).
 fn under_load(
     apache: &Apache,
-    seconds: u64,
     posts: bool,
     during: impl FnOnce(),
+    until: impl Fn() -> bool,
 ) -> (usize, Vec<String>) {
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicUsize::new(0));
@@ -409,7 +410,10 @@ fn under_load(
         .collect();
     std::thread::sleep(Duration::from_millis(500));
     during();
-    std::thread::sleep(Duration::from_secs(seconds));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !until() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop.store(true, Ordering::Relaxed);
     for client in clients {
         client.join().unwrap();
@@ -447,7 +451,13 @@ fn maximum_requests_recycles_processes_under_load_without_a_failed_request() {
          RustAppAlias /t {} process-group=rec",
         artifacts().testapp.display()
     )));
-    let (served, failures) = under_load(&apache, 3, true, || {});
+    // Until the group's processes have been replaced three times.
+    let (served, failures) = under_load(
+        &apache,
+        true,
+        || {},
+        || daemon_pids_in_log(&apache, "rec") >= 5,
+    );
     let answered: Vec<String> = apache
         .error_log()
         .lines()
@@ -499,9 +509,13 @@ fn replacing_the_library_file_recycles_processes_without_a_failed_request() {
         library.display()
     )));
     let before = http::get(&apache.url("/t/info")).field("pid");
-    let (served, failures) = under_load(&apache, 3, true, || {
-        deploy(&library);
-    });
+    // Until both processes have been replaced.
+    let (served, failures) = under_load(
+        &apache,
+        true,
+        || deploy(&library),
+        || daemon_pids_in_log(&apache, "site") >= 4,
+    );
     assert!(
         failures.is_empty(),
         "{} failed of {}: {:?}",
@@ -685,17 +699,25 @@ fn graceful_restarts_under_load_hand_daemons_over_without_a_failed_request() {
     let first = http::get(&apache.url("/t/info")).field("pid");
     // GETs only: a client may send a POST on a keep-alive connection that Apache's own old
     // children close during a graceful restart, which is Apache's behaviour, not the daemons'.
-    let (served, failures) = under_load(&apache, 1, false, || {
-        for restart in 1..=5 {
-            apache.graceful();
-            assert!(apache.wait_for_log(
-                "resuming normal operations",
-                restart + 1,
-                Duration::from_secs(20)
-            ));
-            std::thread::sleep(Duration::from_millis(300));
-        }
-    });
+    let (served, failures) = under_load(
+        &apache,
+        false,
+        || {
+            for restart in 1..=5 {
+                apache.graceful();
+                assert!(apache.wait_for_log(
+                    "resuming normal operations",
+                    restart + 1,
+                    Duration::from_secs(20)
+                ));
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        },
+        || {
+            // Until the last generation's two processes serve.
+            daemon_pids_in_log(&apache, "gr") >= 12
+        },
+    );
     assert!(
         failures.is_empty(),
         "{} failed of {}: {:?}",
