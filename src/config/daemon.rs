@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{ConfigTables, GroupIndex, SettingList};
 
-const ALLOWED: &str = "processes=N, threads=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
+const ALLOWED: &str = "processes=N|MIN-MAX, threads=N, idle-timeout=SECONDS, queue-limit=N, user=NAME, group=NAME, home=DIR, umask=0NNN, \
 display-name=NAME|%{GROUP}, env=KEY=VALUE, env-file=PATH, connect-timeout=SECONDS, \
 socket-timeout=SECONDS, listen-backlog=N, maximum-requests=N, inactivity-timeout=SECONDS, \
 graceful-timeout=SECONDS, request-timeout=SECONDS, queue-timeout=SECONDS, shutdown-timeout=SECONDS, \
@@ -19,8 +19,18 @@ pub(crate) struct DaemonGroup {
     /// The group's number in this configuration (see [`ConfigTables`]).
     pub(crate) index: GroupIndex,
     pub(crate) name: String,
-    /// Processes in the group (default 1).
+    /// Processes in the group (default 1); in an elastic group (`processes=MIN-MAX`), MAX.
     pub(crate) processes: u32,
+    /// An elastic group's MIN: how many processes serve at least. The others wait as spares,
+    /// their applications not loaded, and join when every serving thread has been busy for a
+    /// moment (`None`: every process serves).
+    pub(crate) min_processes: Option<u32>,
+    /// In an elastic group, a process beyond MIN with no request for this long leaves the
+    /// serving ones (default 120 s).
+    pub(crate) idle_timeout: Duration,
+    /// Beyond this many requests waiting for the group, Apache answers 503 at once instead of
+    /// letting them wait up to queue-timeout (off by default).
+    pub(crate) queue_limit: Option<u32>,
     /// Requests each process serves at once (default 15, as mod_wsgi).
     pub(crate) threads: u32,
     /// The user the processes run as (default: Apache's child user); never root.
@@ -116,6 +126,9 @@ pub(crate) fn parse_daemon_group(
         index,
         name: (*name).to_owned(),
         processes: 1,
+        min_processes: None,
+        idle_timeout: Duration::from_secs(120),
+        queue_limit: None,
         threads: 15,
         user: None,
         group: None,
@@ -151,7 +164,20 @@ pub(crate) fn parse_daemon_group(
             ));
         };
         match key {
-            "processes" => group.processes = number(value, 1, 1000).map_err(bad)?,
+            "processes" => match value.split_once('-') {
+                Some((min, max)) => {
+                    let max = number(max, 2, 1000).map_err(bad)?;
+                    let min =
+                        number(min, 1, max - 1).map_err(|e| bad(format!("{e} (MIN below MAX)")))?;
+                    (group.min_processes, group.processes) = (Some(min), max);
+                }
+                None => {
+                    (group.min_processes, group.processes) =
+                        (None, number(value, 1, 1000).map_err(bad)?)
+                }
+            },
+            "idle-timeout" => group.idle_timeout = seconds(value).map_err(bad)?,
+            "queue-limit" => group.queue_limit = Some(number(value, 0, 1_000_000).map_err(bad)?),
             "threads" => group.threads = number(value, 1, 1000).map_err(bad)?,
             "listen-backlog" => group.listen_backlog = number(value, 1, 65535).map_err(bad)?,
             "max-tunnels" => group.max_tunnels = number(value, 1, 1_000_000).map_err(bad)?,
@@ -379,6 +405,11 @@ mod tests {
             parse(&["shop", "memory-limit=2g"]).unwrap().memory_limit,
             Some(2 << 30)
         );
+        let elastic =
+            parse(&["shop", "processes=1-4", "idle-timeout=30", "queue-limit=50"]).unwrap();
+        assert_eq!((elastic.min_processes, elastic.processes), (Some(1), 4));
+        assert_eq!(elastic.idle_timeout, Duration::from_secs(30));
+        assert_eq!(elastic.queue_limit, Some(50));
         assert_eq!(
             parse(&["shop", "memory-limit=1048576"])
                 .unwrap()
@@ -390,6 +421,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_option_the_value_and_what_is_allowed() {
         let cases = [
+            (
+                vec!["shop", "processes=4-2"],
+                "option 'processes=4-2': '4' is not a whole number from 1 to 1 (MIN below MAX)",
+            ),
             (
                 vec!["shop", "processes=0"],
                 "option 'processes=0': '0' is not a whole number from 1 to 1000",

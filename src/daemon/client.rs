@@ -49,6 +49,17 @@ pub(crate) fn serve_via_daemon(
     buffer_limit: u64,
     delivery: &Delivery<'_>,
 ) -> Result<(), HttpStatus> {
+    if let (Some(limit), Some(figures)) = (group.config.queue_limit, &group.figures) {
+        // This request is among them.
+        let waiting = figures.waiting();
+        if waiting > u64::from(limit) {
+            log::error!(
+                "{alias}: {waiting} requests wait for daemon group {}, past its queue-limit of {limit}; answering 503",
+                group.config.name
+            );
+            return Err(HttpStatus::SERVICE_UNAVAILABLE);
+        }
+    }
     let idle = delivery.idle;
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);

@@ -4,6 +4,7 @@
 //! - `supervisor`: in Apache's parent, each group's socket and processes, replaced when they die;
 //! - `process`: a daemon becoming its group's user and serving;
 //! - `rolling`: a group's processes retiring one at a time, each replacement serving first;
+//! - `elastic`: an elastic group's spare processes, which join when the load needs them;
 //! - `os`: every operating-system call daemon mode makes (the only `unsafe` here);
 //! - `server`: the daemon's request server (event loop, workers, recycling, its applications);
 //! - `request_state`: the host functions an application in a daemon calls, over frames;
@@ -14,6 +15,7 @@
 
 mod client;
 mod connection;
+mod elastic;
 mod os;
 mod process;
 mod request_state;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use rustapp_daemon_protocol::Limits;
 
+use super::elastic;
 use super::os::{become_daemon, exit_now, raise_open_files_limit, reset_signals, set_thread_name};
 use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
 use super::rolling::RollLock;
@@ -65,6 +66,21 @@ pub(crate) fn run(
         ffi::set_process_title(main, &title);
         set_thread_name(&title);
     }
+    if let (Some(min), Some(slot)) = (group.config.min_processes, slot) {
+        // A spare adds no capacity to wait for: another process may take its turn to retire.
+        if let Some(lock) = &lock {
+            lock.let_go();
+        }
+        if let Err(reason) = elastic::wait_until_needed(&figures, min as usize, slot) {
+            figures.ending(reason);
+            log::info!(
+                "daemon group '{name}' process {} leaves as a spare: {}",
+                std::process::id(),
+                reason.name()
+            );
+            exit_now(RETIRED);
+        }
+    }
 
     // startup-timeout: applications that do not finish starting in time cost the process.
     let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -123,6 +139,13 @@ pub(crate) fn run(
             restart_file: group.config.restart_file.as_ref().map(Into::into),
             memory_limit: group.config.memory_limit,
             cpu_time_limit: group.config.cpu_time_limit,
+            // Without a figures slot, every process of the group serves.
+            elastic_min: group
+                .config
+                .min_processes
+                .filter(|_| slot.is_some())
+                .map(|min| min as usize),
+            idle_timeout: group.config.idle_timeout,
         },
     };
     // The applications live as long as this process (which ends with `exit_now`), and are

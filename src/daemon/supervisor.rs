@@ -71,6 +71,19 @@ pub(crate) fn start(
     // (replacing them would use the configuration Apache has just freed).
     let ended = Arc::new(AtomicBool::new(false));
     for (index, group) in runtime.each_group() {
+        if group.config.queue_limit.is_some() && group.figures.is_none() {
+            log::warn!(
+                "daemon group '{}': queue-limit counts the requests waiting in the figures, which RustAppFigures Off turns off; it is not enforced",
+                group.config.name
+            );
+        }
+        if group.config.min_processes.is_some() && group.figures.is_none() {
+            log::warn!(
+                "daemon group '{}': an elastic group's processes decide from the figures, which RustAppFigures Off turns off; all {} of its processes serve",
+                group.config.name,
+                group.config.processes
+            );
+        }
         for _ in 0..group.config.processes {
             // A group of one has nobody to take turns with.
             let lock = (group.config.processes > 1)

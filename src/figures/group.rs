@@ -60,6 +60,14 @@ pub(super) const URL_BYTES: usize = URL_WORDS * 8;
 
 pub(crate) const STATE_READY: u64 = 1;
 pub(crate) const STATE_RETIRING: u64 = 2;
+/// An elastic group's process that waits, its applications not loaded, to join the serving
+/// ones.
+pub(crate) const STATE_SPARE: u64 = 3;
+/// A process that is to serve, starting its applications.
+pub(crate) const STATE_JOINING: u64 = 4;
+
+/// Largest count a daemon may claim for anything it holds open at once.
+pub(super) const MOST_OPEN: u64 = 1 << 20;
 
 /// A starting process's slot, before its pid is known.
 const RESERVED: u64 = u64::MAX;
@@ -134,6 +142,27 @@ impl GroupFigures {
         }
     }
 
+    /// Requests sent to the group that no process has taken yet: those in flight, less what
+    /// its processes hold (each process's claim counted only under the pid its supervisor
+    /// started, and at most `MOST_OPEN`).
+    pub(crate) fn waiting(&self) -> u64 {
+        let apache = self.apache.words();
+        let processes = self.processes.words();
+        let in_flight = apache
+            .get(IN_FLIGHT)
+            .map_or(0, |w| (w.load(Ordering::Acquire) as i64).max(0) as u64);
+        let size = self.slot_words();
+        let held: u64 = (0..self.slots)
+            .filter_map(|slot| {
+                let pid = apache.get(SLOT_PIDS + 2 * slot)?.load(Ordering::Acquire);
+                let own = processes.get(slot * size..(slot + 1) * size)?;
+                (pid != 0 && own[OWN_PID].load(Ordering::Acquire) == pid)
+                    .then(|| own[OUTSTANDING].load(Ordering::Acquire).min(MOST_OPEN))
+            })
+            .sum();
+        in_flight.saturating_sub(held)
+    }
+
     // ---- Apache's parent ----
 
     /// A free process slot, reserved for a process about to start (its figures cleared), or
@@ -188,6 +217,11 @@ impl GroupFigures {
     pub(crate) fn ended(&self, slot: Option<usize>, pid: i32, reason: EndReason, detail: u64) {
         if let Some(slot) = slot {
             self.release(slot);
+            // No longer one of the group's serving processes, to the others.
+            let size = self.slot_words();
+            if let Some(state) = self.processes.words().get(slot * size + STATE) {
+                state.store(0, Ordering::Release);
+            }
         }
         if reason == EndReason::Stopping {
             return;

@@ -1,14 +1,14 @@
 //! What a daemon process writes into its own slot of its group's figures: that it serves or
 //! retires (and why), how many requests it served, and what each of its threads runs now (a
-//! thread running a request is a busy one).
-//! Every write is one atomic store or add; nothing here waits.
+//! thread running a request is a busy one); and what an elastic group's processes read of
+//! one another to grow and shrink. Every write is one atomic store or add; nothing waits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::group::{
-    GroupFigures, OUTSTANDING, OWN_PID, OWN_REASON, SERVED, STATE, STATE_READY,
-    STATE_RETIRING, STREAMS, TUNNELS, URL_BYTES, URL_WORDS, WORKER_WORDS, WORKERS,
+    GroupFigures, OUTSTANDING, OWN_PID, OWN_REASON, SERVED, STATE, STATE_JOINING, STATE_READY,
+    STATE_RETIRING, STATE_SPARE, STREAMS, TUNNELS, URL_BYTES, URL_WORDS, WORKER_WORDS, WORKERS,
 };
 use super::reason::EndReason;
 use crate::ffi::monotonic_us;
@@ -49,6 +49,85 @@ impl ProcessFigures {
     pub(crate) fn serving(&self) {
         self.store(OWN_PID, u64::from(std::process::id()));
         self.store(STATE, STATE_READY);
+    }
+
+    /// An elastic group's process waits as a spare.
+    pub(crate) fn spare(&self) {
+        self.store(OWN_PID, u64::from(std::process::id()));
+        self.store(STATE, STATE_SPARE);
+    }
+
+    /// The process is to serve: from now on the group's other processes count it as serving.
+    pub(crate) fn joining(&self) {
+        self.store(OWN_PID, u64::from(std::process::id()));
+        self.store(STATE, STATE_JOINING);
+    }
+
+    /// How the group's serving processes are loaded, as its processes wrote it: for an
+    /// elastic group's decisions, which concern only its own processes.
+    pub(crate) fn group_load(&self) -> GroupLoad {
+        let Some(group) = &self.group else {
+            return GroupLoad::default();
+        };
+        let size = group.slot_words();
+        let mut load = GroupLoad {
+            threads_shown: group.workers,
+            ..GroupLoad::default()
+        };
+        for own in group.process_words().chunks_exact(size) {
+            if !matches!(
+                own[STATE].load(Ordering::Acquire),
+                STATE_READY | STATE_JOINING
+            ) {
+                continue;
+            }
+            load.serving += 1;
+            load.busy += own[WORKERS..]
+                .chunks_exact(WORKER_WORDS)
+                .filter(|worker| worker[0].load(Ordering::Acquire) != 0)
+                .count();
+        }
+        load
+    }
+
+    /// Whether every other thread of this process runs a request while another serving
+    /// process of the group has a thread free: then a connection coming free here is better
+    /// closed, so that the Apache child's next request connects afresh, where there is room
+    /// (connections stay with the process that accepted them).
+    pub(crate) fn others_have_room(&self) -> bool {
+        let Some(group) = &self.group else {
+            return false;
+        };
+        let busy = |own: &[AtomicU64]| {
+            own[WORKERS..]
+                .chunks_exact(WORKER_WORDS)
+                .filter(|worker| worker[0].load(Ordering::Acquire) != 0)
+                .count()
+        };
+        let mine = self.words();
+        if mine.len() < WORKERS || busy(mine) + 1 < group.workers {
+            return false;
+        }
+        let size = group.slot_words();
+        group
+            .process_words()
+            .chunks_exact(size)
+            .enumerate()
+            .filter(|&(slot, own)| {
+                slot != self.slot && own[STATE].load(Ordering::Acquire) == STATE_READY
+            })
+            .any(|(_, own)| busy(own) < group.workers)
+    }
+
+    /// Leaves the serving processes if at least `min` others serve: whether it did.
+    pub(crate) fn leave_if_others_serve(&self, min: usize) -> bool {
+        self.store(STATE, STATE_RETIRING);
+        if self.group_load().serving >= min {
+            return true;
+        }
+        // Another left at the same moment: this one stays.
+        self.store(STATE, STATE_READY);
+        false
     }
 
     /// The process retires (or fails) for `reason`.
@@ -95,6 +174,24 @@ impl ProcessFigures {
         }
         worker[0].store(monotonic_us().max(1), Ordering::Release);
         Running(Some(&worker[0]))
+    }
+}
+
+/// An elastic group's serving processes and how busy their threads are.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct GroupLoad {
+    /// Processes serving or starting to.
+    pub(crate) serving: usize,
+    /// Their threads running a request.
+    pub(crate) busy: usize,
+    /// Threads per process whose requests are shown (the group's threads, at most 64).
+    pub(crate) threads_shown: usize,
+}
+
+impl GroupLoad {
+    /// Whether every serving thread runs a request.
+    pub(crate) fn all_busy(&self) -> bool {
+        self.serving > 0 && self.busy >= self.serving * self.threads_shown
     }
 }
 

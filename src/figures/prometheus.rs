@@ -44,7 +44,7 @@ pub(crate) fn prometheus_text(snapshot: &Snapshot) -> String {
     let g = |name: &str| format!("group=\"{}\"", label(name));
 
     type GroupFigure = fn(&super::snapshot::GroupSnapshot) -> u64;
-    let group_gauges: [(&str, &str, &str, GroupFigure); 9] = [
+    let group_gauges: [(&str, &str, &str, GroupFigure); 10] = [
         (
             "rustapp_daemon_processes_configured",
             "gauge",
@@ -64,9 +64,15 @@ pub(crate) fn prometheus_text(snapshot: &Snapshot) -> String {
             |s| s.processes.len() as u64,
         ),
         (
+            "rustapp_daemon_serving_processes",
+            "gauge",
+            "Processes of the group serving now (an elastic group's spares wait).",
+            |s| s.serving,
+        ),
+        (
             "rustapp_daemon_busy_threads",
             "gauge",
-            "Threads of the group's processes serving a request now.",
+            "Threads of the group's processes running a request now.",
             |s| s.busy_threads,
         ),
         (

@@ -24,10 +24,12 @@ pub(crate) enum EndReason {
     Signal = 13,
     /// Exited with a status of its own (an application calling `exit`, a failure).
     ExitCode = 14,
+    /// An elastic group shrank: the process had no request for its idle-timeout.
+    IdleTimeout = 15,
 }
 
 impl EndReason {
-    pub(crate) const ALL: [EndReason; 14] = [
+    pub(crate) const ALL: [EndReason; 15] = [
         EndReason::MaximumRequests,
         EndReason::Inactivity,
         EndReason::LibraryReplaced,
@@ -42,6 +44,7 @@ impl EndReason {
         EndReason::Stopping,
         EndReason::Signal,
         EndReason::ExitCode,
+        EndReason::IdleTimeout,
     ];
 
     /// The reason a number stands for; `None` for anything else (figures a daemon wrote
@@ -67,6 +70,7 @@ impl EndReason {
             EndReason::Stopping => "apache-stopping",
             EndReason::Signal => "signal",
             EndReason::ExitCode => "exit-code",
+            EndReason::IdleTimeout => "idle-timeout",
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::alias::{self, AliasFigures};
-use super::group::{self as layout, GroupFigures};
+use super::group::{self as layout, GroupFigures, MOST_OPEN};
 use super::reason::EndReason;
 use crate::ffi::monotonic_us;
 
@@ -31,6 +31,8 @@ pub(crate) struct GroupSnapshot {
     pub(crate) in_flight: u64,
     /// Of those in flight, the ones no process has taken yet.
     pub(crate) waiting: u64,
+    /// Processes serving now (of an elastic group, the ones not waiting as spares).
+    pub(crate) serving: u64,
     pub(crate) busy_threads: u64,
     pub(crate) streams: u64,
     pub(crate) tunnels: u64,
@@ -89,9 +91,6 @@ pub(crate) struct AliasSnapshot {
     pub(crate) buckets: Vec<u64>,
 }
 
-/// Largest count a daemon may claim for anything it holds open at once.
-const MOST_OPEN: u64 = 1 << 20;
-
 fn load(words: &[AtomicU64], word: usize) -> u64 {
     words.get(word).map_or(0, |w| w.load(Ordering::Acquire))
 }
@@ -117,7 +116,6 @@ fn read_group(group: &GroupFigures, shape: GroupShape) -> GroupSnapshot {
     let processes: Vec<ProcessSnapshot> = (0..group.slots)
         .filter_map(|slot| read_process(group, slot, shape, requests))
         .collect();
-    let outstanding: u64 = processes.iter().map(|p| p.in_flight).sum();
     let ends = EndReason::ALL
         .into_iter()
         .map(|r| (r, load(apache, layout::ENDS + r as usize)))
@@ -144,7 +142,8 @@ fn read_group(group: &GroupFigures, shape: GroupShape) -> GroupSnapshot {
         shape,
         requests,
         in_flight,
-        waiting: in_flight.saturating_sub(outstanding),
+        waiting: group.waiting(),
+        serving: processes.iter().filter(|p| p.state == "ready").count() as u64,
         busy_threads: processes.iter().map(|p| p.busy_threads).sum(),
         streams: processes.iter().map(|p| p.streams).sum(),
         tunnels: processes.iter().map(|p| p.tunnels).sum(),
@@ -200,6 +199,7 @@ fn read_process(
     process.state = match load(own, layout::STATE) {
         layout::STATE_READY => "ready",
         layout::STATE_RETIRING => "retiring",
+        layout::STATE_SPARE => "spare",
         _ => "starting",
     };
     process.served = load(own, layout::SERVED).min(group_requests);

@@ -50,6 +50,7 @@ fn group_figures(s: &GroupSnapshot) -> Vec<(&'static str, String)> {
     let mut figures = vec![
         ("ProcessesConfigured", s.shape.processes.to_string()),
         ("Processes", s.processes.len().to_string()),
+        ("ServingProcesses", s.serving.to_string()),
         ("ThreadsPerProcess", s.shape.threads.to_string()),
         ("BusyThreads", s.busy_threads.to_string()),
         ("RequestsWaiting", s.waiting.to_string()),

@@ -25,7 +25,7 @@ use super::stream::{HIGH_WATER, Stream};
 use super::worker::{Shared, say_goodbye, work};
 use super::{Retired, ServeOptions};
 use crate::daemon::connection::Connection;
-use crate::daemon::os::{self, RETIRE_REQUESTED, STOP_REQUESTED};
+use crate::daemon::os::{self, STOP_REQUESTED};
 use crate::figures::EndReason;
 
 const LISTENER: Token = Token(0);
@@ -192,8 +192,9 @@ fn serve_until_retired(
                     shared.apps,
                     shared.epoch,
                     &mut watched,
+                    &options.figures,
                 ) {
-                    if takes_its_turn(options, &reason, &mut awaiting_turn) {
+                    if takes_its_turn(options, why, &reason, &mut awaiting_turn) {
                         log::info!("daemon process {} retires: {reason}", std::process::id());
                         options.figures.ending(why);
                         let _ = poll.registry().deregister(&mut SourceFd(&listener_fd));
@@ -247,12 +248,17 @@ const RETIRING_LOOK: Duration = Duration::from_millis(50);
 /// for longer: a process past a limit must not run on for ever.
 fn takes_its_turn(
     options: &ServeOptions,
+    why: EndReason,
     reason: &str,
     awaiting_turn: &mut Option<Instant>,
 ) -> bool {
-    let apaches =
-        STOP_REQUESTED.load(Ordering::Acquire) || RETIRE_REQUESTED.load(Ordering::Acquire);
-    let Some(lock) = options.roll_lock.as_ref().filter(|_| !apaches) else {
+    // Apache's restart or stop, and an elastic group shrinking (its other processes serve),
+    // need no replacement serving first.
+    let no_turn = matches!(
+        why,
+        EndReason::Stopping | EndReason::GracefulRestart | EndReason::IdleTimeout
+    );
+    let Some(lock) = options.roll_lock.as_ref().filter(|_| !no_turn) else {
         return true;
     };
     if lock.try_take() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::apps::DaemonApps;
 use crate::daemon::os::{RETIRE_REQUESTED, STOP_REQUESTED, cpu_time, resident_bytes};
-use crate::figures::EndReason;
+use crate::figures::{EndReason, ProcessFigures};
 
 /// When a daemon process retires so that a fresh one replaces it.
 #[derive(Clone, Default)]
@@ -23,6 +23,10 @@ pub(crate) struct Recycle {
     /// Resident memory, in bytes.
     pub(crate) memory_limit: Option<u64>,
     pub(crate) cpu_time_limit: Option<Duration>,
+    /// An elastic group's MIN (see `daemon::elastic`): beyond it, a process with no request
+    /// for `idle_timeout` retires.
+    pub(crate) elastic_min: Option<usize>,
+    pub(crate) idle_timeout: Duration,
 }
 
 /// How often the limits that cost a system call or a file read are looked at.
@@ -196,6 +200,7 @@ pub(super) fn reason_to_retire(
     apps: &DaemonApps,
     epoch: Instant,
     watched: &mut Watched,
+    figures: &ProcessFigures,
 ) -> Option<(EndReason, String)> {
     if STOP_REQUESTED.load(Ordering::Acquire) {
         return Some((EndReason::Stopping, "Apache is stopping".to_owned()));
@@ -226,6 +231,21 @@ pub(super) fn reason_to_retire(
             return Some((
                 EndReason::Inactivity,
                 format!("no request for {} s (inactivity-timeout)", limit.as_secs()),
+            ));
+        }
+    }
+    if let Some(min) = recycle.elastic_min {
+        let last = Duration::from_millis(activity.last_request_ms.load(Ordering::Acquire));
+        if activity.outstanding.load(Ordering::Acquire) == 0
+            && epoch.elapsed().saturating_sub(last) > recycle.idle_timeout
+            && figures.leave_if_others_serve(min)
+        {
+            return Some((
+                EndReason::IdleTimeout,
+                format!(
+                    "no request for {} s, and {min} or more other processes of its elastic group serve (idle-timeout)",
+                    recycle.idle_timeout.as_secs()
+                ),
             ));
         }
     }

@@ -88,6 +88,15 @@ pub(super) fn work(index: usize, shared: &Shared) {
             }
         };
         match returned {
+            // In an elastic group, a saturated process hands its connections on as they come
+            // free (see `ProcessFigures::others_have_room`), so that a process that joined
+            // gets requests.
+            Returned::Idle(conn)
+                if shared.options.recycle.elastic_min.is_some() && figures.others_have_room() =>
+            {
+                say_goodbye(conn);
+                shared.no_longer_running();
+            }
             Returned::Idle(conn) => {
                 if let Some(conn) = shared.ready.keep_idle(conn) {
                     say_goodbye(conn);
