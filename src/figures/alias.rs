@@ -1,7 +1,10 @@
 //! An application's figures as Apache's children count them: requests, errors, requests in
-//! flight, and a latency histogram. Written with relaxed atomic adds, with no lock.
+//! flight, and a latency histogram. Written with relaxed atomic adds, with no lock, each
+//! thread into one of several stripes (on cache lines of their own), so that the threads of
+//! Apache's children do not all write the same cache line on every request; readers add the
+//! stripes up.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::ffi::SharedWords;
@@ -19,7 +22,20 @@ pub(crate) const BUCKET_BOUNDS_US: [u64; 13] = [
     1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
     5_000_000, 10_000_000,
 ];
-const WORDS: usize = BUCKETS + BUCKET_BOUNDS_US.len() + 1;
+/// One stripe: the words above, padded to whole 64-byte cache lines.
+const STRIPE_WORDS: usize = (BUCKETS + BUCKET_BOUNDS_US.len() + 1).div_ceil(8) * 8;
+const STRIPES: usize = 32;
+
+/// The stripe this thread writes: threads of one process take turns, and processes start at
+/// different places.
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize =
+            (NEXT.fetch_add(1, Ordering::Relaxed) + 7 * std::process::id() as usize) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
 
 pub(crate) struct AliasFigures {
     /// The mount point, and the library (labels).
@@ -33,7 +49,7 @@ impl AliasFigures {
         Ok(AliasFigures {
             mount: mount.to_owned(),
             library: library.to_owned(),
-            words: SharedWords::new(WORDS)?,
+            words: SharedWords::new(STRIPES * STRIPE_WORDS)?,
         })
     }
 
@@ -45,12 +61,17 @@ impl AliasFigures {
         &self.words
     }
 
-    pub(super) fn words(&self) -> &[AtomicU64] {
-        self.words.words()
+    /// `word` added up over the stripes.
+    pub(super) fn total(&self, word: usize) -> u64 {
+        self.words
+            .words()
+            .chunks_exact(STRIPE_WORDS)
+            .map(|stripe| stripe[word].load(Ordering::Acquire))
+            .fold(0, u64::wrapping_add)
     }
 
     fn add(&self, word: usize, n: u64) {
-        if let Some(w) = self.words.words().get(word) {
+        if let Some(w) = self.words.words().get(stripe() * STRIPE_WORDS + word) {
             w.fetch_add(n, Ordering::Relaxed);
         }
     }
@@ -62,9 +83,8 @@ impl AliasFigures {
 
     /// The request took `took`; `failed` when Apache answered an error for it.
     pub(crate) fn request_over(&self, took: Duration, failed: bool) {
-        if let Some(w) = self.words.words().get(IN_FLIGHT) {
-            w.fetch_sub(1, Ordering::Relaxed);
-        }
+        // The same thread (so the same stripe) as `request_began`.
+        self.add(IN_FLIGHT, u64::MAX);
         if failed {
             self.add(ERRORS, 1);
         }

@@ -277,16 +277,15 @@ fn from_proc(pid: u64) -> (Option<u64>, Option<Duration>) {
 }
 
 fn read_alias(figures: &AliasFigures) -> AliasSnapshot {
-    let words = figures.words();
     AliasSnapshot {
         mount: figures.mount.clone(),
         library: figures.library.clone(),
-        requests: load(words, alias::REQUESTS),
-        errors: load(words, alias::ERRORS),
-        in_flight: (load(words, alias::IN_FLIGHT) as i64).max(0) as u64,
-        sum: Duration::from_micros(load(words, alias::SUM_US)),
+        requests: figures.total(alias::REQUESTS),
+        errors: figures.total(alias::ERRORS),
+        in_flight: (figures.total(alias::IN_FLIGHT) as i64).max(0) as u64,
+        sum: Duration::from_micros(figures.total(alias::SUM_US)),
         buckets: (0..=alias::BUCKET_BOUNDS_US.len())
-            .map(|b| load(words, alias::BUCKETS + b))
+            .map(|b| figures.total(alias::BUCKETS + b))
             .collect(),
     }
 }
