@@ -277,15 +277,19 @@ fn from_proc(pid: u64) -> (Option<u64>, Option<Duration>) {
 }
 
 fn read_alias(figures: &AliasFigures) -> AliasSnapshot {
+    let buckets: Vec<u64> = (0..=alias::BUCKET_BOUNDS_US.len())
+        .map(|b| figures.total(alias::BUCKETS + b))
+        .collect();
+    // Read after the buckets, so that every request they count as ended is among the begun.
+    let begun = figures.total(alias::BEGUN);
+    let ended = buckets.iter().sum::<u64>();
     AliasSnapshot {
         mount: figures.mount.clone(),
         library: figures.library.clone(),
-        requests: figures.total(alias::REQUESTS),
+        requests: begun,
         errors: figures.total(alias::ERRORS),
-        in_flight: (figures.total(alias::IN_FLIGHT) as i64).max(0) as u64,
+        in_flight: begun.saturating_sub(ended),
         sum: Duration::from_micros(figures.total(alias::SUM_US)),
-        buckets: (0..=alias::BUCKET_BOUNDS_US.len())
-            .map(|b| figures.total(alias::BUCKETS + b))
-            .collect(),
+        buckets,
     }
 }
