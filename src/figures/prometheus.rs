@@ -112,52 +112,64 @@ pub(crate) fn prometheus_text(snapshot: &Snapshot) -> String {
             f.sample(name, &g(&s.name), value(s));
         }
     }
-    let name = "rustapp_daemon_errors_total";
-    f.header(
-        name,
-        "counter",
-        "502, 503 and 504 Apache answered on the group's behalf.",
-    );
-    for s in groups {
-        for (status, count) in s.answered {
-            f.sample(name, &format!("{},status=\"{status}\"", g(&s.name)), count);
-        }
-    }
-    let name = "rustapp_daemon_process_ends_total";
-    f.header(
-        name,
-        "counter",
-        "Processes of the group that ended (recycled or crashed), by reason.",
-    );
-    for s in groups {
-        for (reason, count) in &s.ends {
-            f.sample(
-                name,
-                &format!("{},reason=\"{}\"", g(&s.name), reason.name()),
-                count,
-            );
-        }
-    }
-    let name = "rustapp_daemon_process_signals_total";
-    f.header(
-        name,
-        "counter",
-        "Processes of the group killed by a signal, by signal number.",
-    );
-    for s in groups {
-        for (signal, count) in &s.signals {
-            f.sample(name, &format!("{},signal=\"{signal}\"", g(&s.name)), count);
-        }
-    }
-    let name = "rustapp_daemon_process_exit_codes_total";
-    f.header(
-        name,
-        "counter",
-        "Processes of the group that exited with a status of their own, by status.",
-    );
-    for s in groups {
-        for (code, count) in &s.exit_codes {
-            f.sample(name, &format!("{},code=\"{code}\"", g(&s.name)), count);
+    // Counters by one label more than the group: (help, label, each group's values by label).
+    type ByLabel = fn(&super::snapshot::GroupSnapshot) -> Vec<(String, u64)>;
+    let by_label: [(&str, &str, &str, ByLabel); 4] = [
+        (
+            "rustapp_daemon_errors_total",
+            "502, 503 and 504 Apache answered on the group's behalf.",
+            "status",
+            |s| {
+                s.answered
+                    .iter()
+                    .map(|(status, n)| (status.to_string(), *n))
+                    .collect()
+            },
+        ),
+        (
+            "rustapp_daemon_process_ends_total",
+            "Processes of the group that ended (recycled or crashed), by reason.",
+            "reason",
+            |s| {
+                s.ends
+                    .iter()
+                    .map(|(reason, n)| (reason.name().to_owned(), *n))
+                    .collect()
+            },
+        ),
+        (
+            "rustapp_daemon_process_signals_total",
+            "Processes of the group killed by a signal, by signal number.",
+            "signal",
+            |s| {
+                s.signals
+                    .iter()
+                    .map(|(signal, n)| (signal.to_string(), *n))
+                    .collect()
+            },
+        ),
+        (
+            "rustapp_daemon_process_exit_codes_total",
+            "Processes of the group that exited with a status of their own, by status.",
+            "code",
+            |s| {
+                s.exit_codes
+                    .iter()
+                    .map(|(code, n)| (code.to_string(), *n))
+                    .collect()
+            },
+        ),
+    ];
+    for (name, help, label_name, values) in by_label {
+        f.header(name, "counter", help);
+        for s in groups {
+            for (value, count) in values(s) {
+                f.sample(
+                    name,
+                    &format!("{},{label_name}=\"{value}\"", g(&s.name)),
+                    count,
+                );
+            }
         }
     }
     let name = "rustapp_daemon_last_end_timestamp_seconds";
