@@ -54,7 +54,7 @@ pub(crate) fn serve_via_daemon(
         let waiting = figures.waiting();
         if waiting > u64::from(limit) {
             log::error!(
-                "{alias}: {waiting} requests wait for daemon group {}, past its queue-limit of {limit}; answering 503",
+                "{alias}: {waiting} requests wait for daemon group {}, past its queue-limit of {limit}; answering 503 (raise threads= or processes=, or queue-limit=, on RustAppDaemonProcess)",
                 group.config.name
             );
             return Err(HttpStatus::SERVICE_UNAVAILABLE);

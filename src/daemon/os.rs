@@ -475,12 +475,7 @@ pub(crate) use crate::ffi::monotonic_us;
 
 /// This process's resident memory in bytes (`VmRSS`), for `memory-limit`.
 pub(crate) fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib * 1024)
+    crate::figures::resident_bytes("self")
 }
 
 /// The CPU time this process has used, in user and kernel mode, for `cpu-time-limit`.

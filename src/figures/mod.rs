@@ -29,7 +29,7 @@ pub(crate) use group::GroupFigures;
 pub(crate) use process::{ProcessFigures, Running};
 pub(crate) use prometheus::{CONTENT_TYPE as PROMETHEUS_CONTENT_TYPE, prometheus_text};
 pub(crate) use reason::EndReason;
-pub(crate) use snapshot::{GroupShape, Snapshot};
+pub(crate) use snapshot::{GroupShape, Snapshot, resident_bytes};
 pub(crate) use status_page::{status_html, status_lines};
 
 use crate::config::{AppTable, DaemonGroup};

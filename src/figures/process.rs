@@ -82,10 +82,7 @@ impl ProcessFigures {
                 continue;
             }
             load.serving += 1;
-            load.busy += own[WORKERS..]
-                .chunks_exact(WORKER_WORDS)
-                .filter(|worker| worker[0].load(Ordering::Acquire) != 0)
-                .count();
+            load.busy += busy_threads(own);
         }
         load
     }
@@ -98,14 +95,8 @@ impl ProcessFigures {
         let Some(group) = &self.group else {
             return false;
         };
-        let busy = |own: &[AtomicU64]| {
-            own[WORKERS..]
-                .chunks_exact(WORKER_WORDS)
-                .filter(|worker| worker[0].load(Ordering::Acquire) != 0)
-                .count()
-        };
         let mine = self.words();
-        if mine.len() < WORKERS || busy(mine) + 1 < group.workers {
+        if mine.len() < WORKERS || busy_threads(mine) + 1 < group.workers {
             return false;
         }
         let size = group.slot_words();
@@ -116,7 +107,7 @@ impl ProcessFigures {
             .filter(|&(slot, own)| {
                 slot != self.slot && own[STATE].load(Ordering::Acquire) == STATE_READY
             })
-            .any(|(_, own)| busy(own) < group.workers)
+            .any(|(_, own)| busy_threads(own) < group.workers)
     }
 
     /// Leaves the serving processes if at least `min` others serve: whether it did.
@@ -175,6 +166,14 @@ impl ProcessFigures {
         worker[0].store(monotonic_us().max(1), Ordering::Release);
         Running(Some(&worker[0]))
     }
+}
+
+/// How many threads of the process whose slot is `own` run a request now.
+fn busy_threads(own: &[AtomicU64]) -> usize {
+    own[WORKERS..]
+        .chunks_exact(WORKER_WORDS)
+        .filter(|worker| worker[0].load(Ordering::Acquire) != 0)
+        .count()
 }
 
 /// An elastic group's serving processes and how busy their threads are.

@@ -255,13 +255,7 @@ fn printable(bytes: &[u8]) -> String {
 
 /// A process's resident memory and CPU time, as the kernel reports them (not the process).
 fn from_proc(pid: u64) -> (Option<u64>, Option<Duration>) {
-    let resident = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
-            let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-            Some(kib * 1024)
-        });
+    let resident = resident_bytes(&pid.to_string());
     let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
@@ -274,6 +268,14 @@ fn from_proc(pid: u64) -> (Option<u64>, Option<Duration>) {
             Some(Duration::from_millis(ticks * 10))
         });
     (resident, cpu)
+}
+
+/// The resident memory (`VmRSS`) of process `pid` (a number, or `self`), in bytes.
+pub(crate) fn resident_bytes(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?;
+    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 fn read_alias(figures: &AliasFigures) -> AliasSnapshot {
