@@ -171,6 +171,8 @@ fn parse(k: u8, payload: Bytes) -> Result<Frame, DecodeError> {
             status: r.u16()?,
             headers: r.pairs()?,
         },
+        kind::REQUEST_TRAILERS => Frame::RequestTrailers(r.pairs()?),
+        kind::RESPONSE_TRAILERS => Frame::ResponseTrailers(r.pairs()?),
         kind::RESPONSE_ABORT => Frame::ResponseAbort { reason: r.bytes()? },
         kind::FAILED => Frame::Failed {
             status: r.u16()?,

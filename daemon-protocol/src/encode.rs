@@ -61,6 +61,7 @@ pub fn encode(frame: &Frame, out: &mut BytesMut) {
             out.put_u16_le(*status);
             put_pairs(out, headers);
         }
+        Frame::RequestTrailers(fields) | Frame::ResponseTrailers(fields) => put_pairs(out, fields),
         Frame::ResponseAbort { reason } => put_bytes(out, reason),
         Frame::Failed { status, reason } => {
             out.put_u16_le(*status);

@@ -3,7 +3,7 @@ use bytes::Bytes;
 use crate::pairs::Pairs;
 
 /// Bumped on any incompatible change; both sides of a connection must agree.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 /// Bytes in a frame header.
 pub const HEADER_LEN: usize = 8;
 /// Bytes in the secret token that proves a connection comes from this Apache.
@@ -63,6 +63,9 @@ pub enum Frame {
     RequestBody(Bytes),
     /// The request body has ended (answering one `ReadBody`).
     RequestBodyEnd,
+    /// The trailers the client sent after its body; comes right before `RequestBodyEnd`, when
+    /// there are any.
+    RequestTrailers(Vec<(Bytes, Bytes)>),
     /// Answering one `ReadBody`: the next `length` bytes of the request body are in the file
     /// whose descriptor is attached (`SCM_RIGHTS`), from its start: a body Apache read whole
     /// before asking (spooled), which the daemon reads itself rather than through the
@@ -100,6 +103,8 @@ pub enum Frame {
         headers: Vec<(Bytes, Bytes)>,
     },
     ResponseBody(Bytes),
+    /// Trailers to send after the body; comes before `ResponseEnd`.
+    ResponseTrailers(Vec<(Bytes, Bytes)>),
     /// Send what was written so far to the client now.
     Flush,
     ResponseEnd,
@@ -144,6 +149,7 @@ pub(crate) mod kind {
     pub const USER_QUERY: u8 = 0x07;
     pub const UPGRADABLE_REQUEST: u8 = 0x08;
     pub const REQUEST_BODY_FILE: u8 = 0x09;
+    pub const REQUEST_TRAILERS: u8 = 0x0a;
     pub const WELCOME: u8 = 0x81;
     pub const READ_BODY: u8 = 0x82;
     pub const RESPONSE_HEAD: u8 = 0x83;
@@ -156,6 +162,7 @@ pub(crate) mod kind {
     pub const GOODBYE: u8 = 0x8a;
     pub const USER_ANSWER: u8 = 0x8b;
     pub const SWITCHED: u8 = 0x8c;
+    pub const RESPONSE_TRAILERS: u8 = 0x8d;
 }
 
 impl Frame {
@@ -165,6 +172,8 @@ impl Frame {
             Frame::RequestHead(_) => kind::REQUEST_HEAD,
             Frame::RequestBody(_) => kind::REQUEST_BODY,
             Frame::RequestBodyEnd => kind::REQUEST_BODY_END,
+            Frame::RequestTrailers(_) => kind::REQUEST_TRAILERS,
+            Frame::ResponseTrailers(_) => kind::RESPONSE_TRAILERS,
             Frame::RequestBodyFile { .. } => kind::REQUEST_BODY_FILE,
             Frame::RequestBodyFailed { .. } => kind::REQUEST_BODY_FAILED,
             Frame::Cancel => kind::CANCEL,
@@ -214,9 +223,8 @@ impl Limits {
         use kind::*;
         Some(match k {
             HELLO => 2 + TOKEN_LEN as u32,
-            REQUEST_HEAD | RESPONSE_HEAD | USER_QUERY | USER_ANSWER | UPGRADABLE_REQUEST => {
-                self.max_head
-            }
+            REQUEST_HEAD | RESPONSE_HEAD | USER_QUERY | USER_ANSWER | UPGRADABLE_REQUEST
+            | REQUEST_TRAILERS | RESPONSE_TRAILERS => self.max_head,
             REQUEST_BODY | RESPONSE_BODY => self.max_body_chunk,
             REQUEST_BODY_END | CANCEL | FLUSH | RESPONSE_END | GOODBYE | SWITCHED => 0,
             REQUEST_BODY_FAILED => 2,

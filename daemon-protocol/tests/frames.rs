@@ -45,6 +45,8 @@ fn every_kind() -> Vec<Frame> {
         Frame::RequestBody(Bytes::from(vec![42u8; 100_000])),
         Frame::RequestBody(Bytes::new()),
         Frame::RequestBodyEnd,
+        Frame::RequestTrailers(vec![(b("checksum"), b("abc"))]),
+        Frame::RequestTrailers(vec![]),
         Frame::RequestBodyFailed { status: 413 },
         Frame::RequestBodyFile { length: 64 << 20 },
         Frame::Cancel,
@@ -62,6 +64,10 @@ fn every_kind() -> Vec<Frame> {
             headers: vec![],
         },
         Frame::ResponseBody(b("Hello World!")),
+        Frame::ResponseTrailers(vec![
+            (b("grpc-status"), b("3")),
+            (b("grpc-message"), b("bad%20name")),
+        ]),
         Frame::Flush,
         Frame::ResponseEnd,
         Frame::ResponseAbort {

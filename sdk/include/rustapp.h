@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RUSTAPP_ABI_MAJOR 1
-#define RUSTAPP_ABI_MINOR 3
+#define RUSTAPP_ABI_MINOR 4
 #define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
 
 /* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
@@ -70,7 +70,17 @@ typedef struct {
      * then answers 101 with an Upgrade header naming an offered protocol and no body; the
      * host relays bytes between the client and that socket until either side closes. */
     int32_t (*accept_upgrade)(RustAppHostRequest *request);
+    /* ABI 1.4 (read only when size covers it). add_trailer: a response trailer, sent after
+     * the body (HTTP/2 trailers; over HTTP/1.1 only to a client that sent TE: trailers),
+     * during handle or body_next: 0, or -1 when refused (dropped and logged). each_trailer:
+     * the request's trailers, once the body was read to its end. read_body_now: read_body
+     * that never waits: RUSTAPP_READ_WOULD_BLOCK when nothing has arrived yet. */
+    int32_t (*add_trailer)(RustAppHostRequest *request, RustAppStr name, RustAppStr value);
+    void (*each_trailer)(const RustAppHostRequest *request, RustAppVisitFn visit, void *context);
+    ssize_t (*read_body_now)(RustAppHostRequest *request, uint8_t *buf, size_t len);
 } RustAppHostV1;
+
+#define RUSTAPP_READ_WOULD_BLOCK (-2)
 
 typedef struct {
     RustAppStr name;
@@ -114,7 +124,10 @@ enum {
     RUSTAPP_BODY_END = 2,
     /* ABI 1.2, only to a host that accepts_pending: nothing yet. The host calls body_next
      * again once the descriptor body_ready_fd gives is readable (or body_close). */
-    RUSTAPP_BODY_PENDING = 3
+    RUSTAPP_BODY_PENDING = 3,
+    /* ABI 1.4: as RUSTAPP_BODY_PENDING, and the body also waits for request body that
+     * read_body_now did not have yet; body_next is called again once either came. */
+    RUSTAPP_BODY_PENDING_INPUT = 4
 };
 
 /* ABI 1.1: the user store, for Apache's authentication (AuthBasicProvider rustapp). */

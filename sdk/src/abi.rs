@@ -22,8 +22,10 @@ use std::ffi::c_void;
 pub const ABI_MAJOR: u32 = 1;
 /// Compatible additions bump the minor version. 1.1 added the user-store entry points; 1.2
 /// response bodies that wait without holding a thread (`BODY_PENDING`, `body_ready_fd`); 1.3
-/// protocol upgrades (`RequestV1::upgrade`, `HostV1::accept_upgrade`, status 101).
-pub const ABI_MINOR: u32 = 3;
+/// protocol upgrades (`RequestV1::upgrade`, `HostV1::accept_upgrade`, status 101); 1.4
+/// trailers both ways (`HostV1::add_trailer`, `HostV1::each_trailer`) and request bodies read
+/// without waiting while the response streams (`HostV1::read_body_now`, `BODY_PENDING_INPUT`).
+pub const ABI_MINOR: u32 = 4;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
 
@@ -136,7 +138,26 @@ pub struct HostV1 {
     /// the application writes to it goes to the client, until either side closes. If the
     /// application answers anything else after all, its socket reads end of file at once.
     pub accept_upgrade: unsafe extern "C" fn(request: *mut HostRequest) -> i32,
+    // ---- ABI 1.4. ----
+    /// Adds a response trailer, sent after the body: as HTTP/2 trailers, or over HTTP/1.1 in
+    /// the last chunk when the client said it takes them (`TE: trailers`); otherwise dropped.
+    /// Called during `handle` or `body_next`, before the body ends. Returns 0, or -1 when the
+    /// name or value is not allowed (the trailer is dropped and logged; the response goes on).
+    pub add_trailer: unsafe extern "C" fn(request: *mut HostRequest, name: Str, value: Str) -> i32,
+    /// Visits the request's trailers (sent after a chunked or HTTP/2 body), once `read_body` or
+    /// `read_body_now` returned 0; none before.
+    pub each_trailer:
+        unsafe extern "C" fn(request: *const HostRequest, visit: VisitFn, context: *mut c_void),
+    /// `read_body` that never waits: the count, 0 at the end, -1 on failure, or
+    /// [`READ_WOULD_BLOCK`] when nothing has arrived yet. An application that gets that from
+    /// within `body_next` answers [`BODY_PENDING_INPUT`], so that the host calls it again once
+    /// more body arrives (or its `body_ready_fd` is readable).
+    pub read_body_now:
+        unsafe extern "C" fn(request: *mut HostRequest, buf: *mut u8, len: usize) -> isize,
 }
+
+/// `read_body_now`: no request body has arrived yet.
+pub const READ_WOULD_BLOCK: isize = -2;
 
 impl HostV1 {
     /// Whether this host (of whatever minor version) accepts `BODY_PENDING`.
@@ -149,6 +170,13 @@ impl HostV1 {
     pub fn accept_upgrade(&self) -> Option<unsafe extern "C" fn(*mut HostRequest) -> i32> {
         let needed = std::mem::offset_of!(HostV1, accept_upgrade) + size_of::<usize>();
         (self.size as usize >= needed).then_some(self.accept_upgrade)
+    }
+
+    /// Whether this host has the ABI 1.4 functions: trailers, `read_body_now` and
+    /// `BODY_PENDING_INPUT`.
+    pub fn has_trailers_and_duplex(&self) -> bool {
+        let needed = std::mem::offset_of!(HostV1, read_body_now) + size_of::<usize>();
+        self.size as usize >= needed
     }
 }
 
@@ -222,6 +250,10 @@ pub const BODY_ERROR: i32 = -1;
 /// `body_next` again once the descriptor `body_ready_fd` gives is readable (or to end the
 /// response, `body_close`), possibly from another thread.
 pub const BODY_PENDING: i32 = 3;
+/// ABI 1.4, only to a host that `has_trailers_and_duplex`: as `BODY_PENDING`, and the body
+/// also waits for request body that `read_body_now` did not have yet. The host calls
+/// `body_next` again once either has come.
+pub const BODY_PENDING_INPUT: i32 = 4;
 
 pub type CreateFn = unsafe extern "C" fn(
     host: *const HostV1,

@@ -53,6 +53,7 @@ struct BodyState {
     /// The chunk handed to the host last; kept alive until the next call.
     current: Bytes,
     host_request: *const HostRequest,
+    host: &'static HostV1,
     /// Whether the host takes `BODY_PENDING` (else a waiting body blocks its call).
     host_accepts_pending: bool,
     /// What a waiting body wakes, made when it first waits.
@@ -159,6 +160,7 @@ unsafe extern "C" fn handle<A: App>(
                 body: response_body,
                 current: Bytes::new(),
                 host_request: request.host_request,
+                host,
                 host_accepts_pending: host.accepts_pending(),
                 ready: None,
             });
@@ -181,38 +183,77 @@ unsafe extern "C" fn body_next(body: *mut c_void, chunk: *mut ChunkV1) -> i32 {
             (&mut *body.cast::<BodyState>(), &mut *chunk)
         };
         let _context = logger::enter_request(state.host_request);
-        let next = match &mut state.body {
-            ResponseBody::Empty => None,
-            ResponseBody::Full(bytes) => {
-                let bytes = std::mem::take(bytes);
-                state.body = ResponseBody::Empty;
-                Some(Ok(Chunk::Data(bytes)))
-            }
-            ResponseBody::Stream(chunks) => chunks.next(),
-            ResponseBody::Polled(_) => match state.poll_next() {
-                Ok(Poll::Ready(next)) => next,
-                Ok(Poll::Pending) => return abi::BODY_PENDING,
-                Err(error) => Some(Err(error)),
-            },
-        };
-        match next {
-            None => abi::BODY_END,
-            Some(Ok(Chunk::Flush)) => abi::BODY_FLUSH,
-            Some(Ok(Chunk::Data(bytes))) => {
-                state.current = bytes;
-                // `current` stays alive until the next call.
-                *chunk = ChunkV1 {
-                    data: state.current.as_ptr(),
-                    len: state.current.len(),
-                };
-                abi::BODY_DATA
-            }
-            Some(Err(error)) => {
-                logger::emit(abi::LOG_ERROR, &format!("response body failed: {error}"));
-                abi::BODY_ERROR
-            }
+        loop {
+            let next = match &mut state.body {
+                ResponseBody::Empty => None,
+                ResponseBody::Full(bytes) => {
+                    let bytes = std::mem::take(bytes);
+                    state.body = ResponseBody::Empty;
+                    Some(Ok(Chunk::Data(bytes)))
+                }
+                ResponseBody::Stream(chunks) => chunks.next(),
+                ResponseBody::Polled(_) => match state.poll_next() {
+                    Ok(Poll::Ready(next)) => next,
+                    Ok(Poll::Pending) => return state.pending_code(),
+                    Err(error) => Some(Err(error)),
+                },
+            };
+            return match next {
+                None => abi::BODY_END,
+                Some(Ok(Chunk::Flush)) => abi::BODY_FLUSH,
+                Some(Ok(Chunk::Trailers(trailers))) => {
+                    state.add_trailers(&trailers);
+                    continue;
+                }
+                Some(Ok(Chunk::Data(bytes))) => {
+                    state.current = bytes;
+                    // `current` stays alive until the next call.
+                    *chunk = ChunkV1 {
+                        data: state.current.as_ptr(),
+                        len: state.current.len(),
+                    };
+                    abi::BODY_DATA
+                }
+                Some(Err(error)) => {
+                    logger::emit(abi::LOG_ERROR, &format!("response body failed: {error}"));
+                    abi::BODY_ERROR
+                }
+            };
         }
     })
+}
+
+impl BodyState {
+    /// What a body that has nothing yet answers: it may also wait for request body.
+    fn pending_code(&self) -> i32 {
+        match &self.body {
+            ResponseBody::Polled(body)
+                if body.waits_for_request_body() && self.host.has_trailers_and_duplex() =>
+            {
+                abi::BODY_PENDING_INPUT
+            }
+            _ => abi::BODY_PENDING,
+        }
+    }
+
+    /// Hands trailers to a host that takes them (ABI 1.4 on).
+    fn add_trailers(&self, trailers: &[(crate::response::HeaderText, crate::HeaderBytes)]) {
+        if !self.host.has_trailers_and_duplex() {
+            log::debug!("this host takes no trailers: {} dropped", trailers.len());
+            return;
+        }
+        for (name, value) in trailers {
+            // The host checks and logs what it refuses; the response goes on without it.
+            // SAFETY: host call with this body's request handle and borrowed strings.
+            unsafe {
+                (self.host.add_trailer)(
+                    self.host_request.cast_mut(),
+                    Str::from_bytes(name.as_bytes()),
+                    Str::from_bytes(value.as_bytes()),
+                );
+            }
+        }
+    }
 }
 
 unsafe extern "C" fn body_ready_fd(body: *mut c_void) -> i32 {

@@ -132,6 +132,14 @@ impl<'a> Request<'a> {
         visit.panic.resume();
     }
 
+    /// The request's trailers (fields a chunked or HTTP/2 body ends with, such as gRPC's),
+    /// once the body was read to its end; none before, or from a host before ABI 1.4.
+    pub fn trailers(&self) -> Vec<(&'a [u8], &'a [u8])> {
+        let mut out = Vec::new();
+        each_trailer(self.host, self.raw.host_request, &mut |n, v| out.push((n, v)));
+        out
+    }
+
     /// A CGI-style variable: `REMOTE_ADDR`, `REMOTE_PORT`, `REMOTE_USER`, `AUTH_TYPE`,
     /// `SERVER_NAME`, `SERVER_PORT`, `HTTPS`, `REQUEST_SCHEME`, `DOCUMENT_ROOT`,
     /// `SCRIPT_FILENAME` (the library), the rest of what mod_wsgi gives a WSGI application,
@@ -238,13 +246,67 @@ pub struct BodyReader<'r> {
     _request: std::marker::PhantomData<&'r mut ()>,
 }
 
+impl BodyReader<'_> {
+    /// Whether [`BodyReader::read_now`] can say "nothing yet" (a host of ABI 1.4 or later
+    /// that waits for a pending body); with an older host it waits like `read`.
+    pub fn reads_without_waiting(&self) -> bool {
+        self.host.has_trailers_and_duplex() && self.host.accepts_pending()
+    }
+
+    /// Reads what has arrived without waiting for more: `Ok(Some(n))` (0 at the end of the
+    /// body), or `Ok(None)` when nothing has arrived yet.
+    pub fn read_now(&mut self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if !self.reads_without_waiting() {
+            return io::Read::read(self, buf).map(Some);
+        }
+        // SAFETY: host call with a writable buffer of `buf.len()` bytes.
+        let n =
+            unsafe { (self.host.read_body_now)(self.host_request, buf.as_mut_ptr(), buf.len()) };
+        if n == abi::READ_WOULD_BLOCK {
+            return Ok(None);
+        }
+        usize::try_from(n).map(Some).map_err(|_| unreadable())
+    }
+
+    /// The request's trailers, once the body was read to its end (see [`Request::trailers`]).
+    pub fn trailers(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        each_trailer(self.host, self.host_request, &mut |n, v| {
+            out.push((n.to_vec(), v.to_vec()))
+        });
+        out
+    }
+}
+
+fn unreadable() -> io::Error {
+    io::Error::other(
+        "the request body could not be read: the client sent a malformed or oversized body, or went away",
+    )
+}
+
+/// Visits the request's trailers, if the host (ABI 1.4 on) has them.
+fn each_trailer<'a>(
+    host: &'static HostV1,
+    request: *mut abi::HostRequest,
+    visit: &mut dyn FnMut(&'a [u8], &'a [u8]),
+) {
+    if !host.has_trailers_and_duplex() {
+        return;
+    }
+    let mut visit = Visitor {
+        visit,
+        panic: CarriedPanic::default(),
+    };
+    // SAFETY: host call; `visit_pair` calls `visit` with strings from the request pool.
+    unsafe { (host.each_trailer)(request, visit_pair, (&raw mut visit).cast()) };
+    visit.panic.resume();
+}
+
 impl io::Read for BodyReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // SAFETY: host call with a writable buffer of `buf.len()` bytes.
         let n = unsafe { (self.host.read_body)(self.host_request, buf.as_mut_ptr(), buf.len()) };
-        usize::try_from(n).map_err(|_| {
-            io::Error::other("the request body could not be read: the client sent a malformed or oversized body, or went away")
-        })
+        usize::try_from(n).map_err(|_| unreadable())
     }
 }
 

@@ -12,6 +12,11 @@ pub enum Chunk {
     Data(Bytes),
     /// Send everything written so far to the client now.
     Flush,
+    /// Trailers, sent after the body: HTTP/2 trailers (gRPC's `grpc-status`), or over
+    /// HTTP/1.1 in the last chunk to a client that sent `TE: trailers`; dropped otherwise.
+    /// Given before the body ends, once (several are merged). A name or value Apache refuses
+    /// is dropped and logged.
+    Trailers(Vec<(HeaderText, HeaderBytes)>),
 }
 
 /// A response body: nothing, bytes in hand, or a stream produced while it is sent.
@@ -33,6 +38,13 @@ pub trait PollBody: Send {
     /// The next chunk, `Ready(None)` at the end, or `Pending` after arranging for `waker` to
     /// be woken when there is more.
     fn poll_next(&mut self, waker: &Waker) -> Poll<Option<Result<Chunk, Error>>>;
+
+    /// After `Pending`: whether the body also waits for request body that
+    /// [`crate::BodyReader::read_now`] did not have yet (a full-duplex stream), so the host
+    /// polls again when more arrives. `waker` is then woken only for the body's own reasons.
+    fn waits_for_request_body(&self) -> bool {
+        false
+    }
 }
 
 impl ResponseBody {

@@ -16,11 +16,11 @@ use rustapp_daemon_protocol::{
 };
 
 use super::connection::Connection;
-use super::os::{self, monotonic_us};
+use super::os::{self, monotonic_us, readable_now};
 use super::runtime::GroupRuntime;
 use super::spool::Spool;
 use crate::config::Alias;
-use crate::ffi::{HttpStatus, log_request};
+use crate::ffi::{HttpStatus, ReadNow, log_request};
 use crate::host::{
     BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
 };
@@ -136,6 +136,7 @@ pub(crate) fn serve_via_daemon(
         current: Bytes::new(),
         in_sync: false,
         waited: false,
+        unanswered_read: None,
     };
     deliver(request, alias, head, Some(&mut body), silence);
     if body.in_sync {
@@ -529,7 +530,7 @@ enum BodyFeed<'e, 'r> {
     Spooled(RefCell<Spool>, &'e Exchange<'r>),
 }
 
-impl BodyFeed<'_, '_> {
+impl<'r> BodyFeed<'_, 'r> {
     fn read(&self, buf: &mut [u8]) -> Option<usize> {
         match self {
             BodyFeed::Client(exchange) => exchange.read_body(buf),
@@ -540,6 +541,26 @@ impl BodyFeed<'_, '_> {
                     n => Some(n),
                 }
             }
+        }
+    }
+
+    /// What has arrived, without waiting for the client.
+    fn read_now(&self, buf: &mut [u8]) -> ReadNow {
+        match self {
+            BodyFeed::Client(exchange) => exchange.read_body_now(buf),
+            BodyFeed::Spooled(spool, exchange) => {
+                let mut spool = spool.borrow_mut();
+                match spool.read(buf) {
+                    0 if !spool.is_complete() => exchange.read_body_now(buf),
+                    n => ReadNow::Read(n),
+                }
+            }
+        }
+    }
+
+    fn exchange(&self) -> &Exchange<'r> {
+        match self {
+            BodyFeed::Client(exchange) | BodyFeed::Spooled(_, exchange) => exchange,
         }
     }
 
@@ -567,13 +588,54 @@ fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) ->
         return conn.send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd());
     }
     let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
-    let answer = match feed.read(&mut buf) {
-        Some(0) => Frame::RequestBodyEnd,
-        Some(n) => {
+    let read = feed.read(&mut buf).map_or(ReadNow::Failed, ReadNow::Read);
+    send_body_answer(conn, feed, buf, read)
+}
+
+/// As `answer_body_read`, while the response streams: the client may send its next bytes
+/// only after it saw more of the response (a bidirectional stream), so nothing waits for
+/// it here. `Ok(false)`: nothing has arrived yet; ask again when the client sent more.
+fn answer_body_read_now(
+    conn: &mut Connection,
+    feed: &BodyFeed<'_, '_>,
+    max: u32,
+) -> io::Result<bool> {
+    if let Some((file, length)) = feed.hand_over() {
+        return conn
+            .send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd())
+            .map(|()| true);
+    }
+    let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
+    match feed.read_now(&mut buf) {
+        ReadNow::NotYet => Ok(false),
+        read => send_body_answer(conn, feed, buf, read).map(|()| true),
+    }
+}
+
+/// The frames answering one body read: bytes, or the end (after the client's trailers), or
+/// the failure.
+fn send_body_answer(
+    conn: &mut Connection,
+    feed: &BodyFeed<'_, '_>,
+    mut buf: Vec<u8>,
+    read: ReadNow,
+) -> io::Result<()> {
+    let answer = match read {
+        ReadNow::Read(0) => {
+            let mut trailers = Vec::new();
+            feed.exchange().each_trailer(|name, value| {
+                trailers.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
+            });
+            if !trailers.is_empty() {
+                conn.queue(&Frame::RequestTrailers(trailers))?;
+            }
+            Frame::RequestBodyEnd
+        }
+        ReadNow::Read(n) => {
             buf.truncate(n);
             Frame::RequestBody(Bytes::from(buf))
         }
-        None => Frame::RequestBodyFailed {
+        ReadNow::NotYet | ReadNow::Failed => Frame::RequestBodyFailed {
             status: feed.failure_status().unwrap_or(400),
         },
     };
@@ -599,15 +661,31 @@ struct DaemonBody<'c, 'e, 'r> {
     in_sync: bool,
     /// Whether the pipeline just waited for the socket (so the next read finds data).
     waited: bool,
+    /// A body read of the daemon's that found nothing from the client yet: answered once
+    /// the client sent more, meanwhile the response goes on.
+    unanswered_read: Option<u32>,
 }
 
 impl BodySource for DaemonBody<'_, '_, '_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
         loop {
-            // Nothing buffered: the pipeline waits for the daemon (watching the client).
-            if !self.conn.has_buffered_frame() && !self.waited {
+            if let Some(max) = self.unanswered_read {
+                match answer_body_read_now(self.conn, self.feed, max) {
+                    Ok(true) => self.unanswered_read = None,
+                    Ok(false) => {}
+                    Err(_) => return BodyPiece::Failed,
+                }
+            }
+            let daemon = self.conn.stream.as_raw_fd();
+            if self.unanswered_read.is_some() {
+                // Woken by the client or by the daemon: only a frame there is read.
+                if !self.conn.has_buffered_frame() && !readable_now(daemon) {
+                    return BodyPiece::PendingInput(daemon);
+                }
+            } else if !self.conn.has_buffered_frame() && !self.waited {
+                // Nothing buffered: the pipeline waits for the daemon (watching the client).
                 self.waited = true;
-                return BodyPiece::Pending(self.conn.stream.as_raw_fd());
+                return BodyPiece::Pending(daemon);
             }
             self.waited = false;
             match self.conn.read_frame() {
@@ -617,7 +695,9 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                 }
                 Ok(Some(Frame::Flush)) => return BodyPiece::Flush,
                 Ok(Some(Frame::ResponseEnd)) => {
-                    self.in_sync = true;
+                    // A body read left unanswered would be answered on the next request's
+                    // time: the daemon drops the connection then, and so does this side.
+                    self.in_sync = self.unanswered_read.is_none();
                     return BodyPiece::End;
                 }
                 Ok(Some(Frame::ResponseAbort { reason })) => {
@@ -633,8 +713,16 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                     relay_log(self.exchange, level, &message)
                 }
                 Ok(Some(Frame::ReadBody { max })) => {
-                    if answer_body_read(self.conn, self.feed, max).is_err() {
-                        return BodyPiece::Failed;
+                    match answer_body_read_now(self.conn, self.feed, max) {
+                        Ok(true) => {}
+                        Ok(false) => self.unanswered_read = Some(max),
+                        Err(_) => return BodyPiece::Failed,
+                    }
+                }
+                Ok(Some(Frame::ResponseTrailers(fields))) => {
+                    for (name, value) in &fields {
+                        // Checked again here: the daemon runs as another user.
+                        self.exchange.add_trailer(name, value);
                     }
                 }
                 other => {

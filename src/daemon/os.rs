@@ -471,6 +471,17 @@ pub(crate) fn writable_within(fd: std::os::fd::RawFd, limit: std::time::Duration
     unsafe { libc::poll(&mut poll, 1, millis) > 0 && poll.revents & libc::POLLOUT != 0 }
 }
 
+/// Whether descriptor `fd` is readable (or hung up) right now.
+pub(crate) fn readable_now(fd: std::os::fd::RawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd in a live variable.
+    unsafe { libc::poll(&mut poll, 1, 0) > 0 && poll.revents != 0 }
+}
+
 pub(crate) use crate::ffi::monotonic_us;
 
 /// This process's resident memory in bytes (`VmRSS`), for `memory-limit`.

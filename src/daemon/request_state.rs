@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
 use bytes::Bytes;
@@ -13,8 +13,11 @@ use rustapp::abi::{self, HostRequest, HostV1, RequestV1, Str};
 use rustapp_daemon_protocol::{Frame, RequestHead};
 
 use super::connection::Connection;
+use super::os::readable_now;
+use crate::ffi::ReadNow;
 use crate::host::{
-    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, host_table, socket_pair,
+    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, check_trailer,
+    host_table, socket_pair,
 };
 
 /// The host's state for one request being served by a daemon. It owns the connection the
@@ -45,6 +48,13 @@ struct Progress {
     body_ended: bool,
     /// The status the Apache child chose when it could not read the body (413, ...).
     body_failed: Option<u16>,
+    /// A `ReadBody` was sent and not answered yet (the client had sent nothing more), and
+    /// how much it asked for.
+    asked: Option<usize>,
+    /// The trailers the client sent after its body.
+    request_trailers: Vec<(Bytes, Bytes)>,
+    /// The response trailers the application gave, sent before the response's end.
+    trailers: Vec<(Bytes, Bytes)>,
     /// The daemon's end of the connection the application took over.
     tunnel_end: Option<UnixStream>,
 }
@@ -157,19 +167,21 @@ impl DaemonRequest {
             .map(|(_, v)| v)
     }
 
-    /// Reads request body into `buf`, asking the Apache child for more when none is pending.
-    fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
+    /// Reads request body into `buf`, asking the Apache child for more when none is pending;
+    /// with `wait` false, `NotYet` when its answer has not come (the client sent nothing
+    /// more yet: the child answers once it has).
+    fn read_body_from_child(&self, buf: &mut [u8], wait: bool) -> ReadNow {
         let mut state = self.progress.borrow_mut();
         loop {
             if !state.pending.is_empty() {
                 let n = state.pending.len().min(buf.len());
                 buf[..n].copy_from_slice(&state.pending.split_to(n));
-                return Some(n);
+                return ReadNow::Read(n);
             }
             if let Some(spooled) = &mut state.spooled {
                 match spooled.read(buf) {
                     Ok(0) => state.spooled = None, // all of it read: ask for what follows
-                    Ok(n) => return Some(n),
+                    Ok(n) => return ReadNow::Read(n),
                     Err(e) => {
                         log::error!("daemon: reading the spooled request body failed: {e}");
                         state.spooled = None;
@@ -178,14 +190,31 @@ impl DaemonRequest {
                 }
             }
             if state.body_ended {
-                return Some(0);
+                return ReadNow::Read(0);
             }
             if state.body_failed.is_some() {
-                return None;
+                return ReadNow::Failed;
             }
-            let max = buf.len().max(BODY_READ_AHEAD);
             let mut conn = self.conn.borrow_mut();
-            conn.send(&Frame::ReadBody { max: max as u32 }).ok()?;
+            let max = match state.asked {
+                Some(max) => max,
+                None => {
+                    let max = buf.len().max(BODY_READ_AHEAD);
+                    // After the response's queued frames, in order.
+                    conn.queue_without_blocking(&Frame::ReadBody { max: max as u32 });
+                    if conn.flush_without_blocking().is_err() {
+                        return ReadNow::Failed;
+                    }
+                    state.asked = Some(max);
+                    max
+                }
+            };
+            if !wait && !conn.has_buffered_frame() && !readable_now(conn.stream.as_raw_fd()) {
+                return ReadNow::NotYet;
+            }
+            if wait && conn.flush().is_err() {
+                return ReadNow::Failed;
+            }
             match conn.read_frame() {
                 Ok(Some(Frame::RequestBody(data))) if data.len() <= max => state.pending = data,
                 Ok(Some(Frame::RequestBodyFile { length })) => match conn.take_received_fd() {
@@ -195,8 +224,17 @@ impl DaemonRequest {
                         state.body_failed = Some(500);
                     }
                 },
+                // The end follows.
+                Ok(Some(Frame::RequestTrailers(fields))) => {
+                    state.request_trailers = fields;
+                    continue;
+                }
                 Ok(Some(Frame::RequestBodyEnd)) => state.body_ended = true,
                 Ok(Some(Frame::RequestBodyFailed { status })) => state.body_failed = Some(status),
+                Ok(Some(Frame::Cancel)) => {
+                    log::debug!("daemon: the client went away while its body was awaited");
+                    state.body_failed = Some(400);
+                }
                 other => {
                     log::error!(
                         "daemon: the Apache child answered a body read with {other:?}; closing the connection"
@@ -204,7 +242,20 @@ impl DaemonRequest {
                     state.body_failed = Some(400);
                 }
             }
+            state.asked = None;
         }
+    }
+
+    /// Whether the connection can serve another request once this one ended: not while a
+    /// body read is unanswered (its answer would arrive in the next request's place).
+    pub(crate) fn leaves_connection_in_step(&self) -> bool {
+        self.progress.borrow().asked.is_none()
+    }
+
+    /// The response trailers the application gave, as the frame that carries them.
+    pub(crate) fn take_trailers(&self) -> Option<Frame> {
+        let trailers = std::mem::take(&mut self.progress.borrow_mut().trailers);
+        (!trailers.is_empty()).then_some(Frame::ResponseTrailers(trailers))
     }
 }
 
@@ -317,7 +368,33 @@ impl RequestState for DaemonRequest {
     }
 
     fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
-        DaemonRequest::read_body(self, buf)
+        match self.read_body_from_child(buf, true) {
+            ReadNow::Read(n) => Some(n),
+            ReadNow::NotYet | ReadNow::Failed => None,
+        }
+    }
+
+    fn read_body_now(&self, buf: &mut [u8]) -> ReadNow {
+        self.read_body_from_child(buf, false)
+    }
+
+    fn for_each_trailer(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        for (name, value) in &self.progress.borrow().request_trailers {
+            visit(name, value);
+        }
+    }
+
+    /// Checked here to tell the application at once; the Apache child checks again.
+    fn add_trailer(&self, name: &[u8], value: &[u8]) -> bool {
+        if let Err(problem) = check_trailer(name, value) {
+            log::error!("daemon: a response trailer was dropped: {problem}");
+            return false;
+        }
+        self.progress
+            .borrow_mut()
+            .trailers
+            .push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
+        true
     }
 
     fn set_status(&self, status: u32) -> bool {

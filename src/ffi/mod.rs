@@ -54,7 +54,7 @@ pub(crate) use process::{
     runtime_path, set_process_title, threads_per_child, watch_process,
 };
 
-pub(crate) use request::{BodyInput, Request, ServerVar};
+pub(crate) use request::{BodyInput, ReadNow, Request, ServerVar};
 pub(crate) use server::Server;
 pub(crate) use shared_memory::{SharedWords, monotonic_us, unmap_shared_memory_but};
 pub(crate) use status::{HookStatus, HttpStatus};

@@ -142,6 +142,7 @@ unsafe extern "C" fn register_hooks<M: Module>(pool: *mut sys::apr_pool_t) {
                 sys::APR_HOOK_MIDDLE,
             );
             sys::rustapp_shim_hook_status(Some(status_hook::<M>));
+            sys::rustapp_shim_register_filters();
         }
     })
 }

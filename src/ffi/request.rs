@@ -160,6 +160,33 @@ impl<'r> Request<'r> {
         unsafe { Table::from_raw(self.rec().headers_in) }
     }
 
+    /// The trailers the client sent after a chunked or HTTP/2 body (once it was read).
+    pub(crate) fn trailers_in(self) -> Table<'r> {
+        // SAFETY: a live request table.
+        unsafe { Table::from_raw(self.rec().trailers_in) }
+    }
+
+    /// Adds a response trailer, copying name and value into the request pool: mod_http2
+    /// sends `trailers_out` as HTTP/2 trailers; over HTTP/1.1 the trailer filter does.
+    pub(crate) fn add_response_trailer(self, name: &[u8], value: &[u8]) {
+        let pool = self.pool();
+        // SAFETY: a live request table.
+        unsafe { Table::from_raw(self.rec().trailers_out) }
+            .add(pool.c_string(name), pool.c_string(value));
+    }
+
+    /// Whether the request is an HTTP/2 stream.
+    pub(crate) fn is_http2(self) -> bool {
+        // SAFETY: reads the request's connection.
+        unsafe { sys::rustapp_shim_is_http2(self.rec_mut()) != 0 }
+    }
+
+    /// Makes a chunked HTTP/1.1 response end with `trailers_out` in its last chunk.
+    pub(crate) fn send_trailers_in_last_chunk(self) {
+        // SAFETY: a live request on its handler's thread.
+        unsafe { sys::rustapp_shim_add_trailers_filter(self.rec_mut()) }
+    }
+
     /// `SetEnv`, `PassEnv`, mod_rewrite's `E=` and other per-request variables.
     pub(crate) fn subprocess_env(self) -> Table<'r> {
         // SAFETY: a live request table.
@@ -293,6 +320,14 @@ impl<'r> Request<'r> {
         (fd >= 0).then_some(fd)
     }
 
+    /// What becomes readable when the client sent more: its socket, or an HTTP/2 stream's
+    /// pipe; `None` when there is nothing to watch.
+    pub(crate) fn input_fd(self) -> Option<std::os::fd::RawFd> {
+        // SAFETY: reads the request's connection.
+        let fd = unsafe { sys::rustapp_shim_input_fd(self.rec_mut()) };
+        (fd >= 0).then_some(fd)
+    }
+
     /// A variable of Apache's CGI environment that comes from the server rather than the
     /// request line: what `ap_add_common_vars` would set, computed only when asked for.
     pub(crate) fn server_var(self, var: ServerVar) -> Option<&'r [u8]> {
@@ -351,20 +386,48 @@ pub(crate) struct BodyInput<'r> {
     failure_status: Option<u16>,
 }
 
+/// What a read that does not wait found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadNow {
+    /// Bytes read (0: the end of the body).
+    Read(usize),
+    /// Nothing has arrived yet.
+    NotYet,
+    /// The body cannot be read (see `failure_status`).
+    Failed,
+}
+
 impl BodyInput<'_> {
     /// Reads into `buf`: `Some(n)` bytes (0 at the end), or `None` when the body cannot be read.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        match self.read_with(buf, true) {
+            ReadNow::Read(n) => Some(n),
+            ReadNow::NotYet | ReadNow::Failed => None,
+        }
+    }
+
+    /// Reads into `buf` what has arrived, without waiting for the client.
+    pub(crate) fn read_now(&mut self, buf: &mut [u8]) -> ReadNow {
+        self.read_with(buf, false)
+    }
+
+    fn read_with(&mut self, buf: &mut [u8], wait: bool) -> ReadNow {
         if self.failure_status.is_some() {
-            return None;
+            return ReadNow::Failed;
         }
         if self.brigade.is_null() {
             // SAFETY: a brigade in the request pool.
             self.brigade = unsafe { sys::rustapp_shim_brigade_create(self.request.rec_mut()) };
         }
         let mut status: c_int = 0;
+        let read = if wait {
+            sys::rustapp_shim_read_body
+        } else {
+            sys::rustapp_shim_read_body_now
+        };
         // SAFETY: a live request and brigade; `buf` is writable for its length.
         let n = unsafe {
-            sys::rustapp_shim_read_body(
+            read(
                 self.request.rec_mut(),
                 self.brigade,
                 buf.as_mut_ptr().cast(),
@@ -373,11 +436,12 @@ impl BodyInput<'_> {
                 &mut status,
             )
         };
-        match usize::try_from(n) {
-            Ok(n) => Some(n),
-            Err(_) => {
+        match n {
+            -2 => ReadNow::NotYet,
+            n if n >= 0 => ReadNow::Read(n as usize),
+            _ => {
                 self.failure_status = Some(u16::try_from(status).unwrap_or(400));
-                None
+                ReadNow::Failed
             }
         }
     }

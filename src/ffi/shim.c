@@ -1,6 +1,7 @@
 #include "shim.h"
 
 #include <http_core.h>
+#include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <util_filter.h>
@@ -57,6 +58,60 @@ apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char 
         }
     }
     return (apr_ssize_t)got;
+}
+
+apr_ssize_t rustapp_shim_read_body_now(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                       apr_size_t len, int *eos, int *http_status)
+{
+    apr_size_t got = len;
+    apr_status_t rv;
+
+    if (*eos || len == 0) {
+        return 0;
+    }
+    rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_NONBLOCK_READ, len);
+    if (APR_STATUS_IS_EAGAIN(rv)) {
+        apr_brigade_cleanup(bb);
+        return -2;
+    }
+    if (rv != APR_SUCCESS) {
+        apr_brigade_cleanup(bb);
+        *http_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return -1;
+    }
+    if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+        *eos = 1;
+    }
+    rv = apr_brigade_flatten(bb, buf, &got);
+    apr_brigade_cleanup(bb);
+    if (rv != APR_SUCCESS) {
+        *http_status = HTTP_INTERNAL_SERVER_ERROR;
+        return -1;
+    }
+    /* Only metadata (a flush) and no end: nothing has arrived yet. */
+    return (got == 0 && !*eos) ? -2 : (apr_ssize_t)got;
+}
+
+int rustapp_shim_input_fd(request_rec *r)
+{
+    apr_pollfd_t pfd;
+    apr_interval_time_t timeout = -1;
+    apr_os_sock_t sock;
+    apr_os_file_t file;
+
+    memset(&pfd, 0, sizeof(pfd));
+    pfd.p = r->pool;
+    if (ap_get_pollfd_from_conn(r->connection, &pfd, &timeout) != APR_SUCCESS) {
+        return -1;
+    }
+    if (pfd.desc_type == APR_POLL_SOCKET && apr_os_sock_get(&sock, pfd.desc.s) == APR_SUCCESS) {
+        return sock;
+    }
+    if (pfd.desc_type == APR_POLL_FILE && apr_os_file_get(&file, pfd.desc.f) == APR_SUCCESS) {
+        return file;
+    }
+    return -1;
 }
 
 void rustapp_shim_abort_response(request_rec *r)
@@ -237,6 +292,73 @@ int rustapp_shim_send_file(request_rec *r, int fd)
         r->connection->keepalive = AP_CONN_CLOSE;
     }
     return OK;
+}
+
+/* Writes one trailer field after the last chunk's "0\r\n". */
+static int append_trailer(void *out, const char *name, const char *value)
+{
+    apr_bucket_brigade *bb = out;
+    apr_brigade_printf(bb, NULL, NULL, "%s: %s\r\n", name, value);
+    return 1;
+}
+
+/* Runs after Apache's chunk filter, which ends a chunked body with the immortal bucket
+ * "0\r\n\r\n" before the end-of-stream: that bucket becomes the last chunk with
+ * r->trailers_out in it. A response that is not chunked (a length, HTTP/1.0) passes as is. */
+static apr_status_t trailers_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        apr_bucket *last_chunk;
+        const char *data;
+        apr_size_t len;
+        apr_bucket_brigade *trailers;
+
+        if (!APR_BUCKET_IS_EOS(e)) {
+            continue;
+        }
+        last_chunk = APR_BUCKET_PREV(e);
+        if (last_chunk == APR_BRIGADE_SENTINEL(bb) || !APR_BUCKET_IS_IMMORTAL(last_chunk)
+            || last_chunk->length != 5
+            || apr_bucket_read(last_chunk, &data, &len, APR_BLOCK_READ) != APR_SUCCESS
+            || len != 5 || memcmp(data, "0\r\n\r\n", 5) != 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "mod_rustapp: the response is not chunked; its trailers are dropped");
+            break;
+        }
+        trailers = apr_brigade_create(r->pool, f->c->bucket_alloc);
+        apr_brigade_puts(trailers, NULL, NULL, "0\r\n");
+        apr_table_do(append_trailer, trailers, r->trailers_out, NULL);
+        apr_brigade_puts(trailers, NULL, NULL, "\r\n");
+        apr_bucket_delete(last_chunk);
+        /* Move the trailers' buckets in front of the end-of-stream. */
+        while (!APR_BRIGADE_EMPTY(trailers)) {
+            apr_bucket *piece = APR_BRIGADE_FIRST(trailers);
+            APR_BUCKET_REMOVE(piece);
+            APR_BUCKET_INSERT_BEFORE(e, piece);
+        }
+        break;
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+void rustapp_shim_register_filters(void)
+{
+    /* After the chunk filter (AP_FTYPE_TRANSCODE), before the connection's. */
+    ap_register_output_filter("RUSTAPP_TRAILERS", trailers_filter, NULL,
+                              AP_FTYPE_TRANSCODE + 5);
+}
+
+void rustapp_shim_add_trailers_filter(request_rec *r)
+{
+    ap_add_output_filter("RUSTAPP_TRAILERS", NULL, r, r->connection);
+}
+
+int rustapp_shim_is_http2(request_rec *r)
+{
+    return r->connection->master != NULL;
 }
 
 void rustapp_shim_hook_status(int (*hook)(request_rec *r, int flags))

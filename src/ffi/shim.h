@@ -16,6 +16,14 @@ const apr_table_entry_t *rustapp_shim_table_entries(const apr_table_t *table, in
 apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char *buf,
                                    apr_size_t len, int *eos, int *http_status);
 
+/* As rustapp_shim_read_body, without waiting: -2 when nothing has arrived yet. */
+apr_ssize_t rustapp_shim_read_body_now(request_rec *r, apr_bucket_brigade *bb, char *buf,
+                                       apr_size_t len, int *eos, int *http_status);
+
+/* The descriptor that becomes readable when the client sent more on this request's
+ * connection: its socket, or for an HTTP/2 stream the pipe mod_http2 signals; -1 if none. */
+int rustapp_shim_input_fd(request_rec *r);
+
 /* Creates the brigade rustapp_shim_read_body uses for a request. */
 apr_bucket_brigade *rustapp_shim_brigade_create(request_rec *r);
 
@@ -58,6 +66,16 @@ const char *rustapp_shim_cgi_var(request_rec *r, int which);
  * sends a file: Last-Modified, ETag, conditional requests (304/412) and ranges. Takes `fd`
  * (closed with the request). OK, or the status to answer instead (304, 412, 404). */
 int rustapp_shim_send_file(request_rec *r, int fd);
+
+/* Registers RUSTAPP_TRAILERS, the output filter that writes r->trailers_out into the last
+ * chunk of a chunked HTTP/1.1 response (Apache 2.4's chunk filter writes none). */
+void rustapp_shim_register_filters(void);
+
+/* Adds RUSTAPP_TRAILERS to the request's output filters. */
+void rustapp_shim_add_trailers_filter(request_rec *r);
+
+/* Whether the request is an HTTP/2 stream (mod_http2 sends r->trailers_out itself). */
+int rustapp_shim_is_http2(request_rec *r);
 
 /* Registers `hook` for mod_status's optional status hook (it runs if mod_status is loaded). */
 void rustapp_shim_hook_status(int (*hook)(request_rec *r, int flags));

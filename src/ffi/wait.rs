@@ -15,8 +15,14 @@ pub(crate) enum Woke {
     TimedOut,
 }
 
-/// Waits up to `limit` for `fd` to be readable, or for `client` (a socket) to hang up.
-pub(crate) fn wait_readable(fd: RawFd, client: Option<RawFd>, limit: Duration) -> Woke {
+/// Waits up to `limit` for `fd` to be readable, or `input` (where the client's next bytes
+/// show, when the caller waits for them too), or for `client` (a socket) to hang up.
+pub(crate) fn wait_readable(
+    fd: RawFd,
+    client: Option<RawFd>,
+    input: Option<RawFd>,
+    limit: Duration,
+) -> Woke {
     let mut fds = [
         libc::pollfd {
             fd,
@@ -29,17 +35,22 @@ pub(crate) fn wait_readable(fd: RawFd, client: Option<RawFd>, limit: Duration) -
             events: libc::POLLRDHUP,
             revents: 0,
         },
+        libc::pollfd {
+            fd: input.unwrap_or(-1),
+            events: libc::POLLIN,
+            revents: 0,
+        },
     ];
     let millis = i32::try_from(limit.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: two pollfds in a live array; a negative descriptor is ignored by poll.
-    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, millis) };
+    // SAFETY: three pollfds in a live array; a negative descriptor is ignored by poll.
+    let ready = unsafe { libc::poll(fds.as_mut_ptr(), 3, millis) };
     if ready <= 0 {
         return Woke::TimedOut; // also EINTR: the caller goes round again
     }
     if fds[1].revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
         return Woke::ClientGone;
     }
-    if fds[0].revents != 0 {
+    if fds[0].revents != 0 || fds[2].revents != 0 {
         return Woke::Ready;
     }
     Woke::TimedOut

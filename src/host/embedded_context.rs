@@ -6,7 +6,7 @@ use rustapp::abi::{HostV1, RequestV1};
 use super::exchange::Exchange;
 use super::head::ResponseHead;
 use super::host_table::{InstanceContext, RequestState, abi_level, apache_level, host_table};
-use crate::ffi::{ApacheLevel, Server, log_main, log_request, log_server};
+use crate::ffi::{ApacheLevel, ReadNow, Server, log_main, log_request, log_server};
 
 /// An embedded instance's context: the server (virtual host) whose error log it writes to.
 pub(crate) struct AppContext {
@@ -64,6 +64,18 @@ impl RequestState for Exchange<'_> {
 
     fn read_body(&self, buf: &mut [u8]) -> Option<usize> {
         Exchange::read_body(self, buf)
+    }
+
+    fn read_body_now(&self, buf: &mut [u8]) -> ReadNow {
+        Exchange::read_body_now(self, buf)
+    }
+
+    fn for_each_trailer(&self, visit: &mut dyn FnMut(&[u8], &[u8])) {
+        self.each_trailer(visit);
+    }
+
+    fn add_trailer(&self, name: &[u8], value: &[u8]) -> bool {
+        Exchange::add_trailer(self, name, value)
     }
 
     fn set_status(&self, status: u32) -> bool {

@@ -1,16 +1,16 @@
 //! The host's state for one request while an application handles it: what the application can
 //! read of the request, and the response head it sets. Behind the ABI's `HostRequest` handle.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
 use rustapp::abi::{HostRequest, RequestV1, Str};
 
 use super::forwarded::ProxyView;
-use super::head::{HeadBuilder, HeaderUse, ResponseHead};
+use super::head::{HeadBuilder, HeaderUse, ResponseHead, check_trailer};
 use super::upgrade::{offered, socket_pair};
-use crate::ffi::{BodyInput, Request, ServerVar};
+use crate::ffi::{BodyInput, ReadNow, Request, ServerVar};
 
 pub(crate) struct Exchange<'r> {
     request: Request<'r>,
@@ -29,6 +29,8 @@ pub(crate) struct Exchange<'r> {
     tunnel_end: RefCell<Option<UnixStream>>,
     /// What a trusted proxy says of the original request (or which headers to hide).
     proxy: ProxyView<'r>,
+    /// Whether response trailers reach the client, decided at the first one.
+    trailers_go_out: Cell<Option<bool>>,
 }
 
 /// CGI variables computed from the request itself, and those of Apache's own CGI environment
@@ -114,6 +116,14 @@ fn is_credentials(name: &[u8]) -> bool {
     name.eq_ignore_ascii_case(b"authorization") || name.eq_ignore_ascii_case(b"proxy-authorization")
 }
 
+/// Whether a comma-separated header value (`TE: trailers, deflate;q=0.5`) lists `token`.
+fn lists_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|item| {
+        let name = item.split(|&b| b == b';').next().unwrap_or_default();
+        name.trim_ascii().eq_ignore_ascii_case(token)
+    })
+}
+
 fn non_empty(value: &[u8]) -> Option<&[u8]> {
     (!value.is_empty()).then_some(value)
 }
@@ -151,6 +161,7 @@ impl<'r> Exchange<'r> {
             upgrade_offer,
             tunnel_end: RefCell::new(None),
             proxy: ProxyView::of(request),
+            trailers_go_out: Cell::new(None),
         }
     }
 
@@ -348,6 +359,67 @@ impl<'r> Exchange<'r> {
             return Some(0);
         }
         self.body_input.borrow_mut().read(buf)
+    }
+
+    /// Request body that has arrived, without waiting for the client.
+    pub(crate) fn read_body_now(&self, buf: &mut [u8]) -> ReadNow {
+        if self.checking_user {
+            return ReadNow::Read(0);
+        }
+        self.body_input.borrow_mut().read_now(buf)
+    }
+
+    /// The trailers the client sent after its body (once the body was read to its end).
+    pub(crate) fn each_trailer(&self, mut visit: impl FnMut(&[u8], &[u8])) {
+        if self.checking_user {
+            return;
+        }
+        for (name, value) in self.request.trailers_in().entries() {
+            visit(name, value);
+        }
+    }
+
+    /// A response trailer: refused (and logged) when it breaks a rule, dropped (with a debug
+    /// line) where the client cannot take trailers.
+    pub(crate) fn add_trailer(&self, name: &[u8], value: &[u8]) -> bool {
+        if self.checking_user {
+            return false;
+        }
+        if let Err(problem) = check_trailer(name, value) {
+            log::error!("a response trailer was dropped: {problem}");
+            return false;
+        }
+        if self.trailers_go_out() {
+            self.request.add_response_trailer(name, value);
+        } else {
+            log::debug!(
+                "trailer {} dropped: over HTTP/1.x only a client that sent `TE: trailers` gets trailers",
+                String::from_utf8_lossy(name)
+            );
+        }
+        true
+    }
+
+    /// Whether trailers reach this client: always over HTTP/2 (mod_http2 sends them); over
+    /// HTTP/1.1 when the client said it takes them, in the last chunk of a chunked body.
+    fn trailers_go_out(&self) -> bool {
+        if let Some(decided) = self.trailers_go_out.get() {
+            return decided;
+        }
+        let r = self.request;
+        let decided = r.is_http2()
+            || (r.protocol() == b"HTTP/1.1"
+                && r.headers_in()
+                    .get(b"TE")
+                    .is_some_and(|te| lists_token(te, b"trailers")));
+        if decided && !r.is_http2() {
+            r.send_trailers_in_last_chunk();
+            // Sent before the end, the head cannot get a Content-Length Apache computed
+            // from the whole body: the body goes chunked, which is what carries trailers.
+            let _ = r.flush();
+        }
+        self.trailers_go_out.set(Some(decided));
+        decided
     }
 
     /// The status Apache chose when the body could not be read (e.g. 413), if that happened.

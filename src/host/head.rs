@@ -91,6 +91,48 @@ pub(crate) fn check_header(name: &[u8], value: &[u8]) -> Result<HeaderUse, Strin
     }
 }
 
+/// Fields a trailer may not carry: they frame, route or control the message, so a recipient
+/// must have them before the body (RFC 9110, section 6.5.1).
+const NOT_TRAILERS: [&str; 21] = [
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "content-range",
+    "transfer-encoding",
+    "trailer",
+    "te",
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "x-sendfile",
+    "cache-control",
+    "expires",
+    "age",
+    "date",
+    "location",
+    "retry-after",
+    "vary",
+    "www-authenticate",
+];
+
+/// Checks a response trailer: a header's rules, and none of the fields that must come before
+/// the body.
+pub(crate) fn check_trailer(name: &[u8], value: &[u8]) -> Result<(), String> {
+    check_header(name, value)?;
+    if NOT_TRAILERS
+        .iter()
+        .any(|field| name.eq_ignore_ascii_case(field.as_bytes()))
+    {
+        return Err(format!(
+            "{} cannot be a trailer: it frames, routes or controls the response, so it belongs in the head",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    Ok(())
+}
+
 /// A response head the host accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ResponseHead {
@@ -235,6 +277,16 @@ fn is_token_byte(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trailers_carry_no_field_that_belongs_in_the_head() {
+        assert!(check_trailer(b"grpc-status", b"0").is_ok());
+        assert!(check_trailer(b"Server-Timing", b"db;dur=53").is_ok());
+        assert!(check_trailer(b"Content-Length", b"3").is_err());
+        assert!(check_trailer(b"transfer-encoding", b"chunked").is_err());
+        assert!(check_trailer(b"grpc-message", b"a\r\nb").is_err());
+        assert!(check_trailer(b"bad name", b"x").is_err());
+    }
 
     #[test]
     fn statuses_outside_the_final_range_are_refused() {

@@ -9,7 +9,7 @@ use std::os::fd::{IntoRawFd, OwnedFd};
 use rustapp::abi::{self, HostApp, HostRequest, HostV1, RequestV1, Str, VisitFn};
 
 use super::head::ResponseHead;
-use crate::ffi::{ApacheLevel, guard};
+use crate::ffi::{ApacheLevel, ReadNow, guard};
 
 /// A host's state for one request, behind the `HostRequest` handle of its `RequestV1`.
 /// Returned bytes must stay valid until the request ends.
@@ -28,6 +28,12 @@ pub(crate) trait RequestState {
     fn for_each_var(&self, visit: &mut dyn FnMut(&[u8], &[u8]));
     /// Request body bytes: a count, 0 at the end, `None` when it cannot be read.
     fn read_body(&self, buf: &mut [u8]) -> Option<usize>;
+    /// Request body bytes that have arrived, without waiting for more.
+    fn read_body_now(&self, buf: &mut [u8]) -> ReadNow;
+    /// The request's trailers, once its body was read to the end.
+    fn for_each_trailer(&self, visit: &mut dyn FnMut(&[u8], &[u8]));
+    /// `false` when the host refuses the trailer (it is dropped; the response goes on).
+    fn add_trailer(&self, name: &[u8], value: &[u8]) -> bool;
     /// `false` when the host refuses the status (the response becomes a 500).
     fn set_status(&self, status: u32) -> bool;
     /// `false` when the host refuses the header (the response becomes a 500).
@@ -70,6 +76,9 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         // (watching the client meanwhile), a daemon on its event loop.
         accepts_pending: 1,
         accept_upgrade: accept_upgrade::<R>,
+        add_trailer: add_trailer::<R>,
+        each_trailer: each_trailer::<R>,
+        read_body_now: read_body_now::<R>,
     }
 }
 
@@ -181,6 +190,54 @@ unsafe extern "C" fn read_body<R: RequestState>(
             )
         };
         state.read_body(buf).map_or(-1, |n| n as isize)
+    })
+}
+
+unsafe extern "C" fn read_body_now<R: RequestState>(
+    request: *mut HostRequest,
+    buf: *mut u8,
+    len: usize,
+) -> isize {
+    guard(-1, || {
+        if len == 0 {
+            return 0;
+        }
+        // SAFETY: the ABI's contract for `read_body_now`: `buf` is writable for `len` bytes.
+        let (state, buf) = unsafe {
+            (
+                state::<R>(request),
+                std::slice::from_raw_parts_mut(buf, len),
+            )
+        };
+        match state.read_body_now(buf) {
+            ReadNow::Read(n) => n as isize,
+            ReadNow::NotYet => abi::READ_WOULD_BLOCK,
+            ReadNow::Failed => -1,
+        }
+    })
+}
+
+unsafe extern "C" fn each_trailer<R: RequestState>(
+    request: *const HostRequest,
+    visit: VisitFn,
+    context: *mut c_void,
+) {
+    guard((), || {
+        // SAFETY: the ABI's contract for `each_trailer`; `visit` is the application's callback.
+        unsafe { state::<R>(request) }.for_each_trailer(&mut |n, v| unsafe {
+            visit(context, Str::from_bytes(n), Str::from_bytes(v))
+        });
+    })
+}
+
+unsafe extern "C" fn add_trailer<R: RequestState>(
+    request: *mut HostRequest,
+    name: Str,
+    value: Str,
+) -> i32 {
+    // SAFETY: the ABI's contract for `add_trailer`.
+    guard(-1, || {
+        status_code(unsafe { state::<R>(request).add_trailer(bytes(name), bytes(value)) })
     })
 }
 

@@ -54,6 +54,9 @@ pub(crate) enum BodyPiece<'b> {
     Failed,
     /// Nothing yet: ask again once this descriptor is readable.
     Pending(RawFd),
+    /// Nothing yet, and the body also waits for request body that has not arrived: ask again
+    /// once this descriptor is readable or the client sent more.
+    PendingInput(RawFd),
 }
 
 /// A response body being produced by the application. Dropping it hands it back to the
@@ -202,8 +205,9 @@ impl ResponseBody<'_> {
             }
             abi::BODY_FLUSH => BodyPiece::Flush,
             abi::BODY_END => BodyPiece::End,
-            abi::BODY_PENDING => match self.ready_fd() {
-                Some(fd) => BodyPiece::Pending(fd),
+            code @ (abi::BODY_PENDING | abi::BODY_PENDING_INPUT) => match self.ready_fd() {
+                Some(fd) if code == abi::BODY_PENDING => BodyPiece::Pending(fd),
+                Some(fd) => BodyPiece::PendingInput(fd),
                 None => {
                     log::error!(
                         "the application's body answered 'pending' without a descriptor to wait on (body_ready_fd); the response is aborted"

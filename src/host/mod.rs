@@ -17,7 +17,7 @@ mod users;
 pub(crate) use answer::{Failure, answer};
 pub(crate) use embedded_context::{AppContext, HOST_V1};
 pub(crate) use exchange::Exchange;
-pub(crate) use head::{HeadBuilder, HeaderUse, ResponseHead, SWITCHING_PROTOCOLS};
+pub(crate) use head::{HeadBuilder, HeaderUse, ResponseHead, SWITCHING_PROTOCOLS, check_trailer};
 pub(crate) use host_table::{InstanceContext, RequestState, apache_level, host_table};
 pub(crate) use instance::{AppInstance, BodyPiece, ResponseBody};
 pub(crate) use rustapp::loader::load_library;

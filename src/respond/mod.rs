@@ -128,7 +128,8 @@ fn send_body(
                 request.abort_response();
                 return;
             }
-            BodyPiece::Pending(fd) => fd,
+            BodyPiece::Pending(fd) => (fd, false),
+            BodyPiece::PendingInput(fd) => (fd, true),
         };
         match wait(request, waiting_on, idle) {
             Waited::Ready => {}
@@ -176,11 +177,13 @@ enum Waited {
     Idle(Duration),
 }
 
-/// Waits for `fd` (the body's) to be readable, looking each second at the client and at
+/// Waits for `fd` (the body's) to be readable, or with `for_input` for the client to send
+/// more of its body too (a full-duplex stream), looking each second at the client and at
 /// Apache stopping.
-fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
+fn wait(request: Request<'_>, (fd, for_input): (RawFd, bool), idle: IdleLimit) -> Waited {
     let started = Instant::now();
     let client = request.client_socket_fd();
+    let input = for_input.then(|| request.input_fd()).flatten();
     loop {
         // Also between frequent events, which may never leave a quiet second.
         if is_stopping() {
@@ -196,7 +199,7 @@ fn wait(request: Request<'_>, fd: RawFd, idle: IdleLimit) -> Waited {
             PROBE_H2
         };
         let tick = left.map_or(look, |left| left.min(look));
-        match wait_readable(fd, client, tick) {
+        match wait_readable(fd, client, input, tick) {
             Woke::Ready => return Waited::Ready,
             Woke::ClientGone => return Waited::ClientGone,
             Woke::TimedOut => {}

@@ -308,6 +308,32 @@ impl App for TestApp {
                     .with_body(data))
             }
             "/upload-digest" => Self::digest_upload(request),
+            // Reads the body, then answers what it read and the request's trailers, with
+            // response trailers of its own (one of them not allowed, so dropped).
+            "/trailers" => {
+                let mut data = Vec::new();
+                request.body().read_to_end(&mut data)?;
+                let received: Vec<String> = request
+                    .trailers()
+                    .iter()
+                    .map(|(n, v)| {
+                        format!("{}={}", String::from_utf8_lossy(n), String::from_utf8_lossy(v))
+                    })
+                    .collect();
+                let summary = format!(
+                    "length={}\nreceived-trailers={}\n",
+                    data.len(),
+                    received.join(",")
+                );
+                let trailers = vec![
+                    ("X-Body-Length".into(), data.len().to_string().into()),
+                    ("Content-Length".into(), "5".into()),
+                    ("X-Done".into(), "yes".into()),
+                ];
+                Ok(Response::new(200).with_body(ResponseBody::stream(
+                    [Ok(Chunk::Data(summary.into())), Ok(Chunk::Trailers(trailers))].into_iter(),
+                )))
+            }
             // Throughput: move bytes with no per-byte work (the benchmarks' 64 MiB transfers).
             "/sink" => {
                 let copied = std::io::copy(&mut request.body(), &mut std::io::sink())?;

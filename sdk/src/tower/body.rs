@@ -21,10 +21,17 @@ use crate::BodyReader;
 /// How much of the body one demand reads at most.
 const PIECE: usize = 64 * 1024;
 
-type Piece = io::Result<Option<Bytes>>;
+/// What one demand is answered with.
+enum Piece {
+    Data(Bytes),
+    /// The end of the body, with the trailers the client sent (often none).
+    End(http::HeaderMap),
+}
+
+type Answer = io::Result<Piece>;
 
 /// A request for the next piece of body.
-pub(crate) struct Demand(oneshot::Sender<Piece>);
+pub(crate) struct Demand(oneshot::Sender<Answer>);
 
 /// The request body of a service deployed with `export_service!`.
 pub struct Body {
@@ -34,7 +41,7 @@ pub struct Body {
 
 struct Source {
     demands: mpsc::UnboundedSender<Demand>,
-    waiting: Option<oneshot::Receiver<Piece>>,
+    waiting: Option<oneshot::Receiver<Answer>>,
     /// Woken after each demand: the response body, if it waits meanwhile, answers it.
     on_demand: DemandWaker,
 }
@@ -120,10 +127,14 @@ impl http_body::Body for Body {
         };
         source.waiting = None;
         match piece {
-            Ok(Some(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
-            Ok(None) => {
+            Ok(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Ok(Piece::End(trailers)) => {
                 this.source = None;
-                Poll::Ready(None)
+                if trailers.is_empty() {
+                    Poll::Ready(None)
+                } else {
+                    Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                }
             }
             Err(e) => {
                 this.source = None;
@@ -151,6 +162,8 @@ pub(crate) struct Pump {
     demands: Option<mpsc::UnboundedReceiver<Demand>>,
     reader: BodyReader<'static>,
     on_demand: DemandWaker,
+    /// A demand that found nothing arrived yet, answered once the host says more came.
+    unanswered: Option<Demand>,
 }
 
 impl Pump {
@@ -163,10 +176,12 @@ impl Pump {
             demands,
             reader,
             on_demand,
+            unanswered: None,
         }
     }
 
-    /// Answers the demands already made; `waker` is woken by the next one.
+    /// Answers the demands already made with what has arrived, without waiting for the client
+    /// where the host allows (else reading waits); `waker` is woken by the next demand.
     pub(crate) fn answer_waiting(&mut self, waker: &Waker) {
         let Some(demands) = &mut self.demands else {
             return;
@@ -174,18 +189,42 @@ impl Pump {
         if let Ok(mut slot) = self.on_demand.lock() {
             *slot = Some(waker.clone());
         }
-        while let Ok(Demand(reply)) = demands.try_recv() {
-            let _ = reply.send(read_piece(&mut self.reader));
+        loop {
+            let Some(Demand(reply)) = self.unanswered.take().or_else(|| demands.try_recv().ok())
+            else {
+                return;
+            };
+            if reply.is_closed() {
+                continue; // the body was dropped meanwhile
+            }
+            match read_piece_now(&mut self.reader) {
+                Some(answer) => {
+                    let _ = reply.send(answer);
+                }
+                None => {
+                    self.unanswered = Some(Demand(reply));
+                    return;
+                }
+            }
         }
     }
 
+    /// Whether a demand waits for body the client has not sent yet.
+    pub(crate) fn waits_for_input(&self) -> bool {
+        self.unanswered.is_some()
+    }
+
     /// Serves demands until dropped; never finishes by itself. Reading blocks Apache's thread,
-    /// which is what that thread is for while it waits on this request.
+    /// which is what that thread is for while it waits on this request (no response is
+    /// streaming yet).
     pub(crate) async fn run(&mut self) -> Infallible {
         loop {
-            let demand = match &mut self.demands {
-                Some(demands) => demands.recv().await,
-                None => None,
+            let demand = match self.unanswered.take() {
+                Some(demand) => Some(demand),
+                None => match &mut self.demands {
+                    Some(demands) => demands.recv().await,
+                    None => None,
+                },
             };
             match demand {
                 Some(Demand(reply)) => {
@@ -198,12 +237,40 @@ impl Pump {
     }
 }
 
-fn read_piece(reader: &mut BodyReader<'static>) -> Piece {
+fn read_piece(reader: &mut BodyReader<'static>) -> Answer {
     let mut buf = vec![0u8; PIECE];
     let n = reader.read(&mut buf)?;
+    Ok(piece(reader, buf, n))
+}
+
+/// A piece of what has arrived, or `None` when nothing has yet.
+fn read_piece_now(reader: &mut BodyReader<'static>) -> Option<Answer> {
+    let mut buf = vec![0u8; PIECE];
+    match reader.read_now(&mut buf) {
+        Ok(Some(n)) => Some(Ok(piece(reader, buf, n))),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+fn piece(reader: &BodyReader<'static>, mut buf: Vec<u8>, n: usize) -> Piece {
     if n == 0 {
-        return Ok(None);
+        return Piece::End(trailer_map(reader.trailers()));
     }
     buf.truncate(n);
-    Ok(Some(Bytes::from(buf)))
+    Piece::Data(Bytes::from(buf))
+}
+
+/// The client's trailers as a header map (fields `http` cannot represent are left out).
+fn trailer_map(trailers: Vec<(Vec<u8>, Vec<u8>)>) -> http::HeaderMap {
+    let mut map = http::HeaderMap::new();
+    for (name, value) in trailers {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(&name),
+            http::HeaderValue::from_bytes(&value),
+        ) {
+            map.append(name, value);
+        }
+    }
+    map
 }

@@ -25,6 +25,7 @@
 //! on Apache's own threads, the workers only run spawned tasks and timers.
 
 mod body;
+mod deadline;
 mod erased;
 mod info;
 mod runtime;

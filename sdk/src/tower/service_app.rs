@@ -3,20 +3,25 @@
 
 use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::Body as HttpBody;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tower_service::Service;
 
 use super::body::{Body, Demand, DemandWaker, Pump};
+use super::deadline::{deadline_exceeded, deadline_exceeded_response, grpc_timeout};
 use super::erased::{BoxBody, ErasedService};
 use super::upgrade::serve_upgradable;
 use super::{RequestInfo, runtime};
-use crate::{Chunk, Error, PollBody, Request, Response, ResponseBody, Settings, UserStore};
+use crate::response::HeaderText;
+use crate::{
+    Chunk, Error, HeaderBytes, PollBody, Request, Response, ResponseBody, Settings, UserStore,
+};
 
 /// A tower service deployed as an application; see [`crate::export_service!`].
 pub struct ServiceApp {
@@ -81,6 +86,7 @@ impl ServiceApp {
         if request.upgrade_offer().is_some() {
             return self.handle_upgradable(request);
         }
+        let timeout = grpc_timeout(request);
         let on_demand = DemandWaker::default();
         let (body, demands) = request_body(request, &on_demand);
         let http_request = to_http_request(request, body)?;
@@ -88,6 +94,7 @@ impl ServiceApp {
         // and closes (one call at a time) before the request ends.
         let reader = unsafe { request.detached_body_reader() };
         let mut pump = Pump::new(demands, reader, on_demand);
+        let started = tokio::time::Instant::now();
         let future = self.service.call_erased(http_request);
         let answered = async {
             let (parts, mut body) = future.await?.into_parts();
@@ -96,8 +103,14 @@ impl ServiceApp {
             let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
             Ok::<_, Error>((parts, body, first))
         };
-        let (parts, body, first) = runtime::block_on(while_pumping(answered, &mut pump))?;
-        to_response(parts, body, first, pump)
+        let Some(answered) = runtime::block_on(while_pumping(
+            within(timeout.map(|t| started + t), answered),
+            &mut pump,
+        )) else {
+            return Ok(deadline_exceeded_response());
+        };
+        let (parts, body, first) = answered?;
+        to_response(parts, body, first, pump, timeout.map(|t| started + t))
     }
 }
 
@@ -112,7 +125,15 @@ impl ServiceApp {
         // SAFETY: as in `handle`; this request has no body to pump.
         let reader = unsafe { request.detached_body_reader() };
         let pump = Pump::new(None, reader, DemandWaker::default());
-        to_response(parts, body, first, pump)
+        to_response(parts, body, first, pump, None)
+    }
+}
+
+/// `future`'s output, or `None` once `deadline` passed first.
+async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
     }
 }
 
@@ -253,16 +274,18 @@ fn encode_path(path: &str) -> String {
 
 type FirstFrame = Poll<Option<Result<http_body::Frame<Bytes>, Error>>>;
 
+/// The service's response as the SDK's; a gRPC call's body ends at its `deadline`.
 fn to_response(
     parts: http::response::Parts,
     body: BoxBody,
     first: FirstFrame,
     pump: Pump,
+    deadline: Option<Instant>,
 ) -> Result<Response, Error> {
     let mut converted = Response::new(parts.status.as_u16());
-    for (name, value) in &parts.headers {
-        // Byte-exact: a value with obs-text (bytes above 0x7F) is passed on as it is.
-        converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
+    // Byte-exact: a value with obs-text (bytes above 0x7F) is passed on as it is.
+    for (name, value) in header_pairs(&parts.headers) {
+        converted = converted.with_header(name, value);
     }
     let first = match first {
         Poll::Ready(None) => return Ok(converted),
@@ -270,7 +293,20 @@ fn to_response(
         Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
             Ok(data) if body.is_end_stream() => return Ok(converted.with_body(data)),
             Ok(data) => Some(data),
-            Err(_) => None, // trailers first: nothing to send from this frame
+            // Trailers at once (a gRPC error answered without messages): sent after an
+            // empty body.
+            Err(frame) => {
+                let trailers = frame.into_trailers().ok();
+                return Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
+                    body,
+                    pump,
+                    first: None,
+                    trailers,
+                    flushed: true,
+                    deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+                    expired: false,
+                }))));
+            }
         },
         Poll::Pending => None,
     };
@@ -278,7 +314,10 @@ fn to_response(
         body,
         pump,
         first,
+        trailers: None,
         flushed: true,
+        deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        expired: false,
     }))))
 }
 
@@ -288,8 +327,14 @@ struct Frames {
     pump: Pump,
     /// Data taken from the body while the head was prepared, sent first.
     first: Option<Bytes>,
+    /// Trailers taken from the body while the head was prepared (it had no data).
+    trailers: Option<http::HeaderMap>,
     /// Whether a flush was already requested since the last data.
     flushed: bool,
+    /// When a gRPC call's `grpc-timeout` passes.
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The deadline passed: the call ended with DEADLINE_EXCEEDED.
+    expired: bool,
 }
 
 // SAFETY: `Frames` holds the request's body reader, which the host's functions serve for the
@@ -302,6 +347,20 @@ impl PollBody for Frames {
         if let Some(data) = self.first.take() {
             self.flushed = false;
             return Poll::Ready(Some(Ok(Chunk::Data(data))));
+        }
+        if let Some(trailers) = self.trailers.take() {
+            return Poll::Ready(Some(Ok(Chunk::Trailers(header_pairs(&trailers)))));
+        }
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Some(deadline) = &mut self.deadline {
+            let _context = runtime::get().enter();
+            if deadline.as_mut().poll(&mut Context::from_waker(waker)).is_ready() {
+                // The service's stream is dropped with this body, at the end just after.
+                self.expired = true;
+                return Poll::Ready(Some(Ok(Chunk::Trailers(deadline_exceeded()))));
+            }
         }
         loop {
             // A task reading the request body may be what the response waits for.
@@ -328,15 +387,31 @@ impl PollBody for Frames {
                     self.flushed = false;
                     return Poll::Ready(Some(Ok(Chunk::Data(data))));
                 }
-                Err(other) if other.is_trailers() => {
-                    log::debug!(
-                        "rustapp: response trailers are dropped (Apache sends none on HTTP/1)"
-                    );
+                Err(other) => {
+                    if let Ok(trailers) = other.into_trailers() {
+                        return Poll::Ready(Some(Ok(Chunk::Trailers(header_pairs(&trailers)))));
+                    }
                 }
-                Err(_) => {}
             }
         }
     }
+
+    fn waits_for_request_body(&self) -> bool {
+        self.pump.waits_for_input()
+    }
+}
+
+/// Header fields as the SDK's response pairs, values byte-exact.
+fn header_pairs(headers: &http::HeaderMap) -> Vec<(HeaderText, HeaderBytes)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                HeaderText::from(name.as_str().to_owned()),
+                HeaderBytes::from(value.as_bytes().to_vec()),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -177,11 +177,22 @@ fn send_in_place(
                     continue;
                 }
                 BodyPiece::Flush => Frame::Flush,
-                BodyPiece::End => Frame::ResponseEnd,
+                BodyPiece::End => {
+                    if let Some(trailers) = request.take_trailers() {
+                        if request.queue(&trailers).is_err() {
+                            return Returned::Closed;
+                        }
+                    }
+                    Frame::ResponseEnd
+                }
                 // A pending body without the ABI that allows it is a failure.
-                BodyPiece::Failed | BodyPiece::Pending(_) => Frame::ResponseAbort {
-                    reason: Bytes::from_static(b"the application failed while producing its body"),
-                },
+                BodyPiece::Failed | BodyPiece::Pending(_) | BodyPiece::PendingInput(_) => {
+                    Frame::ResponseAbort {
+                        reason: Bytes::from_static(
+                            b"the application failed while producing its body",
+                        ),
+                    }
+                }
             }
         };
         let last = !matches!(frame, Frame::Flush);

@@ -426,6 +426,18 @@ impl LoopState {
             }
             return;
         }
+        let answers_body_read = self
+            .waiting
+            .get(&id)
+            .is_some_and(|waiting| waiting.stream.waits_for_input());
+        if answers_body_read && event.is_readable() && !event.is_read_closed() {
+            // The Apache child answered the body's read (the client sent more): a worker
+            // reads it and pulls the body again. (A `Cancel` read there ends the body.)
+            if let Some(stream) = self.unpark(id) {
+                self.shared.ready.push(Work::Resume(stream));
+            }
+            return;
+        }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             // During a response the Apache child sends nothing but `Cancel`, or closes: its
             // client went away. The body is dropped at once (its clean-up runs).
@@ -460,7 +472,7 @@ impl LoopState {
             Ok(true) if finished => {
                 if let Some(stream) = self.unpark(id) {
                     let conn = stream.into_connection();
-                    self.finished(Some(conn));
+                    self.finished(conn);
                 }
             }
             // Still writing the end, or the body has nothing yet anyway.

@@ -33,6 +33,9 @@ pub(super) struct Stream {
     last_progress: Instant,
     /// The body has ended: only queued output is left to write.
     finished: bool,
+    /// While it waits: the body also waits for request body the client has not sent yet, so
+    /// the Apache child's answer on the connection is a reason to go on (not a `Cancel`).
+    waits_for_input: bool,
 }
 
 // SAFETY: a body moves to another thread only when its application accepts that (ABI 1.2,
@@ -69,6 +72,7 @@ impl Stream {
             idle_limit,
             last_progress: Instant::now(),
             finished: false,
+            waits_for_input: false,
         })
     }
 
@@ -91,13 +95,14 @@ impl Stream {
             }
             let ready = {
                 let _in_app = clock.enter(self.idle_limit);
-                pull(&mut self.body, &mut self.request.connection(), max_chunk)
+                pull(&mut self.body, &self.request, max_chunk)
             };
             match ready {
                 Err(_) => return Pumped::Broken,
                 Ok(Pulled::Progress) => self.last_progress = Instant::now(),
                 Ok(Pulled::Ended) => self.finished = true,
-                Ok(Pulled::Pending(fd)) => {
+                Ok(Pulled::Pending(fd, for_input)) => {
+                    self.waits_for_input = for_input;
                     let flushed = self.request.connection().flush_without_blocking();
                     return match flushed {
                         Err(_) => Pumped::Broken,
@@ -119,7 +124,10 @@ impl Stream {
         match flushed {
             Err(_) => Pumped::Broken,
             Ok(false) => Pumped::WaitWritable(self),
-            Ok(true) if self.finished => Pumped::Done(self.into_connection()),
+            Ok(true) if self.finished => match self.into_connection() {
+                Some(conn) => Pumped::Done(conn),
+                None => Pumped::Broken,
+            },
             Ok(true) => Pumped::WaitWritable(self),
         }
     }
@@ -127,6 +135,11 @@ impl Stream {
     /// Writes what the connection takes now: whether all of it went.
     pub(super) fn flush_queued(&mut self) -> std::io::Result<bool> {
         self.request.connection().flush_without_blocking()
+    }
+
+    /// Whether the waiting body also waits for the Apache child's answer to a body read.
+    pub(super) fn waits_for_input(&self) -> bool {
+        self.waits_for_input
     }
 
     /// Whether the body has ended (only output is left to write).
@@ -154,11 +167,14 @@ impl Stream {
     pub(super) fn end_with(self, last: &[Frame]) -> Option<Connection> {
         let Stream { body, request, .. } = self;
         drop(body); // runs the application's clean-up
-        let mut conn = request.into_connection();
+        let mut queue = request.connection();
         for frame in last {
-            conn.queue_without_blocking(frame);
+            queue.queue_without_blocking(frame);
         }
-        conn.flush_without_blocking().ok()?.then_some(conn)
+        drop(queue);
+        let in_step = request.leaves_connection_in_step();
+        let mut conn = request.into_connection();
+        conn.flush_without_blocking().ok()?.then_some(conn).filter(|_| in_step)
     }
 
     /// Drops the response: its client went away.
@@ -168,11 +184,12 @@ impl Stream {
         drop(request);
     }
 
-    /// The connection of a response that ended and was written.
-    pub(super) fn into_connection(self) -> Connection {
+    /// The connection of a response that ended and was written, if it can serve again.
+    pub(super) fn into_connection(self) -> Option<Connection> {
         let Stream { body, request, .. } = self;
         drop(body);
-        request.into_connection()
+        let in_step = request.leaves_connection_in_step();
+        Some(request.into_connection()).filter(|_| in_step)
     }
 }
 
@@ -180,16 +197,19 @@ impl Stream {
 enum Pulled {
     Progress,
     Ended,
-    Pending(RawFd),
+    /// Waits on this descriptor, and (when true) for request body from the Apache child.
+    Pending(RawFd, bool),
 }
 
 /// Asks the body for one piece and queues its frame.
 fn pull(
     body: &mut ResponseBody<'static>,
-    conn: &mut Connection,
+    request: &DaemonRequest,
     max_chunk: usize,
 ) -> std::io::Result<Pulled> {
-    let frame = match body.next() {
+    let piece = body.next();
+    let mut conn = request.connection();
+    let frame = match piece {
         BodyPiece::Data(data) => {
             for piece in data.chunks(max_chunk) {
                 conn.queue_without_blocking(&Frame::ResponseBody(Bytes::copy_from_slice(piece)));
@@ -201,8 +221,14 @@ fn pull(
             conn.flush_without_blocking()?;
             return Ok(Pulled::Progress);
         }
-        BodyPiece::Pending(fd) => return Ok(Pulled::Pending(fd)),
-        BodyPiece::End => Frame::ResponseEnd,
+        BodyPiece::Pending(fd) => return Ok(Pulled::Pending(fd, false)),
+        BodyPiece::PendingInput(fd) => return Ok(Pulled::Pending(fd, true)),
+        BodyPiece::End => {
+            if let Some(trailers) = request.take_trailers() {
+                conn.queue_without_blocking(&trailers);
+            }
+            Frame::ResponseEnd
+        }
         BodyPiece::Failed => Frame::ResponseAbort {
             reason: Bytes::from_static(b"the application failed while producing its body"),
         },

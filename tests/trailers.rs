@@ -1,0 +1,99 @@
+//! Trailers both ways over HTTP/1.1, in both modes: a chunked request's trailers reach the
+//! application; the application's trailers end the chunked response when the client said it
+//! takes them (`TE: trailers`), and are dropped (with a debug line) when it did not. HTTP/2
+//! trailers are shown by the gRPC tests (`grpc.rs`), whose status travels in them.
+
+mod support;
+
+use support::http::raw_exchange;
+use support::{Apache, ApacheConfig, artifacts, ensure_user};
+
+const USER: &str = "rustapp-trailers";
+
+fn site() -> Apache {
+    ensure_user(USER);
+    let lib = artifacts().testapp.display().to_string();
+    Apache::start(ApacheConfig::new(&format!(
+        "LogLevel info rustapp:debug\n\
+         RustAppDaemonProcess trailing threads=2 user={USER} home=/\n\
+         RustAppAlias /e {lib}\n\
+         RustAppAlias /d {lib} process-group=trailing\n\
+         <Location /d>\n  RustAppBufferRequestBody Off\n</Location>"
+    )))
+}
+
+fn port(apache: &Apache) -> u16 {
+    apache
+        .url("/")
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("a port in Apache's URL")
+}
+
+/// A chunked POST of "hello" with the trailer `X-Sent: yes`; `te` adds `TE: trailers`.
+fn request(path: &str, te: bool) -> String {
+    format!(
+        "POST {path}/trailers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{te}\
+         Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Sent: yes\r\n\r\n",
+        te = if te { "TE: trailers\r\n" } else { "" }
+    )
+}
+
+#[test]
+fn trailers_cross_http1_both_ways_when_the_client_takes_them() {
+    let apache = site();
+    for mount in ["/e", "/d"] {
+        let reply = String::from_utf8(raw_exchange(port(&apache), &request(mount, true)))
+            .expect("a text reply");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{mount}: {reply}");
+        assert!(
+            reply.contains("Transfer-Encoding: chunked"),
+            "{mount}: {reply}"
+        );
+        assert!(reply.contains("length=5\n"), "{mount}: {reply}");
+        assert!(
+            reply.contains("received-trailers=X-Sent=yes\n"),
+            "{mount}: the request's trailer did not reach the application: {reply}"
+        );
+        // The last chunk carries the allowed trailers; Content-Length is never a trailer.
+        assert!(
+            reply.ends_with("\r\n0\r\nX-Body-Length: 5\r\nX-Done: yes\r\n\r\n"),
+            "{mount}: {reply:?}"
+        );
+    }
+    assert!(
+        apache.wait_for_log(
+            "Content-Length cannot be a trailer",
+            2,
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
+
+#[test]
+fn a_client_that_did_not_ask_for_trailers_gets_none() {
+    let apache = site();
+    for mount in ["/e", "/d"] {
+        let reply = String::from_utf8(raw_exchange(port(&apache), &request(mount, false)))
+            .expect("a text reply");
+        assert!(reply.starts_with("HTTP/1.1 200"), "{mount}: {reply}");
+        // The body as the application wrote it (Apache may measure it), and no trailer.
+        assert!(
+            reply.ends_with("length=5\nreceived-trailers=X-Sent=yes\n"),
+            "{mount}: {reply:?}"
+        );
+        assert!(!reply.contains("X-Done"), "{mount}: {reply}");
+    }
+    assert!(
+        apache.wait_for_log(
+            "trailer X-Done dropped: over HTTP/1.x only a client that sent `TE: trailers`",
+            2,
+            std::time::Duration::from_secs(10)
+        ),
+        "{}",
+        apache.error_log()
+    );
+}
