@@ -74,10 +74,14 @@ typedef struct {
      * the body (HTTP/2 trailers; over HTTP/1.1 only to a client that sent TE: trailers),
      * during handle or body_next: 0, or -1 when refused (dropped and logged). each_trailer:
      * the request's trailers, once the body was read to its end. read_body_now: read_body
-     * that never waits: RUSTAPP_READ_WOULD_BLOCK when nothing has arrived yet. */
+     * that never waits: RUSTAPP_READ_WOULD_BLOCK when nothing has arrived yet. input_fd: see
+ * below. */
     int32_t (*add_trailer)(RustAppHostRequest *request, RustAppStr name, RustAppStr value);
     void (*each_trailer)(const RustAppHostRequest *request, RustAppVisitFn visit, void *context);
     ssize_t (*read_body_now)(RustAppHostRequest *request, uint8_t *buf, size_t len);
+    /* ABI 1.4: a descriptor that becomes readable when more request body may have arrived,
+     * to poll during handle (owned by the host, valid until handle returns), or -1. */
+    int32_t (*input_fd)(const RustAppHostRequest *request);
 } RustAppHostV1;
 
 #define RUSTAPP_READ_WOULD_BLOCK (-2)

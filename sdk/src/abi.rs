@@ -154,6 +154,12 @@ pub struct HostV1 {
     /// more body arrives (or its `body_ready_fd` is readable).
     pub read_body_now:
         unsafe extern "C" fn(request: *mut HostRequest, buf: *mut u8, len: usize) -> isize,
+    /// A descriptor that becomes readable when more request body may have arrived, for an
+    /// application that waits for it during `handle` (where it cannot answer
+    /// `BODY_PENDING_INPUT`) without holding up its other work: -1 when there is none. Owned
+    /// by the host and valid until `handle` returns; the application only polls it, and
+    /// `read_body_now` tells whether anything came.
+    pub input_fd: unsafe extern "C" fn(request: *const HostRequest) -> i32,
 }
 
 /// `read_body_now`: no request body has arrived yet.
@@ -175,7 +181,7 @@ impl HostV1 {
     /// Whether this host has the ABI 1.4 functions: trailers, `read_body_now` and
     /// `BODY_PENDING_INPUT`.
     pub fn has_trailers_and_duplex(&self) -> bool {
-        let needed = std::mem::offset_of!(HostV1, read_body_now) + size_of::<usize>();
+        let needed = std::mem::offset_of!(HostV1, input_fd) + size_of::<usize>();
         self.size as usize >= needed
     }
 }

@@ -136,7 +136,9 @@ impl<'a> Request<'a> {
     /// once the body was read to its end; none before, or from a host before ABI 1.4.
     pub fn trailers(&self) -> Vec<(&'a [u8], &'a [u8])> {
         let mut out = Vec::new();
-        each_trailer(self.host, self.raw.host_request, &mut |n, v| out.push((n, v)));
+        each_trailer(self.host, self.raw.host_request, &mut |n, v| {
+            out.push((n, v))
+        });
         out
     }
 
@@ -266,6 +268,17 @@ impl BodyReader<'_> {
             return Ok(None);
         }
         usize::try_from(n).map(Some).map_err(|_| unreadable())
+    }
+
+    /// A descriptor that becomes readable when more of the body may have arrived (then
+    /// [`BodyReader::read_now`] tells), during `handle`; `None` when the host has none.
+    pub fn input_fd(&self) -> Option<std::os::fd::RawFd> {
+        if !self.reads_without_waiting() {
+            return None;
+        }
+        // SAFETY: host call with this request's handle.
+        let fd = unsafe { (self.host.input_fd)(self.host_request) };
+        (fd >= 0).then_some(fd)
     }
 
     /// The request's trailers, once the body was read to its end (see [`Request::trailers`]).

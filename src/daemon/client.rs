@@ -20,7 +20,7 @@ use super::os::{self, monotonic_us, readable_now};
 use super::runtime::GroupRuntime;
 use super::spool::Spool;
 use crate::config::Alias;
-use crate::ffi::{HttpStatus, ReadNow, log_request};
+use crate::ffi::{HttpStatus, ReadNow, Woke, log_request, wait_readable};
 use crate::host::{
     BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
 };
@@ -63,8 +63,9 @@ pub(crate) fn serve_via_daemon(
     let idle = delivery.idle;
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
-    // An HTTP/2 WebSocket's "body" is the stream it runs over: never read ahead.
-    let buffered = exchange.has_body() && exchange.upgrade_offer().is_none();
+    // An HTTP/2 WebSocket's "body" is the stream it runs over, and a gRPC call's is a stream
+    // of messages the client may send only as answers come: never read ahead.
+    let buffered = exchange.has_body() && exchange.upgrade_offer().is_none() && !exchange.is_grpc();
     let feed = if buffer_limit > 0 && buffered && !declared_too_large {
         BodyFeed::Spooled(RefCell::new(Spool::fill(exchange, buffer_limit)?), exchange)
     } else {
@@ -291,6 +292,10 @@ fn send_and_await(
     // return from a call past it).
     let deadline = Instant::now() + limit.duration;
     let mut shortened = false;
+    // A body read the client has sent nothing for yet: answered once it does, while the
+    // daemon may answer meanwhile (a bidirectional stream's head comes before its first
+    // message).
+    let mut unanswered_read: Option<u32> = None;
     loop {
         let name = described(group, &conn);
         let left = deadline.saturating_duration_since(Instant::now());
@@ -306,13 +311,32 @@ fn send_and_await(
             return Err(HttpStatus::GATEWAY_TIME_OUT);
         }
         shortened |= shorten;
+        let body_read_failed = || {
+            log::error!(
+                "daemon group {name} went away while reading {alias}'s request body; answering 502"
+            );
+            HttpStatus::BAD_GATEWAY
+        };
+        if let Some(max) = unanswered_read {
+            match answer_body_read(&mut conn, feed, max) {
+                Ok(true) => unanswered_read = None,
+                Ok(false) => match wait_for_daemon_or_client(exchange, &conn, left) {
+                    Waited::Daemon => {}
+                    Waited::Client | Waited::Nothing => continue,
+                    Waited::ClientGone => {
+                        log::debug!("the client went away while {alias} waited for its body");
+                        return Err(HttpStatus::BAD_REQUEST);
+                    }
+                },
+                Err(_) => return Err(body_read_failed()),
+            }
+        }
         let answer = match conn.read_frame() {
             Ok(Some(Frame::ReadBody { max })) => {
-                if answer_body_read(&mut conn, feed, max).is_err() {
-                    log::error!(
-                        "daemon group {name} went away while reading {alias}'s request body; answering 502"
-                    );
-                    return Err(HttpStatus::BAD_GATEWAY);
+                match answer_body_read(&mut conn, feed, max) {
+                    Ok(true) => {}
+                    Ok(false) => unanswered_read = Some(max),
+                    Err(_) => return Err(body_read_failed()),
                 }
                 continue;
             }
@@ -367,6 +391,38 @@ fn send_and_await(
             return Err(HttpStatus::BAD_GATEWAY);
         }
         return Ok((conn, answer));
+    }
+}
+
+/// What ended a wait for the daemon's next frame or the client's next bytes.
+enum Waited {
+    Daemon,
+    Client,
+    ClientGone,
+    Nothing,
+}
+
+/// Waits up to `limit` for the daemon to send a frame or the client to send more body.
+fn wait_for_daemon_or_client(
+    exchange: &Exchange<'_>,
+    conn: &Connection,
+    limit: Duration,
+) -> Waited {
+    if conn.has_buffered_frame() {
+        return Waited::Daemon;
+    }
+    let request = exchange.request();
+    let daemon = conn.stream.as_raw_fd();
+    match wait_readable(
+        daemon,
+        request.client_socket_fd(),
+        request.input_fd(),
+        limit,
+    ) {
+        Woke::Ready if readable_now(daemon) => Waited::Daemon,
+        Woke::Ready => Waited::Client,
+        Woke::ClientGone => Waited::ClientGone,
+        Woke::TimedOut => Waited::Nothing,
     }
 }
 
@@ -531,19 +587,6 @@ enum BodyFeed<'e, 'r> {
 }
 
 impl<'r> BodyFeed<'_, 'r> {
-    fn read(&self, buf: &mut [u8]) -> Option<usize> {
-        match self {
-            BodyFeed::Client(exchange) => exchange.read_body(buf),
-            BodyFeed::Spooled(spool, exchange) => {
-                let mut spool = spool.borrow_mut();
-                match spool.read(buf) {
-                    0 if !spool.is_complete() => exchange.read_body(buf),
-                    n => Some(n),
-                }
-            }
-        }
-    }
-
     /// What has arrived, without waiting for the client.
     fn read_now(&self, buf: &mut [u8]) -> ReadNow {
         match self {
@@ -582,24 +625,11 @@ impl<'r> BodyFeed<'_, 'r> {
 }
 
 /// Answers the application's wish for more request body: the spool's file, given to the
-/// daemon to read itself, the first time there is one; else up to `max` bytes read here.
-fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<()> {
-    if let Some((file, length)) = feed.hand_over() {
-        return conn.send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd());
-    }
-    let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
-    let read = feed.read(&mut buf).map_or(ReadNow::Failed, ReadNow::Read);
-    send_body_answer(conn, feed, buf, read)
-}
-
-/// As `answer_body_read`, while the response streams: the client may send its next bytes
-/// only after it saw more of the response (a bidirectional stream), so nothing waits for
-/// it here. `Ok(false)`: nothing has arrived yet; ask again when the client sent more.
-fn answer_body_read_now(
-    conn: &mut Connection,
-    feed: &BodyFeed<'_, '_>,
-    max: u32,
-) -> io::Result<bool> {
+/// daemon to read itself, the first time there is one; else up to `max` bytes of what the
+/// client sent. Nothing waits for the client here: it may send its next bytes only after it
+/// saw more of the response (a bidirectional stream). `Ok(false)`: nothing has arrived yet;
+/// ask again when the client sent more.
+fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<bool> {
     if let Some((file, length)) = feed.hand_over() {
         return conn
             .send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd())
@@ -670,7 +700,7 @@ impl BodySource for DaemonBody<'_, '_, '_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
         loop {
             if let Some(max) = self.unanswered_read {
-                match answer_body_read_now(self.conn, self.feed, max) {
+                match answer_body_read(self.conn, self.feed, max) {
                     Ok(true) => self.unanswered_read = None,
                     Ok(false) => {}
                     Err(_) => return BodyPiece::Failed,
@@ -713,7 +743,7 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                     relay_log(self.exchange, level, &message)
                 }
                 Ok(Some(Frame::ReadBody { max })) => {
-                    match answer_body_read_now(self.conn, self.feed, max) {
+                    match answer_body_read(self.conn, self.feed, max) {
                         Ok(true) => {}
                         Ok(false) => self.unanswered_read = Some(max),
                         Err(_) => return BodyPiece::Failed,

@@ -16,8 +16,8 @@ use super::connection::Connection;
 use super::os::readable_now;
 use crate::ffi::ReadNow;
 use crate::host::{
-    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, check_trailer,
-    host_table, socket_pair,
+    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, check_trailer, host_table,
+    socket_pair,
 };
 
 /// The host's state for one request being served by a daemon. It owns the connection the
@@ -382,6 +382,12 @@ impl RequestState for DaemonRequest {
         for (name, value) in &self.progress.borrow().request_trailers {
             visit(name, value);
         }
+    }
+
+    /// The connection to the Apache child, which answers a body read once the client sent
+    /// more.
+    fn input_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.conn.borrow().stream.as_raw_fd())
     }
 
     /// Checked here to tell the application at once; the Apache child checks again.

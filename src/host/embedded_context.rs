@@ -78,6 +78,10 @@ impl RequestState for Exchange<'_> {
         Exchange::add_trailer(self, name, value)
     }
 
+    fn input_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.request().input_fd()
+    }
+
     fn set_status(&self, status: u32) -> bool {
         Exchange::set_status(self, status)
     }

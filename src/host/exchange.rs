@@ -235,6 +235,14 @@ impl<'r> Exchange<'r> {
                 .is_some()
     }
 
+    /// Whether the request is a gRPC call (`Content-Type: application/grpc...`).
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.request
+            .headers_in()
+            .get(b"Content-Type")
+            .is_some_and(|value| value.starts_with(b"application/grpc"))
+    }
+
     /// Where the application is mounted (`SCRIPT_NAME`).
     pub(crate) fn script_name(&self) -> &'r str {
         self.script_name

@@ -34,6 +34,8 @@ pub(crate) trait RequestState {
     fn for_each_trailer(&self, visit: &mut dyn FnMut(&[u8], &[u8]));
     /// `false` when the host refuses the trailer (it is dropped; the response goes on).
     fn add_trailer(&self, name: &[u8], value: &[u8]) -> bool;
+    /// What becomes readable when more request body may have arrived.
+    fn input_fd(&self) -> Option<std::os::fd::RawFd>;
     /// `false` when the host refuses the status (the response becomes a 500).
     fn set_status(&self, status: u32) -> bool;
     /// `false` when the host refuses the header (the response becomes a 500).
@@ -79,6 +81,7 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         add_trailer: add_trailer::<R>,
         each_trailer: each_trailer::<R>,
         read_body_now: read_body_now::<R>,
+        input_fd: input_fd::<R>,
     }
 }
 
@@ -214,6 +217,13 @@ unsafe extern "C" fn read_body_now<R: RequestState>(
             ReadNow::NotYet => abi::READ_WOULD_BLOCK,
             ReadNow::Failed => -1,
         }
+    })
+}
+
+unsafe extern "C" fn input_fd<R: RequestState>(request: *const HostRequest) -> i32 {
+    // SAFETY: the ABI's contract for `input_fd`.
+    guard(-1, || {
+        unsafe { state::<R>(request) }.input_fd().unwrap_or(-1)
     })
 }
 

@@ -14,6 +14,10 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use std::os::fd::{AsRawFd, RawFd};
+
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::BodyReader;
@@ -214,10 +218,20 @@ impl Pump {
         self.unanswered.is_some()
     }
 
-    /// Serves demands until dropped; never finishes by itself. Reading blocks Apache's thread,
-    /// which is what that thread is for while it waits on this request (no response is
-    /// streaming yet).
+    /// Serves demands until dropped; never finishes by itself. Used while the service
+    /// prepares its response: what has arrived is handed over at once, and the client is
+    /// waited for on the host's input descriptor, so that the service's other work goes on
+    /// meanwhile (a bidirectional stream answers before the client's first message). With a
+    /// host that has none, reading blocks Apache's thread, which is what it is for then.
     pub(crate) async fn run(&mut self) -> Infallible {
+        let input = self.reader.input_fd().and_then(|fd| {
+            // SAFETY: the host keeps the descriptor open until `handle` returns, and this
+            // future (with the registration) is dropped before that; nothing here reads or
+            // closes it.
+            unsafe { AsyncFd::register_with_interest(Watched(fd), Interest::READABLE) }
+                .inspect_err(|e| log::debug!("rustapp: cannot watch the request's input: {e}"))
+                .ok()
+        });
         loop {
             let demand = match self.unanswered.take() {
                 Some(demand) => Some(demand),
@@ -226,14 +240,36 @@ impl Pump {
                     None => None,
                 },
             };
-            match demand {
-                Some(Demand(reply)) => {
-                    let _ = reply.send(read_piece(&mut self.reader));
-                }
+            let Some(Demand(reply)) = demand else {
                 // No body, or it was dropped: nothing more to serve.
-                None => std::future::pending::<()>().await,
+                std::future::pending::<()>().await;
+                continue;
+            };
+            let Some(input) = &input else {
+                let _ = reply.send(read_piece(&mut self.reader));
+                continue;
+            };
+            match read_piece_now(&mut self.reader) {
+                Some(answer) => {
+                    let _ = reply.send(answer);
+                }
+                None => {
+                    self.unanswered = Some(Demand(reply));
+                    if let Ok(mut ready) = input.readable().await {
+                        ready.clear_ready();
+                    }
+                }
             }
         }
+    }
+}
+
+/// The host's input descriptor, watched (never read or closed) by the runtime.
+struct Watched(RawFd);
+
+impl AsRawFd for Watched {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0
     }
 }
 

@@ -66,7 +66,10 @@ mod tests {
         assert_eq!(parse_timeout(b"250m"), Some(Duration::from_millis(250)));
         assert_eq!(parse_timeout(b"2S"), Some(Duration::from_secs(2)));
         assert_eq!(parse_timeout(b"1H"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_timeout(b"99999999n"), Some(Duration::from_nanos(99_999_999)));
+        assert_eq!(
+            parse_timeout(b"99999999n"),
+            Some(Duration::from_nanos(99_999_999))
+        );
         assert_eq!(parse_timeout(b"123456789S"), None);
         assert_eq!(parse_timeout(b"m"), None);
         assert_eq!(parse_timeout(b"10x"), None);

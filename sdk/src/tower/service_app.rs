@@ -110,6 +110,8 @@ impl ServiceApp {
             return Ok(deadline_exceeded_response());
         };
         let (parts, body, first) = answered?;
+        // The deadline's timer belongs to the runtime.
+        let _context = runtime::get().enter();
         to_response(parts, body, first, pump, timeout.map(|t| started + t))
     }
 }
@@ -356,7 +358,11 @@ impl PollBody for Frames {
         }
         if let Some(deadline) = &mut self.deadline {
             let _context = runtime::get().enter();
-            if deadline.as_mut().poll(&mut Context::from_waker(waker)).is_ready() {
+            if deadline
+                .as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_ready()
+            {
                 // The service's stream is dropped with this body, at the end just after.
                 self.expired = true;
                 return Poll::Ready(Some(Ok(Chunk::Trailers(deadline_exceeded()))));

@@ -174,7 +174,10 @@ impl Stream {
         drop(queue);
         let in_step = request.leaves_connection_in_step();
         let mut conn = request.into_connection();
-        conn.flush_without_blocking().ok()?.then_some(conn).filter(|_| in_step)
+        conn.flush_without_blocking()
+            .ok()?
+            .then_some(conn)
+            .filter(|_| in_step)
     }
 
     /// Drops the response: its client went away.
