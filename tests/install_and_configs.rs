@@ -53,7 +53,7 @@ fn localized(text: &str) -> String {
             line.replace_range(start..end, &local);
             from = start + local.len();
         }
-        for user in ["usersite", "shop", "blog", "hello"] {
+        for user in ["usersite", "shop", "blog", "hello", "grpc"] {
             line = line.replace(&format!("user={user} "), "user=rustapp-test-a ");
         }
         out.push_str(&line);

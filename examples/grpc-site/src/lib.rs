@@ -66,7 +66,9 @@ impl Echo for EchoService {
         let answer = match note.text.split_once(':') {
             Some(("fail", why)) => return Err(Status::invalid_argument(why)),
             Some(("sleep", ms)) => {
-                let ms = ms.parse().map_err(|_| Status::invalid_argument("sleep:MS"))?;
+                let ms = ms
+                    .parse()
+                    .map_err(|_| Status::invalid_argument("sleep:MS"))?;
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 Note::new("slept", ms as i64)
             }

@@ -317,7 +317,11 @@ impl App for TestApp {
                     .trailers()
                     .iter()
                     .map(|(n, v)| {
-                        format!("{}={}", String::from_utf8_lossy(n), String::from_utf8_lossy(v))
+                        format!(
+                            "{}={}",
+                            String::from_utf8_lossy(n),
+                            String::from_utf8_lossy(v)
+                        )
                     })
                     .collect();
                 let summary = format!(
@@ -331,7 +335,11 @@ impl App for TestApp {
                     ("X-Done".into(), "yes".into()),
                 ];
                 Ok(Response::new(200).with_body(ResponseBody::stream(
-                    [Ok(Chunk::Data(summary.into())), Ok(Chunk::Trailers(trailers))].into_iter(),
+                    [
+                        Ok(Chunk::Data(summary.into())),
+                        Ok(Chunk::Trailers(trailers)),
+                    ]
+                    .into_iter(),
                 )))
             }
             // Throughput: move bytes with no per-byte work (the benchmarks' 64 MiB transfers).
