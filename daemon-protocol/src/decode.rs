@@ -258,6 +258,7 @@ impl Reader {
             content_length: self.i64()?,
             idle_timeout_ms: self.u32()?,
             sent_at_us: self.u64()?,
+            body_follows: self.u8()? != 0,
             headers: self.pairs_in_place()?,
             vars: self.pairs_in_place()?,
         })

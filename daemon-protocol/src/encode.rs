@@ -88,6 +88,7 @@ pub struct HeadFields<'a> {
     pub content_length: i64,
     pub idle_timeout_ms: u32,
     pub sent_at_us: u64,
+    pub body_follows: bool,
 }
 
 /// Appends one list of name/value pairs; the count goes in front when the list ends.
@@ -158,6 +159,7 @@ impl RequestHead {
             content_length: self.content_length,
             idle_timeout_ms: self.idle_timeout_ms,
             sent_at_us: self.sent_at_us,
+            body_follows: self.body_follows,
         }
     }
 }
@@ -187,6 +189,7 @@ fn put_head_fields(out: &mut BytesMut, fields: &HeadFields<'_>) {
     out.put_i64_le(fields.content_length);
     out.put_u32_le(fields.idle_timeout_ms);
     out.put_u64_le(fields.sent_at_us);
+    out.put_u8(u8::from(fields.body_follows));
 }
 
 fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {

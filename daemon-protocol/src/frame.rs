@@ -31,6 +31,10 @@ pub struct RequestHead {
     /// (`CLOCK_MONOTONIC`, shared by all its processes), so that the daemon knows how long it
     /// waited for a thread (`queue-timeout`). 0 when unknown.
     pub sent_at_us: u64,
+    /// The whole request body follows this frame unasked (it was small, and all there):
+    /// `RequestBody` frames, `RequestTrailers` if any, then `RequestBodyEnd`. The daemon sends
+    /// no `ReadBody` for it.
+    pub body_follows: bool,
     /// Request headers in arrival order (already filtered: no `Authorization` unless allowed).
     pub headers: Pairs,
     /// CGI-style variables (`REMOTE_ADDR`, `HTTPS`, `SetEnv` values, ...).

@@ -28,6 +28,7 @@ fn every_kind() -> Vec<Frame> {
             content_length: -1,
             idle_timeout_ms: 90_000,
             sent_at_us: 1_234_567_890_123,
+            body_follows: true,
             headers: [
                 (b("Host"), b("shop.example")),
                 (b("X-Bin"), Bytes::from_static(b"\xff\x00\x01")),

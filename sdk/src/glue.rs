@@ -67,18 +67,21 @@ impl BodyState {
         let ResponseBody::Polled(body) = &mut self.body else {
             unreachable!("only polled bodies wait");
         };
-        let (ready, waker) = match &self.ready {
-            Some(made) => made,
-            None => {
-                let ready = ReadyFd::new().map_err(|e| format!("cannot wait for the body: {e}"))?;
-                let waker = ready.waker();
-                self.ready.insert((ready, waker))
-            }
-        };
+        let (ready, waker) = self.ready.get_or_insert_with(|| {
+            let ready = ReadyFd::new();
+            let waker = ready.waker();
+            (ready, waker)
+        });
+        let cannot_wait = |e: std::io::Error| format!("cannot wait for the body: {e}");
         loop {
             ready.drain();
             match body.poll_next(waker) {
-                Poll::Pending if !self.host_accepts_pending => ready.wait(),
+                Poll::Pending if !self.host_accepts_pending => ready.wait().map_err(cannot_wait)?,
+                Poll::Pending => {
+                    // The host asks for the descriptor next.
+                    ready.arm().map_err(cannot_wait)?;
+                    return Ok(Poll::Pending);
+                }
                 polled => return Ok(polled),
             }
         }
@@ -260,7 +263,11 @@ unsafe extern "C" fn body_ready_fd(body: *mut c_void) -> i32 {
     guard(-1, || {
         // SAFETY: the host passes a body `handle` returned and not yet closed.
         let state = unsafe { &*body.cast::<BodyState>() };
-        state.ready.as_ref().map_or(-1, |(ready, _)| ready.raw())
+        state
+            .ready
+            .as_ref()
+            .and_then(|(ready, _)| ready.raw())
+            .unwrap_or(-1)
     })
 }
 

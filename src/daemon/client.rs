@@ -34,6 +34,9 @@ const MAX_GOODBYES: usize = 8;
 /// Largest piece of request body sent per `ReadBody`.
 const BODY_PIECE: usize = 256 * 1024;
 
+/// Up to how large a body that is all here goes with the head, unasked.
+const INLINE_BODY: usize = 64 * 1024;
+
 /// Serves `exchange` with `alias` in daemon `group`; `Err` is the status Apache answers with
 /// (the reason is logged).
 ///
@@ -63,15 +66,23 @@ pub(crate) fn serve_via_daemon(
     let idle = delivery.idle;
     let declared_too_large =
         u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
-    // An HTTP/2 WebSocket's "body" is the stream it runs over, and a gRPC call's is a stream
-    // of messages the client may send only as answers come: never read ahead.
-    let buffered = exchange.has_body() && exchange.upgrade_offer().is_none() && !exchange.is_grpc();
-    let feed = if buffer_limit > 0 && buffered && !declared_too_large {
+    // An HTTP/2 WebSocket's "body" is the stream it runs over: never read ahead. A gRPC
+    // call's is a stream of messages the client may send only as answers come: only what has
+    // arrived is read ahead.
+    let read_ahead = exchange.has_body() && exchange.upgrade_offer().is_none();
+    let feed = if buffer_limit > 0 && read_ahead && exchange.is_grpc() {
+        let limit = buffer_limit.min(INLINE_BODY as u64);
+        BodyFeed::Spooled(RefCell::new(Spool::fill_now(exchange, limit)?), exchange)
+    } else if buffer_limit > 0 && read_ahead && !declared_too_large {
         BodyFeed::Spooled(RefCell::new(Spool::fill(exchange, buffer_limit)?), exchange)
     } else {
         BodyFeed::Client(exchange)
     };
-    let head = encoded_head(exchange, alias, idle);
+    let inline = match &feed {
+        BodyFeed::Spooled(spool, _) => spool.borrow_mut().take_whole(INLINE_BODY),
+        BodyFeed::Client(_) => None,
+    };
+    let head = encoded_head(exchange, alias, idle, inline);
     let wait_limit = idle.unwrap_or(group.config.request_timeout);
     let limit = WaitLimit {
         duration: wait_limit,
@@ -492,15 +503,23 @@ fn head_fields<'r>(exchange: &Exchange<'r>, alias: &Alias) -> HeadFields<'r> {
         content_length: exchange.content_length(),
         idle_timeout_ms: 0,
         sent_at_us: monotonic_us(),
+        body_follows: false,
     }
 }
 
 /// The request's head frame (an upgradable one when it offers an upgrade), encoded straight
-/// from Apache's request and tables; it is sent again as it is when a retiring daemon did not
-/// read it.
-fn encoded_head(exchange: &Exchange<'_>, alias: &Alias, idle: Option<Duration>) -> BytesMut {
+/// from Apache's request and tables, and after it the whole body when it is small and all
+/// here (`inline`), which saves the daemon asking for it; it is all sent again as it is when a
+/// retiring daemon did not read it.
+fn encoded_head(
+    exchange: &Exchange<'_>,
+    alias: &Alias,
+    idle: Option<Duration>,
+    inline: Option<Vec<u8>>,
+) -> BytesMut {
     let fields = HeadFields {
         idle_timeout_ms: idle.map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+        body_follows: inline.is_some(),
         ..head_fields(exchange, alias)
     };
     let mut out = BytesMut::with_capacity(ENCODED_HEAD_CAPACITY);
@@ -511,7 +530,25 @@ fn encoded_head(exchange: &Exchange<'_>, alias: &Alias, idle: Option<Duration>) 
         |list| exchange.each_var(|name, value| list.pair(name, value)),
         exchange.upgrade_offer(),
     );
+    if let Some(body) = inline {
+        if !body.is_empty() {
+            encode(&Frame::RequestBody(Bytes::from(body)), &mut out);
+        }
+        if let Some(trailers) = request_trailers(exchange) {
+            encode(&trailers, &mut out);
+        }
+        encode(&Frame::RequestBodyEnd, &mut out);
+    }
     out
+}
+
+/// The client's trailers, as the frame that carries them, if it sent any.
+fn request_trailers(exchange: &Exchange<'_>) -> Option<Frame> {
+    let mut trailers = Vec::new();
+    exchange.each_trailer(|name, value| {
+        trailers.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
+    });
+    (!trailers.is_empty()).then_some(Frame::RequestTrailers(trailers))
 }
 
 /// Room for a typical request head, so that encoding one rarely grows its buffer.
@@ -536,6 +573,7 @@ fn request_head(exchange: &Exchange<'_>, alias: &Alias) -> RequestHead {
         content_length: fields.content_length,
         idle_timeout_ms: fields.idle_timeout_ms,
         sent_at_us: fields.sent_at_us,
+        body_follows: false,
         headers: headers.finish(),
         vars: vars.finish(),
     }
@@ -652,12 +690,8 @@ fn send_body_answer(
 ) -> io::Result<()> {
     let answer = match read {
         ReadNow::Read(0) => {
-            let mut trailers = Vec::new();
-            feed.exchange().each_trailer(|name, value| {
-                trailers.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
-            });
-            if !trailers.is_empty() {
-                conn.queue(&Frame::RequestTrailers(trailers))?;
+            if let Some(trailers) = request_trailers(feed.exchange()) {
+                conn.queue(&trailers)?;
             }
             Frame::RequestBodyEnd
         }

@@ -51,6 +51,8 @@ struct Progress {
     /// A `ReadBody` was sent and not answered yet (the client had sent nothing more), and
     /// how much it asked for.
     asked: Option<usize>,
+    /// The whole body follows the head unasked, and its end has not been read yet.
+    body_follows: bool,
     /// The trailers the client sent after its body.
     request_trailers: Vec<(Bytes, Bytes)>,
     /// The response trailers the application gave, sent before the response's end.
@@ -75,6 +77,9 @@ impl DaemonRequest {
             head: upgrade_offer
                 .as_deref()
                 .map_or_else(HeadBuilder::default, HeadBuilder::offering),
+            // A body sent with the head is read as though asked for, to its end.
+            asked: head.body_follows.then_some(usize::MAX),
+            body_follows: head.body_follows,
             ..Progress::default()
         };
         Box::new(DaemonRequest {
@@ -103,8 +108,14 @@ impl DaemonRequest {
         request
     }
 
-    /// The connection back, once the application is done with the request.
+    /// The connection back, once the application is done with the request. What is left of
+    /// a body sent with the head is read past first (it came in the same write, so it is
+    /// there), so that the next request starts on a frame of its own.
     pub(crate) fn into_connection(self: Box<Self>) -> Connection {
+        if self.progress.borrow().body_follows {
+            let mut sink = [0u8; 16 * 1024];
+            while let ReadNow::Read(1..) = self.read_body_from_child(&mut sink, true) {}
+        }
         self.conn.into_inner()
     }
 
@@ -229,7 +240,10 @@ impl DaemonRequest {
                     state.request_trailers = fields;
                     continue;
                 }
-                Ok(Some(Frame::RequestBodyEnd)) => state.body_ended = true,
+                Ok(Some(Frame::RequestBodyEnd)) => {
+                    state.body_ended = true;
+                    state.body_follows = false;
+                }
                 Ok(Some(Frame::RequestBodyFailed { status })) => state.body_failed = Some(status),
                 Ok(Some(Frame::Cancel)) => {
                     log::debug!("daemon: the client went away while its body was awaited");
@@ -242,14 +256,18 @@ impl DaemonRequest {
                     state.body_failed = Some(400);
                 }
             }
-            state.asked = None;
+            if !state.body_follows {
+                state.asked = None;
+            }
         }
     }
 
     /// Whether the connection can serve another request once this one ended: not while a
     /// body read is unanswered (its answer would arrive in the next request's place).
     pub(crate) fn leaves_connection_in_step(&self) -> bool {
-        self.progress.borrow().asked.is_none()
+        let progress = self.progress.borrow();
+        // A body sent with the head is read past by `into_connection`.
+        progress.asked.is_none() || progress.body_follows
     }
 
     /// The response trailers the application gave, as the frame that carries them.

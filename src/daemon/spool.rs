@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 
-use crate::ffi::HttpStatus;
+use crate::ffi::{HttpStatus, ReadNow};
 use crate::host::Exchange;
 
 /// Bytes of a body kept in memory before the rest goes to a temporary file.
@@ -29,6 +29,16 @@ impl Spool {
     /// part; `Err` is the status to answer when that fails (413 beyond `LimitRequestBody`, 400
     /// for a malformed body, 500 without a temporary file).
     pub(crate) fn fill(exchange: &Exchange<'_>, limit: u64) -> Result<Spool, HttpStatus> {
+        Spool::fill_with(exchange, limit, true)
+    }
+
+    /// As `fill`, but only with what the client sent already: the rest of the body is read
+    /// as the application asks for it.
+    pub(crate) fn fill_now(exchange: &Exchange<'_>, limit: u64) -> Result<Spool, HttpStatus> {
+        Spool::fill_with(exchange, limit, false)
+    }
+
+    fn fill_with(exchange: &Exchange<'_>, limit: u64, wait: bool) -> Result<Spool, HttpStatus> {
         let mut spool = Spool {
             memory: Vec::new(),
             file: None,
@@ -41,13 +51,19 @@ impl Spool {
             if spool.length >= limit {
                 break; // the rest streams
             }
-            let n = match exchange.read_body(&mut buf) {
-                Some(0) => {
+            let read = if wait {
+                exchange.read_body(&mut buf).map_or(ReadNow::Failed, ReadNow::Read)
+            } else {
+                exchange.read_body_now(&mut buf)
+            };
+            let n = match read {
+                ReadNow::Read(0) => {
                     spool.complete = true;
                     break;
                 }
-                Some(n) => n,
-                None => {
+                ReadNow::Read(n) => n,
+                ReadNow::NotYet => break,
+                ReadNow::Failed => {
                     let status = exchange.body_failure_status().unwrap_or(400);
                     return Err(HttpStatus::error_or(status, HttpStatus::BAD_REQUEST));
                 }
@@ -77,6 +93,16 @@ impl Spool {
             }
         };
         file.write_all(data)
+    }
+
+    /// The whole body, when it was all read and is in memory, at most `limit` bytes: taken
+    /// (what is left to read is then nothing).
+    pub(crate) fn take_whole(&mut self, limit: usize) -> Option<Vec<u8>> {
+        if !self.complete || self.file.is_some() || self.memory.len() > limit {
+            return None;
+        }
+        self.position = 0;
+        Some(std::mem::take(&mut self.memory))
     }
 
     /// Whether the whole body was read into the spool.

@@ -120,6 +120,17 @@ fn b(s: &str) -> Bytes {
 
 /// Sends one request and plays the Apache child's part until the response ends.
 fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answer {
+    request_with(conn, method, path, body, false)
+}
+
+/// As `request`; with `inline`, the whole body goes with the head, unasked.
+fn request_with(
+    conn: &mut Connection,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    inline: bool,
+) -> Answer {
     let (path_info, query) = path.split_once('?').unwrap_or((path, ""));
     let head = RequestHead {
         app: 0,
@@ -132,6 +143,7 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
         content_length: body.len() as i64,
         idle_timeout_ms: 0,
         sent_at_us: super::os::monotonic_us(),
+        body_follows: inline,
         headers: [("Host", "shop.test"), ("X-Test", "abc")]
             .into_iter()
             .collect(),
@@ -139,7 +151,13 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
             .into_iter()
             .collect(),
     };
-    conn.send(&Frame::RequestHead(Box::new(head))).unwrap();
+    conn.queue(&Frame::RequestHead(Box::new(head))).unwrap();
+    if inline {
+        conn.queue(&Frame::RequestBody(Bytes::copy_from_slice(body)))
+            .unwrap();
+        conn.queue(&Frame::RequestBodyEnd).unwrap();
+    }
+    conn.flush().unwrap();
     let mut answer = Answer::default();
     let mut sent = 0;
     loop {
@@ -148,6 +166,7 @@ fn request(conn: &mut Connection, method: &str, path: &str, body: &[u8]) -> Answ
             .unwrap()
             .expect("the daemon closed mid-request")
         {
+            Frame::ReadBody { .. } if inline => panic!("the daemon asked for a body it was sent"),
             Frame::ReadBody { max } => {
                 let n = (max as usize).min(body.len() - sent);
                 let frame = if n == 0 {
@@ -255,6 +274,26 @@ fn request_and_response_bodies_stream_through_the_protocol() {
             .enumerate()
             .all(|(i, &b)| b == (i % 251) as u8)
     );
+}
+
+#[test]
+fn a_body_sent_with_the_head_is_read_and_leaves_the_connection_in_step() {
+    let (_dir, socket) = start_daemon(1);
+    let mut conn = greeted(&socket);
+    let upload: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let expected = upload
+        .iter()
+        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let answer = request_with(&mut conn, "POST", "/upload-digest", &upload, true);
+    assert_eq!(
+        text(&answer),
+        format!("length=5000\nchecksum={expected}\n")
+    );
+    // Applications that read none of it, or fail, leave the connection in step too.
+    for path in ["/info", "/panic", "/bad-header"] {
+        request_with(&mut conn, "POST", path, &upload, true);
+        assert_eq!(request(&mut conn, "GET", "/info", b"").status, 200, "after {path}");
+    }
 }
 
 #[test]

@@ -4,22 +4,18 @@
 //! channel and the Apache thread, which drives the request, answers it (see [`Pump`]). That
 //! works wherever the body is polled: in the handler, or in a task it spawned.
 
-use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io::{self, Read};
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use std::os::fd::{AsRawFd, RawFd};
-
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 
+use super::runtime;
 use crate::BodyReader;
 
 /// How much of the body one demand reads at most.
@@ -218,59 +214,41 @@ impl Pump {
         self.unanswered.is_some()
     }
 
-    /// Serves demands until dropped; never finishes by itself. Used while the service
-    /// prepares its response: what has arrived is handed over at once, and the client is
-    /// waited for on the host's input descriptor, so that the service's other work goes on
-    /// meanwhile (a bidirectional stream answers before the client's first message). With a
-    /// host that has none, reading blocks Apache's thread, which is what it is for then.
-    pub(crate) async fn run(&mut self) -> Infallible {
-        let input = self.reader.input_fd().and_then(|fd| {
-            // SAFETY: the host keeps the descriptor open until `handle` returns, and this
-            // future (with the registration) is dropped before that; nothing here reads or
-            // closes it.
-            unsafe { AsyncFd::register_with_interest(Watched(fd), Interest::READABLE) }
-                .inspect_err(|e| log::debug!("rustapp: cannot watch the request's input: {e}"))
-                .ok()
-        });
-        loop {
-            let demand = match self.unanswered.take() {
-                Some(demand) => Some(demand),
-                None => match &mut self.demands {
-                    Some(demands) => demands.recv().await,
-                    None => None,
-                },
-            };
-            let Some(Demand(reply)) = demand else {
-                // No body, or it was dropped: nothing more to serve.
-                std::future::pending::<()>().await;
-                continue;
-            };
-            let Some(input) = &input else {
-                let _ = reply.send(read_piece(&mut self.reader));
-                continue;
-            };
-            match read_piece_now(&mut self.reader) {
-                Some(answer) => {
-                    let _ = reply.send(answer);
-                }
-                None => {
-                    self.unanswered = Some(Demand(reply));
-                    if let Ok(mut ready) = input.readable().await {
-                        ready.clear_ready();
-                    }
-                }
-            }
+    /// Runs `future` to its end on this (Apache's) thread, answering the body's demands
+    /// meanwhile. What has arrived is handed over at once; when a demand waits for the
+    /// client, the thread waits for the client's next bytes (the host's input descriptor) and
+    /// for the future's wake-ups together, so the service's other work goes on meanwhile (a
+    /// bidirectional stream answers before the client's first message). With a host that
+    /// cannot read without waiting, reading blocks Apache's thread, which is what it is for
+    /// then.
+    pub(crate) fn drive<F: Future>(&mut self, future: F) -> F::Output {
+        if self.demands.is_none() || !self.reader.reads_without_waiting() {
+            return runtime::block_on(while_blocking_reads(future, self));
         }
+        let input = self.reader.input_fd();
+        runtime::block_on_or_input(future, |waker| {
+            self.answer_waiting(waker);
+            self.waits_for_input().then_some(input).flatten()
+        })
     }
 }
 
-/// The host's input descriptor, watched (never read or closed) by the runtime.
-struct Watched(RawFd);
-
-impl AsRawFd for Watched {
-    fn as_raw_fd(&self) -> RawFd {
-        self.0
-    }
+/// Runs `future` while answering the body's demands with reads that wait for the client.
+async fn while_blocking_reads<F: Future>(future: F, pump: &mut Pump) -> F::Output {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(output);
+        }
+        let Some(demands) = &mut pump.demands else {
+            return Poll::Pending;
+        };
+        while let Poll::Ready(Some(Demand(reply))) = demands.poll_recv(cx) {
+            let _ = reply.send(read_piece(&mut pump.reader));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 fn read_piece(reader: &mut BodyReader<'static>) -> Answer {

@@ -1,6 +1,7 @@
 //! The SDK's tokio runtime, one per serving process.
 
 use std::future::Future;
+use std::os::fd::RawFd;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
@@ -8,6 +9,7 @@ use std::thread::Thread;
 
 use tokio::runtime::Runtime;
 
+use crate::ready::ReadyFd;
 use crate::{Error, Settings};
 
 static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -64,6 +66,32 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// As `block_on`, but between polls `between` may name a descriptor to wait for as well (the
+/// client's next bytes, which a demand for the request body waits for).
+pub(crate) fn block_on_or_input<F: Future>(
+    future: F,
+    mut between: impl FnMut(&Waker) -> Option<RawFd>,
+) -> F::Output {
+    let _context = get().enter();
+    THREAD_READY.with(|ready| {
+        let waker = ready.waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            ready.drain();
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            // A wake-up since the drain leaves the eventfd readable: the wait returns at once.
+            let input = between(&waker);
+            if ready.wait_or(input).is_err() {
+                // No descriptor to spare: look again shortly rather than never.
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    })
+}
+
 /// Wakes the thread it was made on.
 struct ThreadWaker(Thread);
 
@@ -79,4 +107,6 @@ impl Wake for ThreadWaker {
 
 thread_local! {
     static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    /// What `block_on_or_input` waits on: made once per thread.
+    static THREAD_READY: Arc<ReadyFd> = ReadyFd::new();
 }

@@ -1,9 +1,8 @@
 //! A tower service as an [`App`]: converting requests and responses, and driving the service's
 //! future and response body on Apache's thread.
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
@@ -103,10 +102,7 @@ impl ServiceApp {
             let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
             Ok::<_, Error>((parts, body, first))
         };
-        let Some(answered) = runtime::block_on(while_pumping(
-            within(timeout.map(|t| started + t), answered),
-            &mut pump,
-        )) else {
+        let Some(answered) = pump.drive(within(timeout.map(|t| started + t), answered)) else {
             return Ok(deadline_exceeded_response());
         };
         let (parts, body, first) = answered?;
@@ -137,20 +133,6 @@ async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Ou
         Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
         None => Some(future.await),
     }
-}
-
-/// Runs `future` while answering the request body's demands.
-async fn while_pumping<F: Future>(future: F, pump: &mut Pump) -> F::Output {
-    let mut future = pin!(future);
-    let mut pumping = pin!(pump.run());
-    poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(output);
-        }
-        let Poll::Pending::<Infallible> = pumping.as_mut().poll(cx);
-        Poll::Pending
-    })
-    .await
 }
 
 /// The request's body, and where its demands arrive (nothing to pump for a body-less request).

@@ -22,23 +22,28 @@ use crate::host::{BodyPiece, Failure, ResponseBody, SWITCHING_PROTOCOLS, UserQue
 /// Serves one request: its answer, or a `Failed` frame saying why there is none. A response
 /// whose body waits is handed back as [`Returned::Waiting`].
 pub(super) fn serve_request(
-    mut conn: Connection,
+    conn: Connection,
     head: Box<RequestHead>,
     upgrade_offer: Option<Bytes>,
     apps: &'static DaemonApps,
     options: &ServeOptions,
     clock: &AppClock<'_>,
 ) -> Returned {
-    if let Some(refusal) = queued_too_long(&head, options) {
-        return sent(conn.send(&refusal), conn);
-    }
+    let refusal = queued_too_long(&head, options);
+    let (app_index, limit) = (head.app, wait_limit(head.idle_timeout_ms, options));
     let _running = clock.running(&head.uri);
-    let app = match apps.get(head.app) {
-        Ok(app) => app,
-        Err(reason) => return sent(conn.send(&failed(500, &reason)), conn),
-    };
-    let limit = wait_limit(head.idle_timeout_ms, options);
+    // Made first: what a refused request's client sent with its head is read past.
     let request = DaemonRequest::offering(conn, head, upgrade_offer);
+    if let Some(refusal) = refusal {
+        return sent(request.send(&refusal), request.into_connection());
+    }
+    let app = match apps.get(app_index) {
+        Ok(app) => app,
+        Err(reason) => {
+            let written = request.send(&failed(500, &reason));
+            return sent(written, request.into_connection());
+        }
+    };
     let answered = {
         let _in_app = clock.enter(limit);
         answer(app, &*request)
