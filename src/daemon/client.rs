@@ -2,9 +2,8 @@
 //! socket, and the answer comes back to the client as if the application were embedded.
 //! Everything the daemon sends is checked again here: it runs as another user.
 
-use std::cell::RefCell;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 use std::time::Instant;
@@ -17,10 +16,10 @@ use rustapp_daemon_protocol::{
 
 use super::connection::Connection;
 use super::os::{self, monotonic_us, readable_now};
+use super::request_body::{BodyFeed, answer_body_read, request_trailers};
 use super::runtime::GroupRuntime;
-use super::spool::Spool;
 use crate::config::Alias;
-use crate::ffi::{HttpStatus, ReadNow, Woke, log_request, wait_readable};
+use crate::ffi::{HttpStatus, Woke, log_request, wait_readable};
 use crate::host::{
     BodyPiece, Exchange, SWITCHING_PROTOCOLS, StoreAnswer, UserQuestion, apache_level,
 };
@@ -30,12 +29,6 @@ use crate::respond::{
 
 /// How often one request is sent again after daemons retired the connections it was sent on.
 const MAX_GOODBYES: usize = 8;
-
-/// Largest piece of request body sent per `ReadBody`.
-const BODY_PIECE: usize = 256 * 1024;
-
-/// Up to how large a body that is all here goes with the head, unasked.
-const INLINE_BODY: usize = 64 * 1024;
 
 /// Serves `exchange` with `alias` in daemon `group`; `Err` is the status Apache answers with
 /// (the reason is logged).
@@ -64,24 +57,7 @@ pub(crate) fn serve_via_daemon(
         }
     }
     let idle = delivery.idle;
-    let declared_too_large =
-        u64::try_from(exchange.content_length()).is_ok_and(|length| length > buffer_limit);
-    // An HTTP/2 WebSocket's "body" is the stream it runs over: never read ahead. A gRPC
-    // call's is a stream of messages the client may send only as answers come: only what has
-    // arrived is read ahead.
-    let read_ahead = exchange.has_body() && exchange.upgrade_offer().is_none();
-    let feed = if buffer_limit > 0 && read_ahead && exchange.is_grpc() {
-        let limit = buffer_limit.min(INLINE_BODY as u64);
-        BodyFeed::Spooled(RefCell::new(Spool::fill_now(exchange, limit)?), exchange)
-    } else if buffer_limit > 0 && read_ahead && !declared_too_large {
-        BodyFeed::Spooled(RefCell::new(Spool::fill(exchange, buffer_limit)?), exchange)
-    } else {
-        BodyFeed::Client(exchange)
-    };
-    let inline = match &feed {
-        BodyFeed::Spooled(spool, _) => spool.borrow_mut().take_whole(INLINE_BODY),
-        BodyFeed::Client(_) => None,
-    };
+    let (feed, inline) = BodyFeed::for_request(exchange, buffer_limit)?;
     let head = encoded_head(exchange, alias, idle, inline);
     let wait_limit = idle.unwrap_or(group.config.request_timeout);
     let limit = WaitLimit {
@@ -542,15 +518,6 @@ fn encoded_head(
     out
 }
 
-/// The client's trailers, as the frame that carries them, if it sent any.
-fn request_trailers(exchange: &Exchange<'_>) -> Option<Frame> {
-    let mut trailers = Vec::new();
-    exchange.each_trailer(|name, value| {
-        trailers.push((Bytes::copy_from_slice(name), Bytes::copy_from_slice(value)));
-    });
-    (!trailers.is_empty()).then_some(Frame::RequestTrailers(trailers))
-}
-
 /// Room for a typical request head, so that encoding one rarely grows its buffer.
 const ENCODED_HEAD_CAPACITY: usize = 2048;
 
@@ -614,96 +581,6 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
-}
-
-/// Where the daemon's body reads are answered from.
-enum BodyFeed<'e, 'r> {
-    /// Read from the client as the application reads.
-    Client(&'e Exchange<'r>),
-    /// Read beforehand (the rest, if the body was larger than the limit, from the client).
-    Spooled(RefCell<Spool>, &'e Exchange<'r>),
-}
-
-impl<'r> BodyFeed<'_, 'r> {
-    /// What has arrived, without waiting for the client.
-    fn read_now(&self, buf: &mut [u8]) -> ReadNow {
-        match self {
-            BodyFeed::Client(exchange) => exchange.read_body_now(buf),
-            BodyFeed::Spooled(spool, exchange) => {
-                let mut spool = spool.borrow_mut();
-                match spool.read(buf) {
-                    0 if !spool.is_complete() => exchange.read_body_now(buf),
-                    n => ReadNow::Read(n),
-                }
-            }
-        }
-    }
-
-    fn exchange(&self) -> &Exchange<'r> {
-        match self {
-            BodyFeed::Client(exchange) | BodyFeed::Spooled(_, exchange) => exchange,
-        }
-    }
-
-    /// The file a spooled body is in, for the daemon to read, once.
-    fn hand_over(&self) -> Option<(std::fs::File, u64)> {
-        match self {
-            BodyFeed::Client(_) => None,
-            BodyFeed::Spooled(spool, _) => spool.borrow_mut().hand_over(),
-        }
-    }
-
-    fn failure_status(&self) -> Option<u16> {
-        match self {
-            BodyFeed::Client(exchange) | BodyFeed::Spooled(_, exchange) => {
-                exchange.body_failure_status()
-            }
-        }
-    }
-}
-
-/// Answers the application's wish for more request body: the spool's file, given to the
-/// daemon to read itself, the first time there is one; else up to `max` bytes of what the
-/// client sent. Nothing waits for the client here: it may send its next bytes only after it
-/// saw more of the response (a bidirectional stream). `Ok(false)`: nothing has arrived yet;
-/// ask again when the client sent more.
-fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<bool> {
-    if let Some((file, length)) = feed.hand_over() {
-        return conn
-            .send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd())
-            .map(|()| true);
-    }
-    let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
-    match feed.read_now(&mut buf) {
-        ReadNow::NotYet => Ok(false),
-        read => send_body_answer(conn, feed, buf, read).map(|()| true),
-    }
-}
-
-/// The frames answering one body read: bytes, or the end (after the client's trailers), or
-/// the failure.
-fn send_body_answer(
-    conn: &mut Connection,
-    feed: &BodyFeed<'_, '_>,
-    mut buf: Vec<u8>,
-    read: ReadNow,
-) -> io::Result<()> {
-    let answer = match read {
-        ReadNow::Read(0) => {
-            if let Some(trailers) = request_trailers(feed.exchange()) {
-                conn.queue(&trailers)?;
-            }
-            Frame::RequestBodyEnd
-        }
-        ReadNow::Read(n) => {
-            buf.truncate(n);
-            Frame::RequestBody(Bytes::from(buf))
-        }
-        ReadNow::NotYet | ReadNow::Failed => Frame::RequestBodyFailed {
-            status: feed.failure_status().unwrap_or(400),
-        },
-    };
-    conn.send(&answer)
 }
 
 fn relay_log(exchange: &Exchange<'_>, level: u8, message: &[u8]) {

@@ -10,6 +10,7 @@
 //! - `request_state`: the host functions an application in a daemon calls, over frames;
 //! - `runtime`: what the parent sets up per generation and its children inherit;
 //! - `client`: in Apache's children, sending a request to a group and relaying the answer;
+//! - `request_body`: in Apache's children, answering a daemon's reads of the request body;
 //! - `spool`: in Apache's children, a request body read whole before the daemon is asked;
 //! - `connection`: one connection, frames in and out.
 
@@ -18,6 +19,7 @@ mod connection;
 mod elastic;
 mod os;
 mod process;
+mod request_body;
 mod request_state;
 mod rolling;
 mod runtime;

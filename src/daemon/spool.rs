@@ -52,7 +52,9 @@ impl Spool {
                 break; // the rest streams
             }
             let read = if wait {
-                exchange.read_body(&mut buf).map_or(ReadNow::Failed, ReadNow::Read)
+                exchange
+                    .read_body(&mut buf)
+                    .map_or(ReadNow::Failed, ReadNow::Read)
             } else {
                 exchange.read_body_now(&mut buf)
             };

@@ -285,14 +285,15 @@ fn a_body_sent_with_the_head_is_read_and_leaves_the_connection_in_step() {
         .iter()
         .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)));
     let answer = request_with(&mut conn, "POST", "/upload-digest", &upload, true);
-    assert_eq!(
-        text(&answer),
-        format!("length=5000\nchecksum={expected}\n")
-    );
+    assert_eq!(text(&answer), format!("length=5000\nchecksum={expected}\n"));
     // Applications that read none of it, or fail, leave the connection in step too.
     for path in ["/info", "/panic", "/bad-header"] {
         request_with(&mut conn, "POST", path, &upload, true);
-        assert_eq!(request(&mut conn, "GET", "/info", b"").status, 200, "after {path}");
+        assert_eq!(
+            request(&mut conn, "GET", "/info", b"").status,
+            200,
+            "after {path}"
+        );
     }
 }
 

@@ -252,27 +252,40 @@ async fn while_blocking_reads<F: Future>(future: F, pump: &mut Pump) -> F::Outpu
 }
 
 fn read_piece(reader: &mut BodyReader<'static>) -> Answer {
-    let mut buf = vec![0u8; PIECE];
-    let n = reader.read(&mut buf)?;
-    Ok(piece(reader, buf, n))
+    with_scratch(|buf| {
+        let n = reader.read(buf)?;
+        Ok(piece(reader, &buf[..n]))
+    })
 }
 
 /// A piece of what has arrived, or `None` when nothing has yet.
 fn read_piece_now(reader: &mut BodyReader<'static>) -> Option<Answer> {
-    let mut buf = vec![0u8; PIECE];
-    match reader.read_now(&mut buf) {
-        Ok(Some(n)) => Some(Ok(piece(reader, buf, n))),
+    with_scratch(|buf| match reader.read_now(buf) {
+        Ok(Some(n)) => Some(Ok(piece(reader, &buf[..n]))),
         Ok(None) => None,
         Err(e) => Some(Err(e)),
-    }
+    })
 }
 
-fn piece(reader: &BodyReader<'static>, mut buf: Vec<u8>, n: usize) -> Piece {
-    if n == 0 {
+/// Runs `read` with this thread's read buffer: a piece is copied out of it at the size it
+/// came, rather than each read filling a fresh 64 KiB (most bodies are small, and their end is
+/// a read of nothing).
+fn with_scratch<T>(read: impl FnOnce(&mut [u8]) -> T) -> T {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; PIECE]);
+    }
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buf) => read(&mut buf),
+        // Not reentrant in practice; a fresh buffer if it ever is.
+        Err(_) => read(&mut vec![0u8; PIECE]),
+    })
+}
+
+fn piece(reader: &BodyReader<'static>, data: &[u8]) -> Piece {
+    if data.is_empty() {
         return Piece::End(trailer_map(reader.trailers()));
     }
-    buf.truncate(n);
-    Piece::Data(Bytes::from(buf))
+    Piece::Data(Bytes::copy_from_slice(data))
 }
 
 /// The client's trailers as a header map (fields `http` cannot represent are left out).

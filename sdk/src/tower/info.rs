@@ -16,7 +16,8 @@ pub struct RequestInfo {
 
 impl RequestInfo {
     pub(crate) fn from_request(request: &Request<'_>) -> RequestInfo {
-        let mut vars = Vec::with_capacity(512);
+        // Apache's CGI variables with mod_http2's or mod_ssl's take 1 to 2 KiB: one allocation.
+        let mut vars = Vec::with_capacity(2048);
         let (mut ip, mut port, mut https) = (None, None, false);
         request.for_each_var(|name, value| {
             match name {
