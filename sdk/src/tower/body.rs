@@ -222,7 +222,10 @@ impl Pump {
     /// cannot read without waiting, reading blocks Apache's thread, which is what it is for
     /// then.
     pub(crate) fn drive<F: Future>(&mut self, future: F) -> F::Output {
-        if self.demands.is_none() || !self.reader.reads_without_waiting() {
+        if self.demands.is_none() {
+            return runtime::block_on(future);
+        }
+        if !self.reader.reads_without_waiting() {
             return runtime::block_on(while_blocking_reads(future, self));
         }
         let input = self.reader.input_fd();

@@ -9,6 +9,10 @@ use crate::{HeaderBytes, Request, Response};
 
 /// How long a gRPC call may take, when its client said (`grpc-timeout: 250m`).
 pub(super) fn grpc_timeout(request: &Request<'_>) -> Option<Duration> {
+    // gRPC runs over HTTP/2 only: other requests cost no header lookup here.
+    if !request.protocol_bytes().starts_with(b"HTTP/2") {
+        return None;
+    }
     let is_grpc = request
         .header_bytes("content-type")
         .is_some_and(|value| value.starts_with(b"application/grpc"));

@@ -268,8 +268,8 @@ fn to_response(
 ) -> Result<Response, Error> {
     let mut converted = Response::new(parts.status.as_u16());
     // Byte-exact: a value with obs-text (bytes above 0x7F) is passed on as it is.
-    for (name, value) in header_pairs(&parts.headers) {
-        converted = converted.with_header(name, value);
+    for (name, value) in &parts.headers {
+        converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
     }
     let first = match first {
         Poll::Ready(None) => return Ok(converted),
