@@ -115,15 +115,6 @@ fn site(dir: &Path, config: impl FnOnce(ApacheConfig) -> ApacheConfig) -> (Apach
     (apache, tls_port, ca)
 }
 
-fn port_of(apache: &Apache) -> u16 {
-    apache
-        .url("/")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("a port in Apache's URL")
-}
-
 #[derive(Clone, Copy, Debug)]
 enum Via {
     H2c,
@@ -139,7 +130,7 @@ async fn client(
     mount: &str,
 ) -> EchoClient<Channel> {
     let (scheme, port) = match via {
-        Via::H2c => ("http", port_of(apache)),
+        Via::H2c => ("http", apache.port()),
         Via::Tls => ("https", tls_port),
     };
     let mut endpoint = Endpoint::from_shared(format!("{scheme}://127.0.0.1:{port}")).unwrap();
@@ -168,7 +159,7 @@ thread_local! {
 /// client and codec without tonic's channel, which keeps a call's deadline itself and, when
 /// its own timer fires first, reports CANCELLED; here only the server keeps it.
 async fn client_without_deadline(apache: &Apache, mount: &str) -> EchoClient<BareH2> {
-    let port = port_of(apache);
+    let port = apache.port();
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();

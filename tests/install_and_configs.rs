@@ -144,7 +144,7 @@ fn the_images_health_check_tells_serving_from_down() {
             artifacts().testapp.display()
         )))
     };
-    let port_of = |apache: &Apache| apache.url("").rsplit(':').next().unwrap().to_owned();
+    let port_of = |apache: &Apache| apache.port().to_string();
 
     let serving = serve("");
     assert!(check(&port_of(&serving)), "a serving site is unhealthy");

@@ -22,15 +22,6 @@ fn site() -> Apache {
     )))
 }
 
-fn port(apache: &Apache) -> u16 {
-    apache
-        .url("/")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("a port in Apache's URL")
-}
-
 /// A chunked POST of "hello" with the trailer `X-Sent: yes`; `te` adds `TE: trailers`.
 fn request(path: &str, te: bool) -> String {
     format!(
@@ -44,7 +35,7 @@ fn request(path: &str, te: bool) -> String {
 fn trailers_cross_http1_both_ways_when_the_client_takes_them() {
     let apache = site();
     for mount in ["/e", "/d"] {
-        let reply = String::from_utf8(raw_exchange(port(&apache), &request(mount, true)))
+        let reply = String::from_utf8(raw_exchange(apache.port(), &request(mount, true)))
             .expect("a text reply");
         assert!(reply.starts_with("HTTP/1.1 200"), "{mount}: {reply}");
         assert!(
@@ -77,7 +68,7 @@ fn trailers_cross_http1_both_ways_when_the_client_takes_them() {
 fn a_client_that_did_not_ask_for_trailers_gets_none() {
     let apache = site();
     for mount in ["/e", "/d"] {
-        let reply = String::from_utf8(raw_exchange(port(&apache), &request(mount, false)))
+        let reply = String::from_utf8(raw_exchange(apache.port(), &request(mount, false)))
             .expect("a text reply");
         assert!(reply.starts_with("HTTP/1.1 200"), "{mount}: {reply}");
         // The body as the application wrote it (Apache may measure it), and no trailer.

@@ -100,15 +100,6 @@ fn site(
     (apache, tls_port, der)
 }
 
-fn port_of(apache: &Apache) -> u16 {
-    apache
-        .url("/")
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.trim_end_matches('/').parse().ok())
-        .expect("a port in Apache's URL")
-}
-
 /// How a test client reaches Apache.
 #[derive(Clone, Copy, Debug)]
 enum Via {
@@ -446,7 +437,7 @@ async fn ends(socket: &mut Socket) -> bool {
 
 fn target(apache: &Apache, tls_port: u16, cert: &[u8]) -> Target {
     Target {
-        port: port_of(apache),
+        port: apache.port(),
         tls_port,
         cert: cert.to_vec(),
     }
@@ -742,7 +733,7 @@ fn a_c_application_takes_the_connection_and_one_built_before_upgrades_gets_500()
         );
     }
     let apache = Apache::start(ApacheConfig::new(&directives));
-    let port = port_of(&apache);
+    let port = apache.port();
     for mode in ["e", "d"] {
         let head = raw_upgrade(port, &format!("/abi_1_2/{mode}/switch"), "echo");
         assert!(head.starts_with("HTTP/1.1 500"), "{mode}: {head}");

@@ -151,10 +151,6 @@ int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upg
                              int *shared)
 {
     conn_rec *c = r->connection;
-    apr_pollfd_t pfd;
-    apr_interval_time_t timeout = -1;
-    apr_os_sock_t sock;
-    apr_os_file_t file;
 
     r->status = HTTP_SWITCHING_PROTOCOLS;
     r->status_line = ap_get_status_line(HTTP_SWITCHING_PROTOCOLS);
@@ -174,19 +170,7 @@ int rustapp_shim_tunnel_open(request_rec *r, const char *upgrade, apr_size_t upg
     r->input_filters = r->proto_input_filters = c->input_filters;
     c->keepalive = AP_CONN_CLOSE;
     *shared = c->master != NULL;
-
-    memset(&pfd, 0, sizeof(pfd));
-    pfd.p = r->pool;
-    if (ap_get_pollfd_from_conn(c, &pfd, &timeout) != APR_SUCCESS) {
-        return -1;
-    }
-    if (pfd.desc_type == APR_POLL_SOCKET && apr_os_sock_get(&sock, pfd.desc.s) == APR_SUCCESS) {
-        return sock;
-    }
-    if (pfd.desc_type == APR_POLL_FILE && apr_os_file_get(&file, pfd.desc.f) == APR_SUCCESS) {
-        return file;
-    }
-    return -1;
+    return rustapp_shim_input_fd(r);
 }
 
 apr_ssize_t rustapp_shim_tunnel_read(request_rec *r, apr_bucket_brigade *bb, char *buf,

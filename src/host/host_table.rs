@@ -181,18 +181,36 @@ unsafe extern "C" fn read_body<R: RequestState>(
     buf: *mut u8,
     len: usize,
 ) -> isize {
+    // SAFETY: the ABI's contract for `read_body`.
+    unsafe {
+        with_buffer::<R>(request, buf, len, |state, buf| {
+            state.read_body(buf).map_or(-1, |n| n as isize)
+        })
+    }
+}
+
+/// Runs `read` with the request's state and the application's buffer; 0 for an empty one.
+///
+/// # Safety
+/// As `state`; `buf` must be writable for `len` bytes (the ABI's contract for the reads).
+unsafe fn with_buffer<R: RequestState>(
+    request: *mut HostRequest,
+    buf: *mut u8,
+    len: usize,
+    read: impl FnOnce(&R, &mut [u8]) -> isize,
+) -> isize {
     guard(-1, || {
         if len == 0 {
             return 0;
         }
-        // SAFETY: the ABI's contract for `read_body`: `buf` is writable for `len` bytes.
+        // SAFETY: per this function's contract.
         let (state, buf) = unsafe {
             (
                 state::<R>(request),
                 std::slice::from_raw_parts_mut(buf, len),
             )
         };
-        state.read_body(buf).map_or(-1, |n| n as isize)
+        read(state, buf)
     })
 }
 
@@ -201,23 +219,16 @@ unsafe extern "C" fn read_body_now<R: RequestState>(
     buf: *mut u8,
     len: usize,
 ) -> isize {
-    guard(-1, || {
-        if len == 0 {
-            return 0;
-        }
-        // SAFETY: the ABI's contract for `read_body_now`: `buf` is writable for `len` bytes.
-        let (state, buf) = unsafe {
-            (
-                state::<R>(request),
-                std::slice::from_raw_parts_mut(buf, len),
-            )
-        };
-        match state.read_body_now(buf) {
-            ReadNow::Read(n) => n as isize,
-            ReadNow::NotYet => abi::READ_WOULD_BLOCK,
-            ReadNow::Failed => -1,
-        }
-    })
+    // SAFETY: the ABI's contract for `read_body_now`.
+    unsafe {
+        with_buffer::<R>(request, buf, len, |state, buf| {
+            match state.read_body_now(buf) {
+                ReadNow::Read(n) => n as isize,
+                ReadNow::NotYet => abi::READ_WOULD_BLOCK,
+                ReadNow::Failed => -1,
+            }
+        })
+    }
 }
 
 unsafe extern "C" fn input_fd<R: RequestState>(request: *const HostRequest) -> i32 {

@@ -303,6 +303,11 @@ impl Apache {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
