@@ -69,15 +69,7 @@ impl ReadyFd {
     /// Blocks until the descriptor is readable (for a host that does not accept pending
     /// bodies).
     pub(crate) fn wait(&self) -> io::Result<()> {
-        let mut poll = libc::pollfd {
-            fd: self.arm()?,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one pollfd; returns when readable (or on a signal, when the caller polls
-        // the body again anyway).
-        unsafe { libc::poll(&mut poll, 1, -1) };
-        Ok(())
+        self.wait_or(None)
     }
 
     /// Blocks until the descriptor or `also` (when given) is readable.

@@ -16,7 +16,7 @@ use rustapp_daemon_protocol::{
 
 use super::connection::Connection;
 use super::os::{self, monotonic_us, readable_now};
-use super::request_body::{BodyFeed, answer_body_read, request_trailers};
+use super::request_body::{BodyFeed, BodyReads, request_trailers};
 use super::runtime::GroupRuntime;
 use crate::config::Alias;
 use crate::ffi::{HttpStatus, Woke, log_request, wait_readable};
@@ -124,7 +124,7 @@ pub(crate) fn serve_via_daemon(
         current: Bytes::new(),
         in_sync: false,
         waited: false,
-        unanswered_read: None,
+        reads: BodyReads::default(),
     };
     deliver(request, alias, head, Some(&mut body), silence);
     if body.in_sync {
@@ -279,10 +279,9 @@ fn send_and_await(
     // return from a call past it).
     let deadline = Instant::now() + limit.duration;
     let mut shortened = false;
-    // A body read the client has sent nothing for yet: answered once it does, while the
-    // daemon may answer meanwhile (a bidirectional stream's head comes before its first
-    // message).
-    let mut unanswered_read: Option<u32> = None;
+    // The daemon may answer while a body read waits for the client (a bidirectional
+    // stream's head comes before its first message).
+    let mut reads = BodyReads::default();
     loop {
         let name = described(group, &conn);
         let left = deadline.saturating_duration_since(Instant::now());
@@ -304,27 +303,26 @@ fn send_and_await(
             );
             HttpStatus::BAD_GATEWAY
         };
-        if let Some(max) = unanswered_read {
-            match answer_body_read(&mut conn, feed, max) {
-                Ok(true) => unanswered_read = None,
-                Ok(false) => match wait_for_daemon_or_client(exchange, &conn, left) {
-                    Waited::Daemon => {}
-                    Waited::Client | Waited::Nothing => continue,
-                    Waited::ClientGone => {
-                        log::debug!("the client went away while {alias} waited for its body");
-                        return Err(HttpStatus::BAD_REQUEST);
-                    }
-                },
-                Err(_) => return Err(body_read_failed()),
+        if reads.waiting() {
+            reads
+                .answer_kept(&mut conn, feed)
+                .map_err(|_| body_read_failed())?;
+        }
+        if reads.waiting() {
+            match wait_for_daemon_or_client(exchange, &conn, left) {
+                Waited::Daemon => {}
+                Waited::Client | Waited::Nothing => continue,
+                Waited::ClientGone => {
+                    log::debug!("the client went away while {alias} waited for its body");
+                    return Err(HttpStatus::BAD_REQUEST);
+                }
             }
         }
         let answer = match conn.read_frame() {
             Ok(Some(Frame::ReadBody { max })) => {
-                match answer_body_read(&mut conn, feed, max) {
-                    Ok(true) => {}
-                    Ok(false) => unanswered_read = Some(max),
-                    Err(_) => return Err(body_read_failed()),
-                }
+                reads
+                    .asked(&mut conn, feed, max)
+                    .map_err(|_| body_read_failed())?;
                 continue;
             }
             Ok(Some(Frame::Log { level, message })) => {
@@ -602,23 +600,19 @@ struct DaemonBody<'c, 'e, 'r> {
     in_sync: bool,
     /// Whether the pipeline just waited for the socket (so the next read finds data).
     waited: bool,
-    /// A body read of the daemon's that found nothing from the client yet: answered once
-    /// the client sent more, meanwhile the response goes on.
-    unanswered_read: Option<u32>,
+    /// The daemon's body reads: one the client sent nothing for yet waits while the
+    /// response goes on.
+    reads: BodyReads,
 }
 
 impl BodySource for DaemonBody<'_, '_, '_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
         loop {
-            if let Some(max) = self.unanswered_read {
-                match answer_body_read(self.conn, self.feed, max) {
-                    Ok(true) => self.unanswered_read = None,
-                    Ok(false) => {}
-                    Err(_) => return BodyPiece::Failed,
-                }
+            if self.reads.answer_kept(self.conn, self.feed).is_err() {
+                return BodyPiece::Failed;
             }
             let daemon = self.conn.stream.as_raw_fd();
-            if self.unanswered_read.is_some() {
+            if self.reads.waiting() {
                 // Woken by the client or by the daemon: only a frame there is read.
                 if !self.conn.has_buffered_frame() && !readable_now(daemon) {
                     return BodyPiece::PendingInput(daemon);
@@ -638,7 +632,7 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                 Ok(Some(Frame::ResponseEnd)) => {
                     // A body read left unanswered would be answered on the next request's
                     // time: the daemon drops the connection then, and so does this side.
-                    self.in_sync = self.unanswered_read.is_none();
+                    self.in_sync = !self.reads.waiting();
                     return BodyPiece::End;
                 }
                 Ok(Some(Frame::ResponseAbort { reason })) => {
@@ -654,10 +648,8 @@ impl BodySource for DaemonBody<'_, '_, '_> {
                     relay_log(self.exchange, level, &message)
                 }
                 Ok(Some(Frame::ReadBody { max })) => {
-                    match answer_body_read(self.conn, self.feed, max) {
-                        Ok(true) => {}
-                        Ok(false) => self.unanswered_read = Some(max),
-                        Err(_) => return BodyPiece::Failed,
+                    if self.reads.asked(self.conn, self.feed, max).is_err() {
+                        return BodyPiece::Failed;
                     }
                 }
                 Ok(Some(Frame::ResponseTrailers(fields))) => {

@@ -48,14 +48,13 @@ impl<'e, 'r> BodyFeed<'e, 'r> {
         // has arrived is read ahead.
         let read_ahead =
             buffer_limit > 0 && exchange.has_body() && exchange.upgrade_offer().is_none();
-        let spool = if read_ahead && exchange.is_grpc() {
+        let mut spool = if read_ahead && exchange.is_grpc() {
             Spool::fill_now(exchange, buffer_limit.min(INLINE_BODY as u64))?
         } else if read_ahead && !declared_too_large {
             Spool::fill(exchange, buffer_limit)?
         } else {
             return Ok((BodyFeed::Client(exchange), None));
         };
-        let mut spool = spool;
         let inline = spool.take_whole(INLINE_BODY);
         Ok((BodyFeed::Spooled(RefCell::new(spool), exchange), inline))
     }
@@ -97,26 +96,71 @@ impl<'e, 'r> BodyFeed<'e, 'r> {
     }
 }
 
-/// Answers the application's wish for more request body: the spool's file, given to the
-/// daemon to read itself, the first time there is one; else up to `max` bytes of what the
-/// client sent. Nothing waits for the client here: it may send its next bytes only after it
-/// saw more of the response (a bidirectional stream). `Ok(false)`: nothing has arrived yet;
-/// ask again when the client sent more.
-pub(super) fn answer_body_read(
-    conn: &mut Connection,
-    feed: &BodyFeed<'_, '_>,
-    max: u32,
-) -> io::Result<bool> {
+/// The daemon's body reads, answered without ever waiting for the client: one the client has
+/// sent nothing for yet is kept and answered once it has (it may send its next bytes only
+/// after it saw more of the response, in a bidirectional stream).
+#[derive(Default)]
+pub(super) struct BodyReads {
+    /// The read kept, of up to this many bytes.
+    unanswered: Option<u32>,
+}
+
+impl BodyReads {
+    /// The daemon asks for up to `max` more bytes: answered now, or kept.
+    pub(super) fn asked(
+        &mut self,
+        conn: &mut Connection,
+        feed: &BodyFeed<'_, '_>,
+        max: u32,
+    ) -> io::Result<()> {
+        if !answer_body_read(conn, feed, max)? {
+            self.unanswered = Some(max);
+        }
+        Ok(())
+    }
+
+    /// Answers the kept read if the client has sent something since.
+    pub(super) fn answer_kept(
+        &mut self,
+        conn: &mut Connection,
+        feed: &BodyFeed<'_, '_>,
+    ) -> io::Result<()> {
+        if let Some(max) = self.unanswered {
+            if answer_body_read(conn, feed, max)? {
+                self.unanswered = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a read waits for the client.
+    pub(super) fn waiting(&self) -> bool {
+        self.unanswered.is_some()
+    }
+}
+
+/// Answers a wish for more request body: the spool's file, given to the daemon to read
+/// itself, the first time there is one; else up to `max` bytes of what the client sent.
+/// `Ok(false)`: nothing has arrived yet.
+fn answer_body_read(conn: &mut Connection, feed: &BodyFeed<'_, '_>, max: u32) -> io::Result<bool> {
     if let Some((file, length)) = feed.hand_over() {
         return conn
             .send_with_fd(&Frame::RequestBodyFile { length }, file.as_fd())
             .map(|()| true);
     }
-    let mut buf = vec![0u8; (max as usize).clamp(1, BODY_PIECE)];
-    match feed.read_now(&mut buf) {
-        ReadNow::NotYet => Ok(false),
-        read => send_body_answer(conn, feed, buf, read).map(|()| true),
+    thread_local! {
+        /// Read into, then copied out at the size that came: a read that finds nothing yet
+        /// (asked again each time the client may have sent more) costs no fresh buffer.
+        static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0u8; BODY_PIECE]);
     }
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let buf = &mut scratch[..(max as usize).clamp(1, BODY_PIECE)];
+        match feed.read_now(buf) {
+            ReadNow::NotYet => Ok(false),
+            read => send_body_answer(conn, feed, buf, read).map(|()| true),
+        }
+    })
 }
 
 /// The frames answering one body read: bytes, or the end (after the client's trailers), or
@@ -124,7 +168,7 @@ pub(super) fn answer_body_read(
 fn send_body_answer(
     conn: &mut Connection,
     feed: &BodyFeed<'_, '_>,
-    mut buf: Vec<u8>,
+    buf: &[u8],
     read: ReadNow,
 ) -> io::Result<()> {
     let answer = match read {
@@ -134,10 +178,7 @@ fn send_body_answer(
             }
             Frame::RequestBodyEnd
         }
-        ReadNow::Read(n) => {
-            buf.truncate(n);
-            Frame::RequestBody(Bytes::from(buf))
-        }
+        ReadNow::Read(n) => Frame::RequestBody(Bytes::copy_from_slice(&buf[..n])),
         ReadNow::NotYet | ReadNow::Failed => Frame::RequestBodyFailed {
             status: feed.failure_status().unwrap_or(400),
         },

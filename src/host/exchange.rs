@@ -415,12 +415,13 @@ impl<'r> Exchange<'r> {
             return decided;
         }
         let r = self.request;
-        let decided = r.is_http2()
+        let http2 = r.is_http2();
+        let decided = http2
             || (r.protocol() == b"HTTP/1.1"
                 && r.headers_in()
                     .get(b"TE")
                     .is_some_and(|te| lists_token(te, b"trailers")));
-        if decided && !r.is_http2() {
+        if decided && !http2 {
             r.send_trailers_in_last_chunk();
             // Sent before the end, the head cannot get a Content-Length Apache computed
             // from the whole body: the body goes chunked, which is what carries trailers.

@@ -150,17 +150,33 @@ unsafe extern "C" fn var<R: RequestState>(
     })
 }
 
+/// Hands each pair `each` produces to the application's `visit`.
+///
+/// # Safety
+/// `visit` and `context` must be the application's callback and its context (the ABI's
+/// contract for the `each_*` functions).
+unsafe fn visit_pairs(
+    visit: VisitFn,
+    context: *mut c_void,
+    each: impl FnOnce(&mut dyn FnMut(&[u8], &[u8])),
+) {
+    guard((), || {
+        // SAFETY: per this function's contract; the strings live during the call.
+        each(&mut |n, v| unsafe { visit(context, Str::from_bytes(n), Str::from_bytes(v)) });
+    })
+}
+
 unsafe extern "C" fn each_header<R: RequestState>(
     request: *const HostRequest,
     visit: VisitFn,
     context: *mut c_void,
 ) {
-    guard((), || {
-        // SAFETY: the ABI's contract for `each_header`; `visit` is the application's callback.
-        unsafe { state::<R>(request) }.for_each_header(&mut |n, v| unsafe {
-            visit(context, Str::from_bytes(n), Str::from_bytes(v))
-        });
-    })
+    // SAFETY: the ABI's contract for `each_header`.
+    unsafe {
+        visit_pairs(visit, context, |pair| {
+            state::<R>(request).for_each_header(pair)
+        })
+    }
 }
 
 unsafe extern "C" fn each_var<R: RequestState>(
@@ -168,12 +184,12 @@ unsafe extern "C" fn each_var<R: RequestState>(
     visit: VisitFn,
     context: *mut c_void,
 ) {
-    guard((), || {
-        // SAFETY: the ABI's contract for `each_var`; `visit` is the application's callback.
-        unsafe { state::<R>(request) }.for_each_var(&mut |n, v| unsafe {
-            visit(context, Str::from_bytes(n), Str::from_bytes(v))
-        });
-    })
+    // SAFETY: the ABI's contract for `each_var`.
+    unsafe {
+        visit_pairs(visit, context, |pair| {
+            state::<R>(request).for_each_var(pair)
+        })
+    }
 }
 
 unsafe extern "C" fn read_body<R: RequestState>(
@@ -243,12 +259,12 @@ unsafe extern "C" fn each_trailer<R: RequestState>(
     visit: VisitFn,
     context: *mut c_void,
 ) {
-    guard((), || {
-        // SAFETY: the ABI's contract for `each_trailer`; `visit` is the application's callback.
-        unsafe { state::<R>(request) }.for_each_trailer(&mut |n, v| unsafe {
-            visit(context, Str::from_bytes(n), Str::from_bytes(v))
-        });
-    })
+    // SAFETY: the ABI's contract for `each_trailer`.
+    unsafe {
+        visit_pairs(visit, context, |pair| {
+            state::<R>(request).for_each_trailer(pair)
+        })
+    }
 }
 
 unsafe extern "C" fn add_trailer<R: RequestState>(

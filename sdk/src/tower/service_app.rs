@@ -102,13 +102,14 @@ impl ServiceApp {
             let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
             Ok::<_, Error>((parts, body, first))
         };
-        let Some(answered) = pump.drive(within(timeout.map(|t| started + t), answered)) else {
+        let deadline = timeout.map(|t| started + t);
+        let Some(answered) = pump.drive(within(deadline, answered)) else {
             return Ok(deadline_exceeded_response());
         };
         let (parts, body, first) = answered?;
         // The deadline's timer belongs to the runtime.
         let _context = runtime::get().enter();
-        to_response(parts, body, first, pump, timeout.map(|t| started + t))
+        to_response(parts, body, first, pump, deadline)
     }
 }
 
@@ -271,34 +272,23 @@ fn to_response(
     for (name, value) in &parts.headers {
         converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
     }
-    let first = match first {
+    let (first, trailers) = match first {
         Poll::Ready(None) => return Ok(converted),
         Poll::Ready(Some(Err(e))) => return Err(e),
         Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
             Ok(data) if body.is_end_stream() => return Ok(converted.with_body(data)),
-            Ok(data) => Some(data),
+            Ok(data) => (Some(data), None),
             // Trailers at once (a gRPC error answered without messages): sent after an
             // empty body.
-            Err(frame) => {
-                let trailers = frame.into_trailers().ok();
-                return Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
-                    body,
-                    pump,
-                    first: None,
-                    trailers,
-                    flushed: true,
-                    deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
-                    expired: false,
-                }))));
-            }
+            Err(frame) => (None, frame.into_trailers().ok()),
         },
-        Poll::Pending => None,
+        Poll::Pending => (None, None),
     };
     Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
         body,
         pump,
         first,
-        trailers: None,
+        trailers,
         flushed: true,
         deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         expired: false,
