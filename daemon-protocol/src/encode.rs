@@ -9,14 +9,24 @@ pub fn body_frame_parts(frame: &Frame) -> Option<([u8; HEADER_LEN], &Bytes)> {
         Frame::RequestBody(data) | Frame::ResponseBody(data) => data,
         _ => return None,
     };
+    Some((body_frame_header(frame.kind(), data.len()), data))
+}
+
+/// The header of a `ResponseBody` frame carrying `len` bytes, for a sender that writes the
+/// bytes from where they are (borrowed from the application) rather than from a `Frame`.
+pub fn response_body_header(len: usize) -> [u8; HEADER_LEN] {
+    body_frame_header(kind::RESPONSE_BODY, len)
+}
+
+fn body_frame_header(kind: u8, len: usize) -> [u8; HEADER_LEN] {
     let mut header = [0u8; HEADER_LEN];
-    header[0] = frame.kind();
+    header[0] = kind;
     header[4..8].copy_from_slice(
-        &u32::try_from(data.len())
+        &u32::try_from(len)
             .expect("body piece over 4 GiB")
             .to_le_bytes(),
     );
-    Some((header, data))
+    header
 }
 
 /// Appends `frame` to `out`. Encoding cannot fail: the sender is responsible for staying within

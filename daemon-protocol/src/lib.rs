@@ -61,7 +61,9 @@ mod frame;
 mod pairs;
 
 pub use decode::{DecodeError, Decoder};
-pub use encode::{HeadFields, PairWriter, body_frame_parts, encode, encode_request_head};
+pub use encode::{
+    HeadFields, PairWriter, body_frame_parts, encode, encode_request_head, response_body_header,
+};
 pub use frame::{Frame, HEADER_LEN, Limits, PROTOCOL_VERSION, RequestHead, TOKEN_LEN, UserQuery};
 pub use pairs::{Pairs, PairsBuilder};
 

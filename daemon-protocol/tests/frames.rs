@@ -162,7 +162,14 @@ fn body_frames_written_in_two_parts_decode_like_encoded_ones() {
     decoder.extend(&header);
     decoder.extend(data);
     assert_eq!(decoder.next_frame().unwrap(), Some(frame.clone()));
-    assert_eq!(stream_of(&[frame])[..HEADER_LEN], header);
+    assert_eq!(
+        stream_of(std::slice::from_ref(&frame))[..HEADER_LEN],
+        header
+    );
+    assert_eq!(
+        rustapp_daemon_protocol::response_body_header(data.len()),
+        header
+    );
     assert!(rustapp_daemon_protocol::body_frame_parts(&Frame::Flush).is_none());
 }
 

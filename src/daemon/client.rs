@@ -607,6 +607,9 @@ struct DaemonBody<'c, 'e, 'r> {
 
 impl BodySource for DaemonBody<'_, '_, '_> {
     fn next_piece(&mut self) -> BodyPiece<'_> {
+        // The piece Apache has sent by now: let go, so that the connection's read buffer is
+        // its only owner again and takes the next piece without a fresh allocation.
+        self.current = Bytes::new();
         loop {
             if self.reads.answer_kept(self.conn, self.feed).is_err() {
                 return BodyPiece::Failed;

@@ -1,14 +1,18 @@
 //! One connection between an Apache child and a daemon: frames in, frames out.
 
 use std::io::{self, IoSlice, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
-use rustapp_daemon_protocol::{Decoder, Frame, Limits, body_frame_parts, encode};
+use bytes::{Buf, Bytes, BytesMut};
+use rustapp_daemon_protocol::{
+    Decoder, Frame, HEADER_LEN, Limits, body_frame_parts, encode, response_body_header,
+};
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-use super::os::{recv_with_fds, send_now, send_with_fd};
+use super::os::{recv_into_spare, recv_with_fds, send_now, send_with_fd, writable_within};
 
 /// Body pieces up to this size are copied into the outgoing buffer; larger ones are written
 /// straight from where they are.
@@ -42,6 +46,8 @@ pub(crate) struct Connection {
     pub(crate) peer_pid: Option<u32>,
     /// A descriptor the peer attached to what it sent (`Switched` carries one).
     received: Vec<OwnedFd>,
+    /// Whether a large frame made the read buffer grow (it is given back after the body).
+    grown: bool,
 }
 
 impl Connection {
@@ -57,6 +63,7 @@ impl Connection {
             watched_as: None,
             peer_pid: None,
             received: Vec::new(),
+            grown: false,
         }
     }
 
@@ -65,10 +72,16 @@ impl Connection {
         loop {
             match self.decoder.next_frame() {
                 Ok(Some(frame)) => {
-                    // A large frame grew the buffer: give that back once it is read.
+                    // Large body pieces grew the buffer: it serves each next piece (taken back
+                    // whole once the last one was let go), and is given back after the body.
+                    let in_body = matches!(frame, Frame::ResponseBody(_) | Frame::RequestBody(_));
                     let buffer = self.decoder.buffer();
-                    if buffer.is_empty() && buffer.capacity() > KEPT_CAPACITY {
+                    if !in_body
+                        && buffer.is_empty()
+                        && (self.grown || buffer.capacity() > KEPT_CAPACITY)
+                    {
                         *buffer = BytesMut::new();
+                        self.grown = false;
                     }
                     return Ok(Some(frame));
                 }
@@ -99,13 +112,8 @@ impl Connection {
     fn receive(&mut self) -> io::Result<usize> {
         let missing = self.decoder.missing();
         if missing > SCRATCH_LEN {
-            let buffer = self.decoder.buffer();
-            let start = buffer.len();
-            // Zeroed first (no uninitialised memory reaches a read); cheaper than a copy.
-            buffer.resize(start + missing, 0);
-            let read = recv_with_fds(&self.stream, &mut buffer[start..], &mut self.received);
-            buffer.truncate(start + *read.as_ref().unwrap_or(&0));
-            return read;
+            self.grown = true;
+            return recv_into_spare(&self.stream, self.decoder.buffer(), missing);
         }
         SCRATCH.with_borrow_mut(|scratch| {
             let n = recv_with_fds(&self.stream, scratch, &mut self.received)?;
@@ -154,22 +162,43 @@ impl Connection {
     pub(crate) fn queue(&mut self, frame: &Frame) -> io::Result<()> {
         if let Some((header, data)) = body_frame_parts(frame) {
             if data.len() > SMALL_BODY_PIECE {
-                self.flush()?;
-                let mut parts = [IoSlice::new(&header), IoSlice::new(data)];
-                let mut parts = &mut parts[..];
-                while !parts.is_empty() {
-                    let n = self.stream.write_vectored(parts)?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::WriteZero.into());
-                    }
-                    IoSlice::advance_slices(&mut parts, n);
-                }
-                return Ok(());
+                return self.write_after_queue(&header, data);
             }
         }
         encode(frame, &mut self.out);
+        self.flush_when_large()
+    }
+
+    /// As `queue` with `Frame::ResponseBody`, for a piece of body borrowed from the
+    /// application: never copied twice, and a large one not at all.
+    pub(crate) fn queue_response_body(&mut self, data: &[u8]) -> io::Result<()> {
+        let header = response_body_header(data.len());
+        if data.len() > SMALL_BODY_PIECE {
+            return self.write_after_queue(&header, data);
+        }
+        self.out.extend_from_slice(&header);
+        self.out.extend_from_slice(data);
+        self.flush_when_large()
+    }
+
+    fn flush_when_large(&mut self) -> io::Result<()> {
         if self.out.len() > SMALL_BODY_PIECE {
             self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued, then a body frame's header and payload from where they are.
+    fn write_after_queue(&mut self, header: &[u8], data: &[u8]) -> io::Result<()> {
+        self.flush()?;
+        let mut parts = [IoSlice::new(header), IoSlice::new(data)];
+        let mut parts = &mut parts[..];
+        while !parts.is_empty() {
+            let n = self.stream.write_vectored(parts)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut parts, n);
         }
         Ok(())
     }
@@ -192,6 +221,59 @@ impl Connection {
             }
         }
         encode(frame, &mut self.out);
+    }
+
+    /// As `queue_without_blocking` with `Frame::ResponseBody`, for a piece of body borrowed
+    /// from the application (valid for this call only). A large piece that nothing waits
+    /// before is written from where it is, as far as the socket takes it within `patience`:
+    /// only what it did not take is copied.
+    pub(crate) fn queue_response_body_without_blocking(
+        &mut self,
+        data: &[u8],
+        patience: Duration,
+    ) -> io::Result<()> {
+        let header = response_body_header(data.len());
+        if data.len() <= SMALL_BODY_PIECE || !self.pending.is_empty() {
+            self.out.extend_from_slice(&header);
+            if data.len() <= SMALL_BODY_PIECE {
+                self.out.extend_from_slice(data);
+            } else {
+                self.stage();
+                self.pending_len += data.len();
+                self.pending.push_back(Bytes::copy_from_slice(data));
+            }
+            return Ok(());
+        }
+        let (mut header_sent, mut data_sent) = (0, 0);
+        while data_sent < data.len() {
+            let parts = [
+                IoSlice::new(&self.out),
+                IoSlice::new(&header[header_sent..]),
+                IoSlice::new(&data[data_sent..]),
+            ];
+            let mut n = match send_now(&self.stream, &parts) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(e) => return Err(e),
+            };
+            let from_out = n.min(self.out.len());
+            self.out.advance(from_out);
+            n -= from_out;
+            let from_header = n.min(HEADER_LEN - header_sent);
+            header_sent += from_header;
+            data_sent += n - from_header;
+            if data_sent < data.len() && !writable_within(self.stream.as_raw_fd(), patience) {
+                break;
+            }
+        }
+        self.out.extend_from_slice(&header[header_sent..]);
+        let rest = &data[data_sent..];
+        if !rest.is_empty() {
+            self.stage();
+            self.pending_len += rest.len();
+            self.pending.push_back(Bytes::copy_from_slice(rest));
+        }
+        Ok(())
     }
 
     /// Moves what is encoded in `out` to the end of the pending queue.

@@ -442,6 +442,43 @@ pub(crate) fn recv_with_fds(
     Ok(read)
 }
 
+/// Reads up to `max` bytes into the spare capacity of `buffer`, without zeroing it first: the
+/// rest of a large body piece lands where the decoder keeps it, in one system call. Nothing
+/// but `Switched` carries a descriptor; one attached to these bytes is closed by the kernel.
+pub(crate) fn recv_into_spare(
+    stream: &std::os::unix::net::UnixStream,
+    buffer: &mut bytes::BytesMut,
+    max: usize,
+) -> std::io::Result<usize> {
+    buffer.reserve(max);
+    let spare = buffer.spare_capacity_mut();
+    let (start, len) = (spare.as_mut_ptr(), max.min(spare.len()));
+    loop {
+        // SAFETY: recv writes at most `len` bytes into the spare capacity, which `buffer` owns.
+        let read = unsafe {
+            libc::recv(
+                std::os::fd::AsRawFd::as_raw_fd(stream),
+                start.cast(),
+                len,
+                0,
+            )
+        };
+        match usize::try_from(read) {
+            Ok(n) => {
+                // SAFETY: the kernel initialised these `n` bytes, just past the buffer's end.
+                unsafe { buffer.set_len(buffer.len() + n) };
+                return Ok(n);
+            }
+            Err(_) => {
+                let error = std::io::Error::last_os_error();
+                if error.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
 /// Raises this process's limit of open descriptors to its hard limit: a daemon holds a
 /// connection for every Apache thread that streams from it, which can be thousands.
 pub(crate) fn raise_open_files_limit() {

@@ -363,3 +363,33 @@ fn a_connection_without_the_token_is_closed_and_others_are_served() {
     let mut conn = greeted(&socket);
     assert_eq!(request(&mut conn, "GET", "/info", b"").status, 200);
 }
+
+#[test]
+fn a_body_piece_the_socket_cannot_take_at_once_goes_out_whole_and_in_order() {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let mut conn = Connection::new(ours, Limits::default());
+    // Something encoded already goes first; the piece (1 MiB, more than the socket's default
+    // buffer) is written from where it is as far as the socket takes it, the rest copied.
+    conn.queue_without_blocking(&Frame::Flush);
+    let piece: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    conn.queue_response_body_without_blocking(&piece, Duration::ZERO)
+        .unwrap();
+    assert!(conn.queued() > 0, "the socket took all of 1 MiB at once");
+    conn.queue_response_body_without_blocking(b"tail", Duration::ZERO)
+        .unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut peer = Connection::new(theirs, Limits::default());
+        (0..3)
+            .map(|_| peer.read_frame().unwrap().unwrap())
+            .collect::<Vec<_>>()
+    });
+    conn.flush().unwrap();
+    assert_eq!(
+        reader.join().unwrap(),
+        [
+            Frame::Flush,
+            Frame::ResponseBody(Bytes::from(piece)),
+            Frame::ResponseBody(b("tail")),
+        ]
+    );
+}

@@ -174,8 +174,7 @@ fn send_in_place(
             match body.next() {
                 BodyPiece::Data(data) => {
                     for piece in data.chunks(max_chunk) {
-                        let frame = Frame::ResponseBody(Bytes::copy_from_slice(piece));
-                        if request.queue(&frame).is_err() {
+                        if request.connection().queue_response_body(piece).is_err() {
                             return Returned::Closed;
                         }
                     }

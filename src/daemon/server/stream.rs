@@ -215,7 +215,7 @@ fn pull(
     let frame = match piece {
         BodyPiece::Data(data) => {
             for piece in data.chunks(max_chunk) {
-                conn.queue_without_blocking(&Frame::ResponseBody(Bytes::copy_from_slice(piece)));
+                conn.queue_response_body_without_blocking(piece, WRITABLE_SOON)?;
             }
             return Ok(Pulled::Progress);
         }
