@@ -116,10 +116,16 @@ fn an_elastic_group_grows_to_max_under_load_and_shrinks_to_min_after_idle() {
     );
 
     // Idle: the processes beyond MIN retire after idle-timeout; their replacements are spares.
+    // (At least three: one that Apache's threads happened not to reach for 2 s may have retired
+    // during the load already, and a spare took its place.)
+    let retired_idle = |s: &HashMap<String, String>| {
+        s.get("RustAppGroup.sized.Ends")
+            .and_then(|ends| ends.strip_prefix("idle-timeout="))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= 3)
+    };
     let shrunk = wait_for_status(&apache, Duration::from_secs(60), |s| {
-        figure(s, "ServingProcesses") == 1
-            && spares(s) == 3
-            && s.get("RustAppGroup.sized.Ends").map(String::as_str) == Some("idle-timeout=3")
+        figure(s, "ServingProcesses") == 1 && spares(s) == 3 && retired_idle(s)
     });
     assert_eq!(spares(&shrunk), 3, "{shrunk:#?}");
     assert_eq!(http::get(&apache.url("/g/info")).status, 200);
