@@ -73,9 +73,15 @@ impl BodyState {
             (ready, waker)
         });
         let cannot_wait = |e: std::io::Error| format!("cannot wait for the body: {e}");
+        let mut polled_again = 0;
         loop {
             ready.drain();
             match body.poll_next(waker) {
+                // It woke itself while polled: again at once (a few times in a row, so that
+                // the host still sees a body that keeps doing so).
+                Poll::Pending if ready.woken() && polled_again < crate::ready::POLLED_AGAIN => {
+                    polled_again += 1;
+                }
                 Poll::Pending if !self.host_accepts_pending => ready.wait().map_err(cannot_wait)?,
                 Poll::Pending => {
                     // The host asks for the descriptor next.

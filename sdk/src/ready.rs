@@ -7,11 +7,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Wake, Waker};
 
+/// How many times in a row a future or body that woke itself while polled is polled again at
+/// once, before its driver waits (and so returns to the host) all the same.
+pub(crate) const POLLED_AGAIN: u32 = 16;
+
 /// Made only once something waits on it: most bodies never do, and then cost no descriptor.
+///
+/// A wake-up writes the descriptor only while someone waits on it (`arm` until `drain`): many
+/// futures wake themselves while they are polled (a channel they feed, a yield), and those
+/// wake-ups only set `woken`, which the driver looks at before it waits.
 pub(crate) struct ReadyFd {
     fd: OnceLock<OwnedFd>,
-    /// A wake-up came since the last `drain`: it shows on the descriptor once there is one.
+    /// A wake-up came since the last `drain`.
     woken: AtomicBool,
+    /// Someone waits (or is about to) on the descriptor: a wake-up must make it readable.
+    armed: AtomicBool,
+    /// The descriptor was written since it was last read.
+    written: AtomicBool,
 }
 
 impl ReadyFd {
@@ -19,11 +31,14 @@ impl ReadyFd {
         Arc::new(ReadyFd {
             fd: OnceLock::new(),
             woken: AtomicBool::new(false),
+            armed: AtomicBool::new(false),
+            written: AtomicBool::new(false),
         })
     }
 
-    /// The descriptor, made now if it was not: readable if a wake-up came since the last
-    /// `drain`. Call it once the body (or future) said it waits.
+    /// The descriptor, made now if it was not, and watched from now until the next `drain`:
+    /// readable if a wake-up came since the last `drain`. Call it once the body (or future)
+    /// said it waits.
     pub(crate) fn arm(&self) -> io::Result<RawFd> {
         let fd = match self.fd.get() {
             Some(fd) => fd.as_raw_fd(),
@@ -39,9 +54,12 @@ impl ReadyFd {
                 self.fd.get_or_init(|| owned).as_raw_fd()
             }
         };
-        // A wake-up that came before the descriptor did shows on it now.
+        // Either a wake-up from now on sees `armed`, or this sees its `woken` (both SeqCst).
+        self.armed.store(true, Ordering::SeqCst);
+        // A wake-up that came before (while polled, or before the descriptor was made) shows
+        // on it now.
         if self.woken.load(Ordering::SeqCst) {
-            write_one(fd);
+            self.write(fd);
         }
         Ok(fd)
     }
@@ -56,13 +74,22 @@ impl ReadyFd {
         Waker::from(self.clone())
     }
 
-    /// Forgets the wake-ups so far (before the body is polled again).
+    /// Whether a wake-up came since the last `drain` (the future woke itself while polled:
+    /// poll it again rather than wait).
+    pub(crate) fn woken(&self) -> bool {
+        self.woken.load(Ordering::SeqCst)
+    }
+
+    /// Forgets the wake-ups so far and stops watching (before the body is polled again).
     pub(crate) fn drain(&self) {
+        self.armed.store(false, Ordering::SeqCst);
         self.woken.store(false, Ordering::SeqCst);
-        if let Some(fd) = self.raw() {
-            let mut count = 0u64;
-            // SAFETY: reads 8 bytes into `count`; the descriptor is non-blocking.
-            unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
+        if self.written.swap(false, Ordering::SeqCst) {
+            if let Some(fd) = self.raw() {
+                let mut count = 0u64;
+                // SAFETY: reads 8 bytes into `count`; the descriptor is non-blocking.
+                unsafe { libc::read(fd, (&raw mut count).cast(), 8) };
+            }
         }
     }
 
@@ -94,18 +121,22 @@ impl ReadyFd {
 
     fn signal(&self) {
         self.woken.store(true, Ordering::SeqCst);
-        if let Some(fd) = self.raw() {
-            write_one(fd);
+        if self.armed.load(Ordering::SeqCst) {
+            if let Some(fd) = self.raw() {
+                self.write(fd);
+            }
         }
     }
-}
 
-/// Makes an eventfd readable.
-fn write_one(fd: RawFd) {
-    let one = 1u64;
-    // SAFETY: writes 8 bytes to the eventfd; a full counter (never in practice) only means it
-    // is readable already.
-    unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+    /// Makes the eventfd readable. `written` is set after the write, so that a `drain` that
+    /// finds it set always finds something to read, or finds it set again later.
+    fn write(&self, fd: RawFd) {
+        let one = 1u64;
+        // SAFETY: writes 8 bytes to the eventfd; a full counter (never in practice) only means
+        // it is readable already.
+        unsafe { libc::write(fd, (&raw const one).cast(), 8) };
+        self.written.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Wake for ReadyFd {
@@ -115,5 +146,46 @@ impl Wake for ReadyFd {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.signal();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        let mut pollfd = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd, no waiting.
+        unsafe { libc::poll(&mut pollfd, 1, 0) == 1 }
+    }
+
+    #[test]
+    fn a_wake_up_shows_on_the_descriptor_only_while_it_is_watched() {
+        let ready = ReadyFd::new();
+        let waker = ready.waker();
+        // While polled (not watched): only the flag, and no descriptor is made for it.
+        waker.wake_by_ref();
+        assert!(ready.woken());
+        assert!(ready.raw().is_none());
+        // Watched from now: the earlier wake-up shows.
+        let fd = ready.arm().unwrap();
+        assert!(readable(fd));
+        ready.drain();
+        assert!(!ready.woken() && !readable(fd));
+
+        waker.wake_by_ref();
+        assert!(ready.woken() && !readable(fd), "not watched, yet written");
+        ready.drain();
+        ready.arm().unwrap();
+        assert!(!readable(fd), "a drained wake-up showed");
+        // Watched: a wake-up from another thread makes it readable, and a drain empties it.
+        std::thread::spawn(move || waker.wake()).join().unwrap();
+        assert!(readable(fd));
+        ready.drain();
+        assert!(!readable(fd));
     }
 }

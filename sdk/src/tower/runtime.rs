@@ -77,13 +77,22 @@ pub(crate) fn block_on_or_input<F: Future>(
         let waker = ready.waker();
         let mut cx = Context::from_waker(&waker);
         let mut future = pin!(future);
+        let mut polled_again = 0;
         loop {
             ready.drain();
             if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
                 return output;
             }
-            // A wake-up since the drain leaves the eventfd readable: the wait returns at once.
             let input = between(&waker);
+            // Woken while polled (by itself) or by `between` (a demand answered): again at
+            // once, without a system call (a few times in a row; then through the wait, which
+            // sees the wake-up and returns at once).
+            if ready.woken() && polled_again < crate::ready::POLLED_AGAIN {
+                polled_again += 1;
+                continue;
+            }
+            polled_again = 0;
+            // A wake-up since the drain leaves the eventfd readable: the wait returns at once.
             if ready.wait_or(input).is_err() {
                 // No descriptor to spare: look again shortly rather than never.
                 std::thread::sleep(std::time::Duration::from_millis(1));
