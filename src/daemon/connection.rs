@@ -214,9 +214,7 @@ impl Connection {
         if let Some((header, data)) = body_frame_parts(frame) {
             if data.len() > SMALL_BODY_PIECE {
                 self.out.extend_from_slice(&header);
-                self.stage();
-                self.pending_len += data.len();
-                self.pending.push_back(data.clone());
+                self.queue_by_reference(data.clone());
                 return;
             }
         }
@@ -233,19 +231,14 @@ impl Connection {
         patience: Duration,
     ) -> io::Result<()> {
         let header = response_body_header(data.len());
-        if data.len() <= SMALL_BODY_PIECE || !self.pending.is_empty() {
+        if data.len() <= SMALL_BODY_PIECE {
             self.out.extend_from_slice(&header);
-            if data.len() <= SMALL_BODY_PIECE {
-                self.out.extend_from_slice(data);
-            } else {
-                self.stage();
-                self.pending_len += data.len();
-                self.pending.push_back(Bytes::copy_from_slice(data));
-            }
+            self.out.extend_from_slice(data);
             return Ok(());
         }
         let (mut header_sent, mut data_sent) = (0, 0);
-        while data_sent < data.len() {
+        // Written now only when nothing queued by reference waits before it.
+        while self.pending.is_empty() && data_sent < data.len() {
             let parts = [
                 IoSlice::new(&self.out),
                 IoSlice::new(&header[header_sent..]),
@@ -269,11 +262,16 @@ impl Connection {
         self.out.extend_from_slice(&header[header_sent..]);
         let rest = &data[data_sent..];
         if !rest.is_empty() {
-            self.stage();
-            self.pending_len += rest.len();
-            self.pending.push_back(Bytes::copy_from_slice(rest));
+            self.queue_by_reference(Bytes::copy_from_slice(rest));
         }
         Ok(())
+    }
+
+    /// Queues `data` after what is encoded so far, without copying it into `out`.
+    fn queue_by_reference(&mut self, data: Bytes) {
+        self.stage();
+        self.pending_len += data.len();
+        self.pending.push_back(data);
     }
 
     /// Moves what is encoded in `out` to the end of the pending queue.
