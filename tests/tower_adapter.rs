@@ -13,8 +13,9 @@ use support::{Apache, ApacheConfig, artifacts, memory_kib, shared_temp_dir};
 fn start(extra: &str) -> Apache {
     Apache::start(
         ApacheConfig::new(&format!(
-            "SetEnv MY_VAR from-setenv\nLogLevel info rustapp:debug\n\
-             RustAppAlias /site {} setting=SITE_NAME=Demo setting=ITEM_COUNT=12\n{extra}",
+            "LogLevel info rustapp:debug\n\
+             RustAppAlias /site {} setting=SITE_NAME=Demo setting=ITEM_COUNT=12\n{extra}\n\
+             SetEnv MY_VAR from-setenv",
             artifacts().axum_site.display()
         ))
         .processes(1),
@@ -61,7 +62,9 @@ fn routes_extractors_and_settings_work_as_in_axum() {
 
 #[test]
 fn the_service_sees_paths_below_its_mount_and_apache_facts_in_extensions() {
-    let apache = start("");
+    // Variables larger than the room the SDK first offers for them (2 KiB), with the one the
+    // service asks for after them: copied whole all the same.
+    let apache = start(&format!("SetEnv BIG_VAR {}", "x".repeat(3000)));
     let who = http::get(&apache.url("/site/whoami?x=1")).text();
     for expected in [
         r#""uri_seen_by_service":"/whoami?x=1""#,

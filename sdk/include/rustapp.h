@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RUSTAPP_ABI_MAJOR 1
-#define RUSTAPP_ABI_MINOR 4
+#define RUSTAPP_ABI_MINOR 5
 #define RUSTAPP_ENTRY_SYMBOL "rustapp_app"
 
 /* Borrowed bytes, not NUL-terminated; ptr may be NULL when len is 0. */
@@ -82,6 +82,11 @@ typedef struct {
     /* ABI 1.4: a descriptor that becomes readable when more request body may have arrived,
      * to poll during handle (owned by the host, valid until handle returns), or -1. */
     int32_t (*input_fd)(const RustAppHostRequest *request);
+    /* ABI 1.5: every request variable, as each_var visits them, written into buf as
+     * NAME\0VALUE\0 pairs (names and values hold no NUL). Returns the length of all the
+     * pairs; when that exceeds len, buf's content is unspecified and the application calls
+     * again with that much room. Never writes past len. */
+    size_t (*copy_vars)(const RustAppHostRequest *request, uint8_t *buf, size_t len);
 } RustAppHostV1;
 
 #define RUSTAPP_READ_WOULD_BLOCK (-2)

@@ -24,8 +24,9 @@ pub const ABI_MAJOR: u32 = 1;
 /// response bodies that wait without holding a thread (`BODY_PENDING`, `body_ready_fd`); 1.3
 /// protocol upgrades (`RequestV1::upgrade`, `HostV1::accept_upgrade`, status 101); 1.4
 /// trailers both ways (`HostV1::add_trailer`, `HostV1::each_trailer`) and request bodies read
-/// without waiting while the response streams (`HostV1::read_body_now`, `BODY_PENDING_INPUT`).
-pub const ABI_MINOR: u32 = 4;
+/// without waiting while the response streams (`HostV1::read_body_now`, `BODY_PENDING_INPUT`);
+/// 1.5 every request variable in one call (`HostV1::copy_vars`).
+pub const ABI_MINOR: u32 = 5;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
 
@@ -160,6 +161,13 @@ pub struct HostV1 {
     /// by the host and valid until `handle` returns; the application only polls it, and
     /// `read_body_now` tells whether anything came.
     pub input_fd: unsafe extern "C" fn(request: *const HostRequest) -> i32,
+    // ---- ABI 1.5. ----
+    /// Every request variable, as `each_var` visits them, written into `buf` as `NAME\0VALUE\0`
+    /// pairs (Apache's names and values are C strings: they hold no NUL). Returns the length
+    /// of all the pairs; when that exceeds `len`, what `buf` holds is unspecified and the
+    /// application calls again with room for that many bytes. Never writes past `len`.
+    pub copy_vars:
+        unsafe extern "C" fn(request: *const HostRequest, buf: *mut u8, len: usize) -> usize,
 }
 
 /// `read_body_now`: no request body has arrived yet.
@@ -183,6 +191,14 @@ impl HostV1 {
     pub fn has_trailers_and_duplex(&self) -> bool {
         let needed = std::mem::offset_of!(HostV1, input_fd) + size_of::<usize>();
         self.size as usize >= needed
+    }
+
+    /// `copy_vars`, if this host (of whatever minor version) has it.
+    pub fn copy_vars(
+        &self,
+    ) -> Option<unsafe extern "C" fn(*const HostRequest, *mut u8, usize) -> usize> {
+        let needed = std::mem::offset_of!(HostV1, copy_vars) + size_of::<usize>();
+        (self.size as usize >= needed).then_some(self.copy_vars)
     }
 }
 

@@ -188,6 +188,36 @@ impl<'a> Request<'a> {
         visit.panic.resume();
     }
 
+    /// Appends every CGI-style variable to `into` as `NAME\0VALUE\0` pairs: in one call to a
+    /// host that offers it (ABI 1.5), one variable at a time otherwise.
+    pub(crate) fn copy_vars(&self, into: &mut Vec<u8>) {
+        if let Some(copy_vars) = self.host.copy_vars() {
+            // The variables do not change during the call: a second try, with the room the
+            // first one asked for, always fits.
+            for _ in 0..2 {
+                let room = into.spare_capacity_mut();
+                // SAFETY: `copy_vars` writes at most `room.len()` bytes into `room`; the
+                // request handle is this call's.
+                let needed = unsafe {
+                    copy_vars(self.raw.host_request, room.as_mut_ptr().cast(), room.len())
+                };
+                if needed <= room.len() {
+                    // SAFETY: the host wrote `needed` bytes at the start of the spare room.
+                    unsafe { into.set_len(into.len() + needed) };
+                    return;
+                }
+                into.reserve(needed);
+            }
+            return;
+        }
+        self.for_each_var(|name, value| {
+            into.extend_from_slice(name);
+            into.push(0);
+            into.extend_from_slice(value);
+            into.push(0);
+        });
+    }
+
     /// The protocols the client offers to switch to (`websocket`, ...), when Apache can hand
     /// this connection to the application; `None` otherwise. See [`Request::accept_upgrade`].
     pub fn upgrade_offer(&self) -> Option<&'a str> {

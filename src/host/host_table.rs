@@ -82,6 +82,7 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         each_trailer: each_trailer::<R>,
         read_body_now: read_body_now::<R>,
         input_fd: input_fd::<R>,
+        copy_vars: copy_vars::<R>,
     }
 }
 
@@ -190,6 +191,41 @@ unsafe extern "C" fn each_var<R: RequestState>(
             state::<R>(request).for_each_var(pair)
         })
     }
+}
+
+unsafe extern "C" fn copy_vars<R: RequestState>(
+    request: *const HostRequest,
+    buf: *mut u8,
+    len: usize,
+) -> usize {
+    guard(0, || {
+        let out = if buf.is_null() {
+            &mut [][..]
+        } else {
+            // SAFETY: the ABI's contract for `copy_vars`: `buf` is writable for `len` bytes.
+            unsafe { std::slice::from_raw_parts_mut(buf, len) }
+        };
+        let mut written = 0;
+        // SAFETY: the ABI's contract for `copy_vars`.
+        unsafe { state::<R>(request) }.for_each_var(&mut |name, value| {
+            written = put_pair(out, written, name, value);
+        });
+        written
+    })
+}
+
+/// Writes `NAME\0VALUE\0` at `at` in `out` if it fits there; returns where the pair ends
+/// either way, so that the total tells the application how much room all pairs need.
+fn put_pair(out: &mut [u8], at: usize, name: &[u8], value: &[u8]) -> usize {
+    let end = at + name.len() + value.len() + 2;
+    if let Some(pair) = out.get_mut(at..end) {
+        let (name_part, value_part) = pair.split_at_mut(name.len() + 1);
+        name_part[..name.len()].copy_from_slice(name);
+        name_part[name.len()] = 0;
+        value_part[..value.len()].copy_from_slice(value);
+        value_part[value.len()] = 0;
+    }
+    end
 }
 
 unsafe extern "C" fn read_body<R: RequestState>(
@@ -357,5 +393,26 @@ pub(crate) fn abi_level(level: ApacheLevel) -> u32 {
         l if l >= ApacheLevel::INFO => abi::LOG_INFO,
         l if l >= ApacheLevel::WARNING => abi::LOG_WARN,
         _ => abi::LOG_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::put_pair;
+
+    #[test]
+    fn pairs_are_written_only_where_they_fit_and_the_total_says_how_much_room_all_need() {
+        let mut out = [0xAA_u8; 12];
+        let at = put_pair(&mut out, 0, b"HTTPS", b"on");
+        assert_eq!(at, 9);
+        assert_eq!(&out[..9], b"HTTPS\0on\0");
+        let end = put_pair(&mut out, at, b"REMOTE_PORT", b"1");
+        assert_eq!(end, 9 + 14);
+        assert_eq!(
+            &out[9..],
+            [0xAA; 3],
+            "a pair that does not fit is not written at all"
+        );
+        assert_eq!(put_pair(&mut [], 0, b"", b""), 2);
     }
 }

@@ -7,10 +7,10 @@ use crate::Request;
 /// `Extension<RequestInfo>` extractor.
 #[derive(Clone, Debug, Default)]
 pub struct RequestInfo {
-    remote_addr: Option<SocketAddr>,
-    https: bool,
     /// Every CGI-style variable as `NAME\0VALUE\0` pairs, copied in one piece per request
-    /// (Apache's values are C strings, so they never contain NUL).
+    /// (Apache's values are C strings, so they never contain NUL). Copied whole because the
+    /// service may read it on any thread, at any time, while Apache's request may be read
+    /// only on the thread serving it; each accessor looks its variable up when asked.
     vars: Vec<u8>,
 }
 
@@ -18,26 +18,8 @@ impl RequestInfo {
     pub(crate) fn from_request(request: &Request<'_>) -> RequestInfo {
         // Apache's CGI variables with mod_http2's or mod_ssl's take 1 to 2 KiB: one allocation.
         let mut vars = Vec::with_capacity(2048);
-        let (mut ip, mut port, mut https) = (None, None, false);
-        request.for_each_var(|name, value| {
-            match name {
-                b"REMOTE_ADDR" => ip = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()),
-                b"REMOTE_PORT" => {
-                    port = std::str::from_utf8(value).ok().and_then(|v| v.parse().ok())
-                }
-                b"HTTPS" => https = value.eq_ignore_ascii_case(b"on"),
-                _ => {}
-            }
-            vars.extend_from_slice(name);
-            vars.push(0);
-            vars.extend_from_slice(value);
-            vars.push(0);
-        });
-        RequestInfo {
-            remote_addr: ip.zip(port).map(|(ip, port)| SocketAddr::new(ip, port)),
-            https,
-            vars,
-        }
+        request.copy_vars(&mut vars);
+        RequestInfo { vars }
     }
 
     /// Where the application is mounted (`SCRIPT_NAME`); the service sees paths below it.
@@ -58,7 +40,10 @@ impl RequestInfo {
     /// The client's address and port (`REMOTE_ADDR`, `REMOTE_PORT`); behind a trusted proxy
     /// (`RustAppTrustedProxies`), the address it reports, and no port.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.remote_addr
+        Some(SocketAddr::new(
+            self.remote_ip()?,
+            self.var("REMOTE_PORT")?.parse().ok()?,
+        ))
     }
 
     /// The client's address, with or without a port.
@@ -68,13 +53,14 @@ impl RequestInfo {
 
     /// Whether the client connected over TLS (`HTTPS`), to Apache or to a trusted proxy.
     pub fn https(&self) -> bool {
-        self.https
+        self.var("HTTPS")
+            .is_some_and(|on| on.eq_ignore_ascii_case("on"))
     }
 
     /// `https` or `http`: the scheme the client used (`REQUEST_SCHEME`).
     pub fn scheme(&self) -> &str {
         self.var("REQUEST_SCHEME")
-            .unwrap_or(if self.https { "https" } else { "http" })
+            .unwrap_or(if self.https() { "https" } else { "http" })
     }
 
     /// The host name the client asked for (`SERVER_NAME`).
