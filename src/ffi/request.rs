@@ -257,7 +257,9 @@ impl<'r> Request<'r> {
             let r = self.rec_mut();
             (*r).status = c_int::from(status);
             let known = CStr::from_ptr(sys::ap_get_status_line(c_int::from(status)));
-            if !known.to_bytes().starts_with(status.to_string().as_bytes()) {
+            // Apache answers an unknown status with another's line (500's): a status line
+            // of its own unless the line starts with this status.
+            if !starts_with_status(known.to_bytes(), status) {
                 let line = self
                     .pool()
                     .c_string(format!("{status} Unknown Reason").as_bytes());
@@ -366,6 +368,16 @@ impl<'r> Request<'r> {
     }
 }
 
+/// Whether an Apache status line (`200 OK`) is the one of `status`; compared without
+/// formatting the number, as this runs for every response.
+fn starts_with_status(line: &[u8], status: u16) -> bool {
+    let digits = line
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(u32::from(b - b'0')));
+    digits == Some(u32::from(status))
+}
+
 /// The CGI variables [`Request::server_var`] gives (the shim's numbering).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum ServerVar {
@@ -450,5 +462,20 @@ impl BodyInput<'_> {
     /// `LimitRequestBody`, 400 for a malformed chunk, ...).
     pub(crate) fn failure_status(&self) -> Option<u16> {
         self.failure_status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::starts_with_status;
+
+    #[test]
+    fn a_status_line_belongs_to_the_status_it_starts_with() {
+        assert!(starts_with_status(b"200 OK", 200));
+        assert!(starts_with_status(b"418 I'm a teapot", 418));
+        assert!(!starts_with_status(b"500 Internal Server Error", 299));
+        assert!(!starts_with_status(b"2000 Odd", 200));
+        assert!(!starts_with_status(b"20 Short", 200));
+        assert!(!starts_with_status(b"", 200));
     }
 }
