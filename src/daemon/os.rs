@@ -412,34 +412,53 @@ pub(crate) fn send_with_fd(
     Ok(())
 }
 
-/// Reads into `buf` like `read`, keeping descriptors the peer attached in `received`.
+/// Reads into `buf` like `read`, keeping descriptors the peer attached in `received`. Every
+/// frame of every request is read through here: the control message's room is on the stack.
 pub(crate) fn recv_with_fds(
     stream: &std::os::unix::net::UnixStream,
     buf: &mut [u8],
     received: &mut Vec<std::os::fd::OwnedFd>,
 ) -> std::io::Result<usize> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let mut control = nix::cmsg_space!([std::os::fd::RawFd; 2]);
-    let mut parts = [std::io::IoSliceMut::new(buf)];
-    let message = recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut parts,
-        Some(&mut control),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(std::io::Error::from)?;
-    let read = message.bytes;
-    for cmsg in message.cmsgs().map_err(std::io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            // SAFETY: descriptors the kernel just installed in this process, owned from here.
-            received.extend(
-                fds.into_iter()
-                    .map(|fd| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }),
-            );
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    /// Room for one `SCM_RIGHTS` message of two descriptors, aligned as `cmsghdr` needs.
+    #[repr(C, align(8))]
+    struct Control([u8; 64]);
+    let mut control = Control([0; 64]);
+    // SAFETY: CMSG_SPACE only computes a size.
+    let room = unsafe { libc::CMSG_SPACE(2 * size_of::<RawFd>() as u32) } as usize;
+    debug_assert!(room <= control.0.len());
+    let mut part = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid empty one; its pointers are set just below.
+    let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+    message.msg_iov = &mut part;
+    message.msg_iovlen = 1;
+    message.msg_control = control.0.as_mut_ptr().cast();
+    message.msg_controllen = room as _;
+    // SAFETY: `message` describes `buf` and `control`, both live and writable for the call.
+    let read = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut message, libc::MSG_CMSG_CLOEXEC) };
+    if read < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled `control` and set `msg_controllen`; the CMSG macros walk only
+    // inside it, and each SCM_RIGHTS entry holds the descriptors it says it holds.
+    unsafe {
+        let mut header = libc::CMSG_FIRSTHDR(&message);
+        while !header.is_null() {
+            if (*header).cmsg_level == libc::SOL_SOCKET && (*header).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(header).cast::<RawFd>();
+                let bytes = (*header).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                for at in 0..bytes / size_of::<RawFd>() {
+                    // Descriptors the kernel just installed in this process, owned from here.
+                    received.push(OwnedFd::from_raw_fd(data.add(at).read_unaligned()));
+                }
+            }
+            header = libc::CMSG_NXTHDR(&message, header);
         }
     }
-    Ok(read)
+    Ok(read as usize)
 }
 
 /// Reads up to `max` bytes into the spare capacity of `buffer`, without zeroing it first: the

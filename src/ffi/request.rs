@@ -374,7 +374,9 @@ fn starts_with_status(line: &[u8], status: u16) -> bool {
     let digits = line
         .iter()
         .take_while(|b| b.is_ascii_digit())
-        .try_fold(0u32, |n, &b| n.checked_mul(10)?.checked_add(u32::from(b - b'0')));
+        .try_fold(0u32, |n, &b| {
+            n.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+        });
     digits == Some(u32::from(status))
 }
 
