@@ -23,6 +23,31 @@ fn a_c_application_built_against_the_header_is_served() {
     assert!(apache.error_log().contains("c-hello created"));
 }
 
+/// ABI 1.5's `set_body`: a body handed over whole during `handle` is what the client gets, in
+/// both modes, and one larger than the host takes that way is refused (the application then
+/// gives its body as usual).
+#[test]
+fn a_c_application_hands_a_small_body_over_whole() {
+    let libs = shared_temp_dir();
+    let lib = build_c_library("hello", libs.path());
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess whole processes=1 threads=2\n\
+         RustAppAlias /c {lib} setting=GREETING=Bonjour\n\
+         RustAppAlias /d {lib} setting=GREETING=Salut process-group=whole",
+        lib = lib.display()
+    )));
+    for (url, greeting) in [("/c/whole", "Bonjour"), ("/d/whole", "Salut")] {
+        for method in ["GET", "HEAD"] {
+            let reply = http::request(method, &apache.url(url));
+            assert_eq!(reply.status, 200, "{method} {url}");
+            assert_eq!(reply.header("Content-Type"), Some("text/plain"));
+            let expected = format!("too large: refused; {greeting}");
+            let body = if method == "HEAD" { "" } else { &expected };
+            assert_eq!(reply.text(), body, "{method} {url}");
+        }
+    }
+}
+
 #[test]
 fn a_missing_library_fails_the_configuration_test_naming_the_path() {
     let test = config_test(&ApacheConfig::new(

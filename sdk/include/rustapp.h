@@ -87,9 +87,16 @@ typedef struct {
      * pairs; when that exceeds len, buf's content is unspecified and the application calls
      * again with that much room. Never writes past len. */
     size_t (*copy_vars)(const RustAppHostRequest *request, uint8_t *buf, size_t len);
+    /* ABI 1.5: the whole response body, during handle, for a body complete at once and at
+     * most RUSTAPP_WHOLE_BODY_MAX bytes: the host copies it and handle then gives no body
+     * (*body stays NULL). 0, or -1 when the host does not take it this way (larger, given
+     * already, or outside handle): give it as usual then. A body handle gives all the same
+     * wins over the copy. */
+    int32_t (*set_body)(RustAppHostRequest *request, RustAppStr body);
 } RustAppHostV1;
 
 #define RUSTAPP_READ_WOULD_BLOCK (-2)
+#define RUSTAPP_WHOLE_BODY_MAX (64 * 1024)
 
 typedef struct {
     RustAppStr name;

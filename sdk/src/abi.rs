@@ -25,7 +25,8 @@ pub const ABI_MAJOR: u32 = 1;
 /// protocol upgrades (`RequestV1::upgrade`, `HostV1::accept_upgrade`, status 101); 1.4
 /// trailers both ways (`HostV1::add_trailer`, `HostV1::each_trailer`) and request bodies read
 /// without waiting while the response streams (`HostV1::read_body_now`, `BODY_PENDING_INPUT`);
-/// 1.5 every request variable in one call (`HostV1::copy_vars`).
+/// 1.5 every request variable in one call (`HostV1::copy_vars`) and a small whole body handed
+/// over during `handle` (`HostV1::set_body`).
 pub const ABI_MINOR: u32 = 5;
 /// The symbol every application library exports: `const RustAppV1 *rustapp_app(void)`.
 pub const ENTRY_SYMBOL: &str = "rustapp_app";
@@ -168,7 +169,17 @@ pub struct HostV1 {
     /// application calls again with room for that many bytes. Never writes past `len`.
     pub copy_vars:
         unsafe extern "C" fn(request: *const HostRequest, buf: *mut u8, len: usize) -> usize,
+    /// The whole response body, during `handle`, for a body complete at once and at most
+    /// [`WHOLE_BODY_MAX`] bytes: the host copies it, and the application's `handle` then gives
+    /// no body (`*body` stays null), which saves the `body_next`/`body_close` calls. Returns 0,
+    /// or -1 when the host does not take the body this way (larger, given already, or outside
+    /// `handle`): the application then gives it as usual. A body `handle` gives all the same
+    /// wins over the copy.
+    pub set_body: unsafe extern "C" fn(request: *mut HostRequest, body: Str) -> i32,
 }
+
+/// The largest body `HostV1::set_body` takes.
+pub const WHOLE_BODY_MAX: usize = 64 * 1024;
 
 /// `read_body_now`: no request body has arrived yet.
 pub const READ_WOULD_BLOCK: isize = -2;
@@ -191,6 +202,12 @@ impl HostV1 {
     pub fn has_trailers_and_duplex(&self) -> bool {
         let needed = std::mem::offset_of!(HostV1, input_fd) + size_of::<usize>();
         self.size as usize >= needed
+    }
+
+    /// `set_body`, if this host (of whatever minor version) has it.
+    pub fn set_body(&self) -> Option<unsafe extern "C" fn(*mut HostRequest, Str) -> i32> {
+        let needed = std::mem::offset_of!(HostV1, set_body) + size_of::<usize>();
+        (self.size as usize >= needed).then_some(self.set_body)
     }
 
     /// `copy_vars`, if this host (of whatever minor version) has it.

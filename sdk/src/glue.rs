@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::abi::{
     self, AppConfigV1, AppV1, AuthCheckV1, ChunkV1, HostApp, HostRequest, HostV1, ReceiveFn,
-    RequestV1, Str,
+    RequestV1, Str, WHOLE_BODY_MAX,
 };
 use crate::guard::guard;
 use crate::logger;
@@ -162,6 +162,15 @@ unsafe extern "C" fn handle<A: App>(
                     Str::from_bytes(name.as_bytes()),
                     Str::from_bytes(value.as_bytes()),
                 );
+            }
+        }
+        if let ResponseBody::Full(whole) = &response_body {
+            // Most answers are small and complete: handed over now, they need no body calls.
+            if let Some(set_body) = host.set_body().filter(|_| whole.len() <= WHOLE_BODY_MAX) {
+                // SAFETY: the request handle of this call, and a borrowed string.
+                if unsafe { set_body(request.host_request, Str::from_bytes(whole)) } == 0 {
+                    return 0;
+                }
             }
         }
         if !matches!(response_body, ResponseBody::Empty) {

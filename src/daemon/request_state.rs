@@ -16,8 +16,8 @@ use super::connection::Connection;
 use super::os::readable_now;
 use crate::ffi::ReadNow;
 use crate::host::{
-    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, check_trailer, host_table,
-    socket_pair,
+    HeadBuilder, HeaderUse, InstanceContext, RequestState, ResponseHead, WholeBodySlot,
+    check_trailer, host_table, socket_pair,
 };
 
 /// The host's state for one request being served by a daemon. It owns the connection the
@@ -59,6 +59,8 @@ struct Progress {
     trailers: Vec<(Bytes, Bytes)>,
     /// The daemon's end of the connection the application took over.
     tunnel_end: Option<UnixStream>,
+    /// The whole body the application handed over during `handle` (`set_body`).
+    whole_body: WholeBodySlot<Bytes>,
 }
 
 impl DaemonRequest {
@@ -160,6 +162,12 @@ impl DaemonRequest {
     /// The headers the application set (once its head was accepted).
     pub(crate) fn take_headers(&self) -> Vec<(Bytes, Bytes)> {
         std::mem::take(&mut self.progress.borrow_mut().headers)
+    }
+
+    /// The whole body the application handed over during `handle`, if it did; none is taken
+    /// after this.
+    pub(crate) fn take_whole_body(&self) -> Option<Bytes> {
+        self.progress.borrow_mut().whole_body.take()
     }
 
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
@@ -423,6 +431,11 @@ impl RequestState for DaemonRequest {
 
     fn set_status(&self, status: u32) -> bool {
         self.progress.borrow_mut().head.set_status(status)
+    }
+
+    fn set_body(&self, body: &[u8]) -> bool {
+        let mut progress = self.progress.borrow_mut();
+        progress.whole_body.give(|| Bytes::copy_from_slice(body))
     }
 
     fn add_header(&self, name: &[u8], value: &[u8]) -> bool {

@@ -96,6 +96,19 @@ impl<'p> Pool<'p> {
         }
     }
 
+    /// Copies `bytes` into the pool.
+    pub(crate) fn copy(self, bytes: &[u8]) -> &'p [u8] {
+        if bytes.is_empty() {
+            return &[];
+        }
+        // SAFETY: apr_pmemdup copies `len` bytes into pool memory that lives as long as the
+        // pool.
+        unsafe {
+            let copy = sys::apr_pmemdup(self.raw(), bytes.as_ptr().cast(), bytes.len());
+            std::slice::from_raw_parts(copy.cast::<u8>(), bytes.len())
+        }
+    }
+
     /// `n` as decimal text in the pool.
     pub(crate) fn decimal(self, n: i64) -> &'p CStr {
         // SAFETY: apr_ltoa returns a pool string.

@@ -90,6 +90,10 @@ impl RequestState for Exchange<'_> {
         Exchange::add_header(self, name, value)
     }
 
+    fn set_body(&self, body: &[u8]) -> bool {
+        Exchange::set_body(self, body)
+    }
+
     fn log(&self, level: u32, message: &[u8]) {
         log_request(
             self.request(),

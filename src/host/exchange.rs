@@ -10,6 +10,7 @@ use rustapp::abi::{HostRequest, RequestV1, Str};
 use super::forwarded::ProxyView;
 use super::head::{HeadBuilder, HeaderUse, ResponseHead, check_trailer};
 use super::upgrade::{offered, socket_pair};
+use super::whole_body::WholeBodySlot;
 use crate::ffi::{BodyInput, ReadNow, Request, ServerVar};
 
 pub(crate) struct Exchange<'r> {
@@ -31,6 +32,9 @@ pub(crate) struct Exchange<'r> {
     proxy: ProxyView<'r>,
     /// Whether response trailers reach the client, decided at the first one.
     trailers_go_out: Cell<Option<bool>>,
+    /// The whole body the application handed over during `handle` (`set_body`), in the
+    /// request pool.
+    whole_body: RefCell<WholeBodySlot<&'r [u8]>>,
 }
 
 /// CGI variables computed from the request itself, and those of Apache's own CGI environment
@@ -162,6 +166,7 @@ impl<'r> Exchange<'r> {
             tunnel_end: RefCell::new(None),
             proxy: ProxyView::of(request),
             trailers_go_out: Cell::new(None),
+            whole_body: RefCell::default(),
         }
     }
 
@@ -458,6 +463,20 @@ impl<'r> Exchange<'r> {
             None => return false,
         }
         true
+    }
+
+    /// Keeps a copy of the whole response body, given instead of an open body.
+    pub(crate) fn set_body(&self, body: &[u8]) -> bool {
+        !self.checking_user
+            && self
+                .whole_body
+                .borrow_mut()
+                .give(|| self.request.pool().copy(body))
+    }
+
+    /// The whole body the application handed over, if it did; none is taken after this.
+    pub(crate) fn take_whole_body(&self) -> Option<&'r [u8]> {
+        self.whole_body.borrow_mut().take()
     }
 
     /// The file the application asked Apache to send as the body (`X-Sendfile`).

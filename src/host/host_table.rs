@@ -40,6 +40,9 @@ pub(crate) trait RequestState {
     fn set_status(&self, status: u32) -> bool;
     /// `false` when the host refuses the header (the response becomes a 500).
     fn add_header(&self, name: &[u8], value: &[u8]) -> bool;
+    /// Keeps a copy of the whole response body (at most `abi::WHOLE_BODY_MAX` bytes), given
+    /// during `handle` instead of an open body; `false` when not taken.
+    fn set_body(&self, body: &[u8]) -> bool;
     /// A log line attributed to this request (ABI level).
     fn log(&self, level: u32, message: &[u8]);
     /// The application predates upgrades: the request offers none after all.
@@ -83,6 +86,7 @@ pub(crate) const fn host_table<R: RequestState, A: InstanceContext>() -> HostV1 
         read_body_now: read_body_now::<R>,
         input_fd: input_fd::<R>,
         copy_vars: copy_vars::<R>,
+        set_body: set_body::<R>,
     }
 }
 
@@ -211,6 +215,14 @@ unsafe extern "C" fn copy_vars<R: RequestState>(
             written = put_pair(out, written, name, value);
         });
         written
+    })
+}
+
+unsafe extern "C" fn set_body<R: RequestState>(request: *mut HostRequest, body: Str) -> i32 {
+    // SAFETY: the ABI's contract for `set_body`.
+    guard(-1, || unsafe {
+        let body = bytes(body);
+        status_code(body.len() <= abi::WHOLE_BODY_MAX && state::<R>(request).set_body(body))
     })
 }
 

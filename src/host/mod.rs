@@ -13,6 +13,7 @@ mod instance;
 mod slot;
 mod upgrade;
 mod users;
+mod whole_body;
 
 pub(crate) use answer::{Failure, answer};
 pub(crate) use embedded_context::{AppContext, HOST_V1};
@@ -24,3 +25,4 @@ pub(crate) use rustapp::loader::load_library;
 pub(crate) use slot::AppSlot;
 pub(crate) use upgrade::socket_pair;
 pub(crate) use users::{StoreAnswer, UserQuestion};
+pub(crate) use whole_body::WholeBodySlot;

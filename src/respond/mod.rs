@@ -35,6 +35,18 @@ impl BodySource for ResponseBody<'_> {
     }
 }
 
+/// A body the application handed over whole during `handle`: one piece, then the end.
+pub(crate) struct WholeBody<'a>(pub(crate) Option<&'a [u8]>);
+
+impl BodySource for WholeBody<'_> {
+    fn next_piece(&mut self) -> BodyPiece<'_> {
+        match self.0.take() {
+            Some(data) => BodyPiece::Data(data),
+            None => BodyPiece::End,
+        }
+    }
+}
+
 /// What a URL's configuration says about delivering its answers.
 pub(crate) struct Delivery<'a> {
     /// `RustAppStreamIdleTimeout`: how long a body (or a tunnel) may wait with nothing to

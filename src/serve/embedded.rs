@@ -6,7 +6,7 @@ use crate::config::Alias;
 use crate::ffi::HttpStatus;
 use crate::host::{Exchange, Failure, SWITCHING_PROTOCOLS, answer};
 use crate::respond::{
-    BodySource, Delivery, IdleLimit, deliver, overridden_error, relay, send_named_file,
+    BodySource, Delivery, IdleLimit, WholeBody, deliver, overridden_error, relay, send_named_file,
 };
 
 /// Serves `exchange` with this process's instance of `alias`; `Err` is the status Apache
@@ -25,7 +25,7 @@ pub(crate) fn serve(
     })?;
     match answer(app, exchange) {
         Ok(answer) if answer.head.status == SWITCHING_PROTOCOLS => {
-            if answer.body.is_some() {
+            if answer.body.is_some() || exchange.take_whole_body().is_some() {
                 log::warn!("{alias} answered 101 with a body; the body was dropped");
             }
             drop(answer.body);
@@ -53,7 +53,12 @@ pub(crate) fn serve(
                 let (request, roots) = (exchange.request(), delivery.sendfile_roots);
                 return send_named_file(request, alias, &named, None, roots, answer.head.status);
             }
-            let body = answer.body.as_mut().map(|b| b as &mut dyn BodySource);
+            let mut whole = WholeBody(exchange.take_whole_body());
+            let body = match answer.body.as_mut() {
+                Some(open) => Some(open as &mut dyn BodySource),
+                None if whole.0.is_some() => Some(&mut whole as &mut dyn BodySource),
+                None => None,
+            };
             deliver(
                 exchange.request(),
                 alias,

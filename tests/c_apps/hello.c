@@ -1,5 +1,7 @@
 /* A C application written against sdk/include/rustapp.h: proves the header matches the ABI.
- * Its /switch path takes the connection over (ABI 1.3) and echoes what the client sends. */
+ * Its /switch path takes the connection over (ABI 1.3) and echoes what the client sends; its
+ * /whole path hands its greeting over whole during handle (ABI 1.5), after trying a body
+ * larger than the host takes that way. */
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -78,6 +80,32 @@ static int32_t switch_to_echo(const struct instance *app, const RustAppRequestV1
     return 0;
 }
 
+/* The greeting handed over whole, "too large: refused; " in front of it saying that the host
+ * refused the larger body first. 0 when done this way, 1 when the host has no set_body. */
+static int32_t hand_over_whole(const struct instance *app, const RustAppRequestV1 *request)
+{
+#if HELLO_ABI_MINOR >= 5
+    static char large[RUSTAPP_WHOLE_BODY_MAX + 1];
+    static char text[128];
+    RustAppStr too_large = {(const uint8_t *)large, sizeof large};
+    RustAppStr greeting;
+    if (app->host->size < offsetof(RustAppHostV1, set_body) + sizeof(void *)) {
+        return 1;
+    }
+    strcpy(text, app->host->set_body(request->host_request, too_large) == 0
+                     ? "too large: taken; "
+                     : "too large: refused; ");
+    strcat(text, app->greeting);
+    greeting.ptr = (const uint8_t *)text;
+    greeting.len = strlen(text);
+    return app->host->set_body(request->host_request, greeting) == 0 ? 0 : 1;
+#else
+    (void)app;
+    (void)request;
+    return 1;
+#endif
+}
+
 static int32_t handle(const void *instance, const RustAppRequestV1 *request, void **out)
 {
     const struct instance *app = instance;
@@ -85,10 +113,15 @@ static int32_t handle(const void *instance, const RustAppRequestV1 *request, voi
         *out = NULL;
         return switch_to_echo(app, request);
     }
-    struct body *body = calloc(1, sizeof *body);
     RustAppStr type = RUSTAPP_STR("text/plain");
     app->host->set_status(request->host_request, 200);
     app->host->add_header(request->host_request, RUSTAPP_STR("Content-Type"), type);
+    if (request->path_info.len == 6 && memcmp(request->path_info.ptr, "/whole", 6) == 0 &&
+        hand_over_whole(app, request) == 0) {
+        *out = NULL;
+        return 0;
+    }
+    struct body *body = calloc(1, sizeof *body);
     body->text = app->greeting;
     *out = body;
     return 0;

@@ -88,6 +88,11 @@ pub fn get(url: &str) -> Reply {
     try_get(url).unwrap_or_else(|e| panic!("GET {url}: {e}"))
 }
 
+/// A request without a body: `GET`, `HEAD`, ...
+pub fn request(method: &str, url: &str) -> Reply {
+    reply(agent().request(method, url).call()).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
 pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let mut request = agent().get(url);
     for (n, v) in headers {

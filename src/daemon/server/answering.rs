@@ -69,8 +69,15 @@ pub(super) fn serve_request(
     if status == SWITCHING_PROTOCOLS {
         return switch(request, answer.body, queued);
     }
+    // A body handed over whole during `handle` goes out with the head, in one write.
+    let whole = request.take_whole_body().filter(|whole| !whole.is_empty());
     let Some(body) = answer.body else {
-        let written = queued.and_then(|()| request.send(&Frame::ResponseEnd));
+        let written = queued
+            .and_then(|()| match whole {
+                Some(whole) => request.queue(&Frame::ResponseBody(whole)),
+                None => Ok(()),
+            })
+            .and_then(|()| request.send(&Frame::ResponseEnd));
         return sent(written, request.into_connection());
     };
     if queued.is_err() {
@@ -92,7 +99,7 @@ fn switch(
     body: Option<ResponseBody<'static>>,
     queued: io::Result<()>,
 ) -> Returned {
-    if body.is_some() {
+    if body.is_some() || request.take_whole_body().is_some() {
         log::warn!("daemon: an application answered 101 with a body; the body was dropped");
     }
     drop(body);
