@@ -164,12 +164,6 @@ impl DaemonRequest {
         std::mem::take(&mut self.progress.borrow_mut().headers)
     }
 
-    /// The whole body the application handed over during `handle`, if it did; none is taken
-    /// after this.
-    pub(crate) fn take_whole_body(&self) -> Option<Bytes> {
-        self.progress.borrow_mut().whole_body.take()
-    }
-
     fn header(&self, name: &[u8]) -> Option<&[u8]> {
         self.head
             .headers
@@ -361,6 +355,8 @@ pub(crate) struct DaemonAppContext {
 pub(crate) static DAEMON_HOST_V1: HostV1 = host_table::<DaemonRequest, DaemonAppContext>();
 
 impl RequestState for DaemonRequest {
+    type WholeBody = Bytes;
+
     fn abi_request(&self) -> RequestV1 {
         DaemonRequest::abi_request(self)
     }
@@ -436,6 +432,10 @@ impl RequestState for DaemonRequest {
     fn set_body(&self, body: &[u8]) -> bool {
         let mut progress = self.progress.borrow_mut();
         progress.whole_body.give(|| Bytes::copy_from_slice(body))
+    }
+
+    fn take_whole_body(&self) -> Option<Bytes> {
+        self.progress.borrow_mut().whole_body.take()
     }
 
     fn add_header(&self, name: &[u8], value: &[u8]) -> bool {

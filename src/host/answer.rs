@@ -8,10 +8,13 @@ use super::host_table::RequestState;
 use super::instance::{AppInstance, Handled, ResponseBody};
 
 /// An application's accepted answer.
-pub(crate) struct Answer<'i> {
+pub(crate) struct Answer<'i, W> {
     pub(crate) head: ResponseHead,
-    /// `None` for an empty body.
+    /// The body still open in the application; `None` for an empty body or one handed over
+    /// whole.
     pub(crate) body: Option<ResponseBody<'i>>,
+    /// The body the application handed over whole during the call (ABI 1.5 `set_body`).
+    pub(crate) whole: Option<W>,
 }
 
 /// Why there is no answer to send.
@@ -60,7 +63,7 @@ impl fmt::Display for Failure {
 pub(crate) fn answer<'i, R: RequestState>(
     app: &'i AppInstance,
     state: &R,
-) -> Result<Answer<'i>, Failure> {
+) -> Result<Answer<'i, R::WholeBody>, Failure> {
     if !app.takes_upgrades() {
         state.withdraw_upgrade_offer();
     }
@@ -74,8 +77,10 @@ pub(crate) fn answer<'i, R: RequestState>(
                 .map_or(Failure::Failed, Failure::BodyUnreadable));
         }
     };
+    // Taken here, whatever follows, so that a body handed over after the call is refused.
+    let whole = state.take_whole_body();
     match state.finish_head() {
-        Ok(head) => Ok(Answer { head, body }),
+        Ok(head) => Ok(Answer { head, body, whole }),
         Err(problem) => Err(Failure::HeadRefused(problem)), // `body` is closed as it drops
     }
 }

@@ -33,7 +33,9 @@ impl InstanceContext for AppContext {
     }
 }
 
-impl RequestState for Exchange<'_> {
+impl<'r> RequestState for Exchange<'r> {
+    type WholeBody = &'r [u8];
+
     fn abi_request(&self) -> RequestV1 {
         Exchange::abi_request(self)
     }
@@ -92,6 +94,10 @@ impl RequestState for Exchange<'_> {
 
     fn set_body(&self, body: &[u8]) -> bool {
         Exchange::set_body(self, body)
+    }
+
+    fn take_whole_body(&self) -> Option<&'r [u8]> {
+        Exchange::take_whole_body(self)
     }
 
     fn log(&self, level: u32, message: &[u8]) {

@@ -14,6 +14,8 @@ use crate::ffi::{ApacheLevel, ReadNow, guard};
 /// A host's state for one request, behind the `HostRequest` handle of its `RequestV1`.
 /// Returned bytes must stay valid until the request ends.
 pub(crate) trait RequestState {
+    /// How this host keeps a body handed over whole (`set_body`).
+    type WholeBody;
     /// The ABI view of the request; its `host_request` handle points at this state.
     fn abi_request(&self) -> RequestV1;
     /// The response head the application set, or the first thing in it refused.
@@ -43,6 +45,8 @@ pub(crate) trait RequestState {
     /// Keeps a copy of the whole response body (at most `abi::WHOLE_BODY_MAX` bytes), given
     /// during `handle` instead of an open body; `false` when not taken.
     fn set_body(&self, body: &[u8]) -> bool;
+    /// The body handed over whole, if one was; none is taken after this.
+    fn take_whole_body(&self) -> Option<Self::WholeBody>;
     /// A log line attributed to this request (ABI level).
     fn log(&self, level: u32, message: &[u8]);
     /// The application predates upgrades: the request offers none after all.

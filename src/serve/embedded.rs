@@ -25,7 +25,7 @@ pub(crate) fn serve(
     })?;
     match answer(app, exchange) {
         Ok(answer) if answer.head.status == SWITCHING_PROTOCOLS => {
-            if answer.body.is_some() || exchange.take_whole_body().is_some() {
+            if answer.body.is_some() || answer.whole.is_some() {
                 log::warn!("{alias} answered 101 with a body; the body was dropped");
             }
             drop(answer.body);
@@ -53,7 +53,7 @@ pub(crate) fn serve(
                 let (request, roots) = (exchange.request(), delivery.sendfile_roots);
                 return send_named_file(request, alias, &named, None, roots, answer.head.status);
             }
-            let mut whole = WholeBody(exchange.take_whole_body());
+            let mut whole = WholeBody(answer.whole);
             let body = match answer.body.as_mut() {
                 Some(open) => Some(open as &mut dyn BodySource),
                 None if whole.0.is_some() => Some(&mut whole as &mut dyn BodySource),

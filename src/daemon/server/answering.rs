@@ -67,10 +67,12 @@ pub(super) fn serve_request(
     }
     let queued = request.queue(&Frame::ResponseHead { status, headers });
     if status == SWITCHING_PROTOCOLS {
-        return switch(request, answer.body, queued);
+        let with_body = answer.body.is_some() || answer.whole.is_some();
+        drop(answer.body);
+        return switch(request, with_body, queued);
     }
     // A body handed over whole during `handle` goes out with the head, in one write.
-    let whole = request.take_whole_body().filter(|whole| !whole.is_empty());
+    let whole = answer.whole.filter(|whole| !whole.is_empty());
     let Some(body) = answer.body else {
         let written = queued
             .and_then(|()| match whole {
@@ -93,16 +95,11 @@ pub(super) fn serve_request(
 /// The application took the connection over: `Switched` follows the 101 head, carrying the
 /// daemon's end of the application's socket pair to the Apache child, which relays it to the
 /// client itself. The connection then only tells when the tunnel is over (the child closes
-/// it).
-fn switch(
-    request: Box<DaemonRequest>,
-    body: Option<ResponseBody<'static>>,
-    queued: io::Result<()>,
-) -> Returned {
-    if body.is_some() || request.take_whole_body().is_some() {
+/// it). `with_body`: the application gave a body too, which was dropped.
+fn switch(request: Box<DaemonRequest>, with_body: bool, queued: io::Result<()>) -> Returned {
+    if with_body {
         log::warn!("daemon: an application answered 101 with a body; the body was dropped");
     }
-    drop(body);
     // A 101 is accepted only once the application took the connection.
     let Some(tunnel_end) = request.take_tunnel_end() else {
         return Returned::Closed;
