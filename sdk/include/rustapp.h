@@ -91,7 +91,7 @@ typedef struct {
      * most RUSTAPP_WHOLE_BODY_MAX bytes: the host copies it and handle then gives no body
      * (*body stays NULL). 0, or -1 when the host does not take it this way (larger, given
      * already, or outside handle): give it as usual then. A body handle gives all the same
-     * wins over the copy. */
+     * wins over the copy. Trailers added during handle follow it. */
     int32_t (*set_body)(RustAppHostRequest *request, RustAppStr body);
 } RustAppHostV1;
 

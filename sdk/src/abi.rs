@@ -174,7 +174,7 @@ pub struct HostV1 {
     /// no body (`*body` stays null), which saves the `body_next`/`body_close` calls. Returns 0,
     /// or -1 when the host does not take the body this way (larger, given already, or outside
     /// `handle`): the application then gives it as usual. A body `handle` gives all the same
-    /// wins over the copy.
+    /// wins over the copy. Trailers added during `handle` follow it (a unary gRPC answer).
     pub set_body: unsafe extern "C" fn(request: *mut HostRequest, body: Str) -> i32,
 }
 

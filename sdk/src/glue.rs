@@ -150,7 +150,7 @@ unsafe extern "C" fn handle<A: App>(
                 return FAILED;
             }
         };
-        let (status, headers, response_body) = response.into_parts();
+        let (status, headers, response_body, trailers) = response.into_answer();
         let host = instance.host;
         // The host validates and copies; a refused value turns the response into a 500 there.
         // SAFETY: host calls with the request handle of this call and borrowed strings.
@@ -169,10 +169,13 @@ unsafe extern "C" fn handle<A: App>(
             if let Some(set_body) = host.set_body().filter(|_| whole.len() <= WHOLE_BODY_MAX) {
                 // SAFETY: the request handle of this call, and a borrowed string.
                 if unsafe { set_body(request.host_request, Str::from_bytes(whole)) } == 0 {
+                    // The host sends trailers given during `handle` after the whole body.
+                    add_trailers(host, request.host_request, &trailers);
                     return 0;
                 }
             }
         }
+        let response_body = response_body.followed_by(trailers);
         if !matches!(response_body, ResponseBody::Empty) {
             let state = Box::new(BodyState {
                 body: response_body,
@@ -254,22 +257,33 @@ impl BodyState {
         }
     }
 
-    /// Hands trailers to a host that takes them (ABI 1.4 on).
     fn add_trailers(&self, trailers: &[(crate::response::HeaderText, crate::HeaderBytes)]) {
-        if !self.host.has_trailers_and_duplex() {
-            log::debug!("this host takes no trailers: {} dropped", trailers.len());
-            return;
-        }
-        for (name, value) in trailers {
-            // The host checks and logs what it refuses; the response goes on without it.
-            // SAFETY: host call with this body's request handle and borrowed strings.
-            unsafe {
-                (self.host.add_trailer)(
-                    self.host_request.cast_mut(),
-                    Str::from_bytes(name.as_bytes()),
-                    Str::from_bytes(value.as_bytes()),
-                );
-            }
+        add_trailers(self.host, self.host_request, trailers);
+    }
+}
+
+/// Hands trailers to a host that takes them (ABI 1.4 on).
+fn add_trailers(
+    host: &HostV1,
+    host_request: *const HostRequest,
+    trailers: &[(crate::response::HeaderText, crate::HeaderBytes)],
+) {
+    if trailers.is_empty() {
+        return;
+    }
+    if !host.has_trailers_and_duplex() {
+        log::debug!("this host takes no trailers: {} dropped", trailers.len());
+        return;
+    }
+    for (name, value) in trailers {
+        // The host checks and logs what it refuses; the response goes on without it.
+        // SAFETY: host call with the request handle of this response and borrowed strings.
+        unsafe {
+            (host.add_trailer)(
+                host_request.cast_mut(),
+                Str::from_bytes(name.as_bytes()),
+                Str::from_bytes(value.as_bytes()),
+            );
         }
     }
 }

@@ -138,6 +138,8 @@ pub struct Response {
     status: u16,
     headers: Vec<(HeaderText, HeaderBytes)>,
     body: ResponseBody,
+    /// Sent after the body, as `Chunk::Trailers` would be.
+    trailers: Vec<(HeaderText, HeaderBytes)>,
 }
 
 impl Response {
@@ -147,6 +149,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: ResponseBody::Empty,
+            trailers: Vec::new(),
         }
     }
 
@@ -173,6 +176,18 @@ impl Response {
         self
     }
 
+    /// Adds a trailer, sent after the body whatever its kind, as [`Chunk::Trailers`] are: a
+    /// gRPC answer's `grpc-status`, for one. With a body in hand, body and trailers go out
+    /// together, with the head.
+    pub fn with_trailer(
+        mut self,
+        name: impl Into<HeaderText>,
+        value: impl Into<HeaderBytes>,
+    ) -> Response {
+        self.trailers.push((name.into(), value.into()));
+        self
+    }
+
     pub fn status(&self) -> u16 {
         self.status
     }
@@ -186,8 +201,66 @@ impl Response {
         &self.body
     }
 
-    /// Splits the response into its head and body.
+    /// The trailers set so far.
+    pub fn trailers(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.trailers
+            .iter()
+            .map(|(n, v)| (n.as_ref(), v.as_bytes()))
+    }
+
+    /// Splits the response into its head and body; trailers end the body, as a last
+    /// [`Chunk::Trailers`].
     pub fn into_parts(self) -> (u16, Vec<(HeaderText, HeaderBytes)>, ResponseBody) {
-        (self.status, self.headers, self.body)
+        let (status, headers, body, trailers) = self.into_answer();
+        (status, headers, body.followed_by(trailers))
+    }
+
+    /// Head, body and trailers apart, for the glue: a whole body and its trailers can be
+    /// handed over together.
+    pub(crate) fn into_answer(self) -> (u16, Headers, ResponseBody, Headers) {
+        (self.status, self.headers, self.body, self.trailers)
+    }
+}
+
+/// Header or trailer fields as a response keeps them.
+pub(crate) type Headers = Vec<(HeaderText, HeaderBytes)>;
+
+impl ResponseBody {
+    /// This body, then `trailers` (if any) as its last chunk.
+    pub(crate) fn followed_by(self, trailers: Headers) -> ResponseBody {
+        if trailers.is_empty() {
+            return self;
+        }
+        let last = |trailers| std::iter::once(Ok(Chunk::Trailers(trailers)));
+        match self {
+            ResponseBody::Empty => ResponseBody::stream(last(trailers)),
+            ResponseBody::Full(data) => {
+                ResponseBody::stream(std::iter::once(Ok(Chunk::Data(data))).chain(last(trailers)))
+            }
+            ResponseBody::Stream(chunks) => ResponseBody::stream(chunks.chain(last(trailers))),
+            ResponseBody::Polled(body) => ResponseBody::Polled(Box::new(ThenTrailers {
+                body,
+                trailers: Some(trailers),
+            })),
+        }
+    }
+}
+
+/// A polled body whose end is followed by trailers.
+struct ThenTrailers {
+    body: Box<dyn PollBody>,
+    trailers: Option<Headers>,
+}
+
+impl PollBody for ThenTrailers {
+    fn poll_next(&mut self, waker: &Waker) -> Poll<Option<Result<Chunk, Error>>> {
+        match self.body.poll_next(waker) {
+            Poll::Ready(None) => Poll::Ready(self.trailers.take().map(|t| Ok(Chunk::Trailers(t)))),
+            other => other,
+        }
+    }
+
+    fn waits_for_request_body(&self) -> bool {
+        self.body.waits_for_request_body()
     }
 }

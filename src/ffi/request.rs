@@ -175,6 +175,13 @@ impl<'r> Request<'r> {
             .add(pool.c_string(name), pool.c_string(value));
     }
 
+    /// Whether trailers wait to end an HTTP/1.1 body (in its last chunk): the head must then
+    /// leave before the body's end, or Apache gives it a `Content-Length` and no chunks.
+    pub(crate) fn has_http1_trailers(self) -> bool {
+        // SAFETY: a live request table.
+        !unsafe { Table::from_raw(self.rec().trailers_out) }.is_empty() && !self.is_http2()
+    }
+
     /// Whether the request is an HTTP/2 stream.
     pub(crate) fn is_http2(self) -> bool {
         // SAFETY: reads the request's connection.

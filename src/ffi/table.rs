@@ -72,6 +72,11 @@ impl<'p> Table<'p> {
         })
     }
 
+    /// Whether the table has no entries.
+    pub(crate) fn is_empty(self) -> bool {
+        self.entries().next().is_none()
+    }
+
     /// Adds an entry without copying: both strings must live as long as the table's pool.
     pub(crate) fn add(self, name: &'p CStr, value: &'p CStr) {
         // SAFETY: both strings outlive the table (pool strings of the same request).

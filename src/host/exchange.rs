@@ -427,10 +427,9 @@ impl<'r> Exchange<'r> {
                     .get(b"TE")
                     .is_some_and(|te| lists_token(te, b"trailers")));
         if decided && !http2 {
+            // The response pipeline sends the head before the body's end, so that the body
+            // goes chunked, which is what carries trailers (`respond::end`).
             r.send_trailers_in_last_chunk();
-            // Sent before the end, the head cannot get a Content-Length Apache computed
-            // from the whole body: the body goes chunked, which is what carries trailers.
-            let _ = r.flush();
         }
         self.trailers_go_out.set(Some(decided));
         decided

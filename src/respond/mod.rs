@@ -179,6 +179,12 @@ fn end(request: Request<'_>, who: &dyn Display, sent: u64, declared: Option<u64>
             "{who} ended its body after {sent} of the {limit} bytes its Content-Length promised; the response was aborted"
         );
         request.abort_response();
+        return;
+    }
+    // Flushed before the end, the head gets no Content-Length computed from the whole body:
+    // the body goes chunked, and its last chunk carries the trailers.
+    if request.has_http1_trailers() && request.flush().is_err() {
+        log::debug!("the client went away after {sent} bytes of the response");
     }
 }
 

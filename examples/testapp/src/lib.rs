@@ -309,7 +309,8 @@ impl App for TestApp {
             }
             "/upload-digest" => Self::digest_upload(request),
             // Reads the body, then answers what it read and the request's trailers, with
-            // response trailers of its own (one of them not allowed, so dropped).
+            // response trailers of its own (one of them not allowed, so dropped): after a
+            // streamed body, or with `?whole` after a body in hand (`with_trailer`).
             "/trailers" => {
                 let mut data = Vec::new();
                 request.body().read_to_end(&mut data)?;
@@ -334,6 +335,12 @@ impl App for TestApp {
                     ("Content-Length".into(), "5".into()),
                     ("X-Done".into(), "yes".into()),
                 ];
+                if request.query_string() == "whole" {
+                    return Ok(trailers.into_iter().fold(
+                        Response::new(200).with_body(summary),
+                        |response, (name, value)| response.with_trailer(name, value),
+                    ));
+                }
                 Ok(Response::new(200).with_body(ResponseBody::stream(
                     [
                         Ok(Chunk::Data(summary.into())),

@@ -97,19 +97,17 @@ impl ServiceApp {
         let future = self.service.call_erased(http_request);
         let answered = async {
             let (parts, mut body) = future.await?.into_parts();
-            // Most bodies (JSON, text) are complete at once: take the first frame while the
-            // runtime is entered anyway, so they need no streaming machinery at all.
-            let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
-            Ok::<_, Error>((parts, body, first))
+            let taken = take_ready_frames(&mut body).await;
+            Ok::<_, Error>((parts, body, taken))
         };
         let deadline = timeout.map(|t| started + t);
         let Some(answered) = pump.drive(within(deadline, answered)) else {
             return Ok(deadline_exceeded_response());
         };
-        let (parts, body, first) = answered?;
+        let (parts, body, taken) = answered?;
         // The deadline's timer belongs to the runtime.
         let _context = runtime::get().enter();
-        to_response(parts, body, first, pump, deadline)
+        to_response(parts, body, taken, pump, deadline)
     }
 }
 
@@ -120,12 +118,31 @@ impl ServiceApp {
         let target = target_below_mount(request);
         let (parts, mut body) =
             serve_upgradable(self.service.clone(), request, &target)?.into_parts();
-        let first = runtime::block_on(poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))));
+        let taken = runtime::block_on(take_ready_frames(&mut body));
         // SAFETY: as in `handle`; this request has no body to pump.
         let reader = unsafe { request.detached_body_reader() };
         let pump = Pump::new(None, reader, DemandWaker::default());
-        to_response(parts, body, first, pump, None)
+        to_response(parts, body, taken, pump, None)
     }
+}
+
+/// The first two frames of a response body, as far as they are ready now (`Pending` for one
+/// that is not, or was not asked for; `Ready(None)` once the body ended). Most bodies (JSON,
+/// text) are complete at once, and a unary gRPC answer is its message, then its trailers:
+/// taken while the runtime is entered anyway, they need no streaming machinery at all.
+async fn take_ready_frames(body: &mut BoxBody) -> [TakenFrame; 2] {
+    let first = poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await;
+    let second = match &first {
+        Poll::Ready(Some(Ok(frame))) if frame.is_data() => {
+            if body.is_end_stream() {
+                Poll::Ready(None)
+            } else {
+                poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await
+            }
+        }
+        _ => Poll::Pending,
+    };
+    [first, second]
 }
 
 /// `future`'s output, or `None` once `deadline` passed first.
@@ -257,13 +274,15 @@ fn encode_path(path: &str) -> String {
     out
 }
 
-type FirstFrame = Poll<Option<Result<http_body::Frame<Bytes>, Error>>>;
+/// A frame taken from the body while the head was prepared; `Pending`: none was.
+type TakenFrame = Poll<Option<Result<http_body::Frame<Bytes>, Error>>>;
 
-/// The service's response as the SDK's; a gRPC call's body ends at its `deadline`.
+/// The service's response as the SDK's, with the frames already `taken` from its body (in
+/// order); a gRPC call's body ends at its `deadline`.
 fn to_response(
     parts: http::response::Parts,
     body: BoxBody,
-    first: FirstFrame,
+    taken: [TakenFrame; 2],
     pump: Pump,
     deadline: Option<Instant>,
 ) -> Result<Response, Error> {
@@ -272,37 +291,61 @@ fn to_response(
     for (name, value) in &parts.headers {
         converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
     }
-    let (first, trailers) = match first {
-        Poll::Ready(None) => return Ok(converted),
-        Poll::Ready(Some(Err(e))) => return Err(e),
-        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-            Ok(data) if body.is_end_stream() => return Ok(converted.with_body(data)),
-            Ok(data) => (Some(data), None),
-            // Trailers at once (a gRPC error answered without messages): sent after an
-            // empty body.
-            Err(frame) => (None, frame.into_trailers().ok()),
-        },
-        Poll::Pending => (None, None),
-    };
+    let mut ahead = [None, None];
+    let mut data = None;
+    for (frame, slot) in taken.into_iter().zip(&mut ahead) {
+        let frame = match frame {
+            Poll::Pending => break,
+            Poll::Ready(None) => return Ok(with_data(converted, data)),
+            Poll::Ready(Some(Err(e))) if data.is_none() => return Err(e),
+            Poll::Ready(Some(Err(e))) => {
+                *slot = Some(Err(e));
+                break;
+            }
+            Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        match frame.into_data() {
+            Ok(bytes) if data.is_none() => data = Some(bytes),
+            Ok(bytes) => *slot = Some(Ok(Chunk::Data(bytes))),
+            // Trailers end the body: with the data before them (a unary gRPC answer), all of
+            // it goes out with the head.
+            Err(frame) => match frame.into_trailers() {
+                Ok(trailers) => {
+                    return Ok(header_pairs(&trailers)
+                        .into_iter()
+                        .fold(with_data(converted, data), |response, (name, value)| {
+                            response.with_trailer(name, value)
+                        }));
+                }
+                Err(_) => continue,
+            },
+        }
+    }
+    let [after_first, after_second] = ahead;
     Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
         body,
         pump,
-        first,
-        trailers,
+        ahead: [data.map(|d| Ok(Chunk::Data(d))), after_first, after_second],
         flushed: true,
         deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         expired: false,
     }))))
 }
 
+/// `response` with `data`, if there is any, as its whole body.
+fn with_data(response: Response, data: Option<Bytes>) -> Response {
+    match data {
+        Some(data) => response.with_body(data),
+        None => response,
+    }
+}
+
 /// The response body as chunks for the host, pulled one frame at a time.
 struct Frames {
     body: BoxBody,
     pump: Pump,
-    /// Data taken from the body while the head was prepared, sent first.
-    first: Option<Bytes>,
-    /// Trailers taken from the body while the head was prepared (it had no data).
-    trailers: Option<http::HeaderMap>,
+    /// What was taken from the body while the head was prepared, sent first, in order.
+    ahead: [Option<Result<Chunk, Error>>; 3],
     /// Whether a flush was already requested since the last data.
     flushed: bool,
     /// When a gRPC call's `grpc-timeout` passes.
@@ -318,12 +361,9 @@ unsafe impl Send for Frames {}
 
 impl PollBody for Frames {
     fn poll_next(&mut self, waker: &Waker) -> Poll<Option<Result<Chunk, Error>>> {
-        if let Some(data) = self.first.take() {
+        if let Some(chunk) = self.ahead.iter_mut().find_map(Option::take) {
             self.flushed = false;
-            return Poll::Ready(Some(Ok(Chunk::Data(data))));
-        }
-        if let Some(trailers) = self.trailers.take() {
-            return Poll::Ready(Some(Ok(Chunk::Trailers(header_pairs(&trailers)))));
+            return Poll::Ready(Some(chunk));
         }
         if self.expired {
             return Poll::Ready(None);

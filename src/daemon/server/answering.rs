@@ -71,12 +71,17 @@ pub(super) fn serve_request(
         drop(answer.body);
         return switch(request, with_body, queued);
     }
-    // A body handed over whole during `handle` goes out with the head, in one write.
+    // A body handed over whole during `handle` goes out with the head, in one write, and so
+    // do trailers given during `handle`.
     let whole = answer.whole.filter(|whole| !whole.is_empty());
     let Some(body) = answer.body else {
         let written = queued
             .and_then(|()| match whole {
                 Some(whole) => request.queue(&Frame::ResponseBody(whole)),
+                None => Ok(()),
+            })
+            .and_then(|()| match request.take_trailers() {
+                Some(trailers) => request.queue(&trailers),
                 None => Ok(()),
             })
             .and_then(|()| request.send(&Frame::ResponseEnd));
