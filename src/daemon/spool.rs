@@ -12,6 +12,21 @@ use crate::host::Exchange;
 /// Bytes of a body kept in memory before the rest goes to a temporary file.
 pub(crate) const IN_MEMORY: usize = 256 * 1024;
 
+/// The most one read asks Apache for.
+const READ_SIZE: usize = 64 * 1024;
+
+/// How much one read asks for, `length` bytes into a body that declared `declared`: what is
+/// left of it and one more (to see its end), else a first small piece for a body of unknown
+/// length (most are small), and at most `READ_SIZE`.
+fn read_room(declared: Option<u64>, length: u64) -> usize {
+    let wanted = match declared {
+        Some(declared) => declared.saturating_sub(length).saturating_add(1),
+        None if length == 0 => 16 * 1024,
+        None => READ_SIZE as u64,
+    };
+    usize::try_from(wanted).map_or(READ_SIZE, |wanted| wanted.min(READ_SIZE))
+}
+
 pub(crate) struct Spool {
     /// The body while it fits in memory; empty once it went to `file`.
     memory: Vec<u8>,
@@ -46,31 +61,34 @@ impl Spool {
             position: 0,
             complete: false,
         };
-        let mut buf = vec![0u8; 64 * 1024];
+        // Where reads land once the body went to the file.
+        let mut to_file = Vec::new();
+        let declared = u64::try_from(exchange.content_length()).ok();
         loop {
             if spool.length >= limit {
                 break; // the rest streams
             }
-            let read = if wait {
-                exchange
-                    .read_body(&mut buf)
-                    .map_or(ReadNow::Failed, ReadNow::Read)
+            // Read straight into the memory while the body fits there: most bodies are small,
+            // and neither a buffer to zero nor a copy is then needed.
+            let into = if spool.file.is_none() {
+                &mut spool.memory
             } else {
-                exchange.read_body_now(&mut buf)
+                &mut to_file
             };
-            let n = match read {
+            let read = exchange.read_body_appending(into, read_room(declared, spool.length), wait);
+            match read {
                 ReadNow::Read(0) => {
                     spool.complete = true;
                     break;
                 }
-                ReadNow::Read(n) => n,
+                ReadNow::Read(n) => spool.length += n as u64,
                 ReadNow::NotYet => break,
                 ReadNow::Failed => {
                     let status = exchange.body_failure_status().unwrap_or(400);
                     return Err(HttpStatus::error_or(status, HttpStatus::BAD_REQUEST));
                 }
-            };
-            spool.append(&buf[..n]).map_err(|e| {
+            }
+            spool.spill(&mut to_file).map_err(|e| {
                 log::error!("cannot keep a request body in a temporary file: {e}; answering 500");
                 HttpStatus::INTERNAL_SERVER_ERROR
             })?;
@@ -78,14 +96,12 @@ impl Spool {
         Ok(spool)
     }
 
-    fn append(&mut self, data: &[u8]) -> io::Result<()> {
-        self.length += data.len() as u64;
-        if self.file.is_none() && self.memory.len() + data.len() <= IN_MEMORY {
-            self.memory.extend_from_slice(data);
-            return Ok(());
-        }
+    /// Moves the body to the file once it outgrew the memory, and what was read for the file
+    /// since into it.
+    fn spill(&mut self, to_file: &mut Vec<u8>) -> io::Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
+            None if self.memory.len() <= IN_MEMORY => return Ok(()),
             None => {
                 // The whole body goes to the file, so that the daemon can be given it alone.
                 let mut file = tempfile::tempfile()?;
@@ -94,7 +110,9 @@ impl Spool {
                 self.file.insert(file)
             }
         };
-        file.write_all(data)
+        file.write_all(to_file)?;
+        to_file.clear();
+        Ok(())
     }
 
     /// The whole body, when it was all read and is in memory, at most `limit` bytes: taken
@@ -130,5 +148,20 @@ impl Spool {
         // no name of its own).
         let reader = File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap_or(file);
         Some((reader, self.length))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{READ_SIZE, read_room};
+
+    #[test]
+    fn a_read_asks_for_what_is_left_and_one_more_within_the_read_size() {
+        assert_eq!(read_room(Some(14), 0), 15);
+        assert_eq!(read_room(Some(14), 14), 1);
+        assert_eq!(read_room(Some(0), 0), 1);
+        assert_eq!(read_room(Some(1 << 30), 0), READ_SIZE);
+        assert_eq!(read_room(None, 0), 16 * 1024);
+        assert_eq!(read_room(None, 1), READ_SIZE);
     }
 }

@@ -432,7 +432,35 @@ impl BodyInput<'_> {
         self.read_with(buf, false)
     }
 
+    /// Appends to `into` what a read (waiting for the client with `wait`) finds, at most
+    /// `room` bytes (at least 1), without zeroing the room first.
+    pub(crate) fn read_appending(
+        &mut self,
+        into: &mut Vec<u8>,
+        room: usize,
+        wait: bool,
+    ) -> ReadNow {
+        let room = room.max(1);
+        into.reserve(room);
+        let spare = &mut into.spare_capacity_mut()[..room];
+        // SAFETY: Apache writes at most `room` bytes into the spare capacity, and the length
+        // grows by no more than it wrote.
+        let read = unsafe { self.read_raw(spare.as_mut_ptr().cast(), room, wait) };
+        if let ReadNow::Read(n) = read {
+            // SAFETY: the first `n` bytes of the spare capacity were written by the read.
+            unsafe { into.set_len(into.len() + n) };
+        }
+        read
+    }
+
     fn read_with(&mut self, buf: &mut [u8], wait: bool) -> ReadNow {
+        // SAFETY: `buf` is writable for its length.
+        unsafe { self.read_raw(buf.as_mut_ptr(), buf.len(), wait) }
+    }
+
+    /// # Safety
+    /// `buf` must be writable for `len` bytes.
+    unsafe fn read_raw(&mut self, buf: *mut u8, len: usize, wait: bool) -> ReadNow {
         if self.failure_status.is_some() {
             return ReadNow::Failed;
         }
@@ -446,13 +474,14 @@ impl BodyInput<'_> {
         } else {
             sys::rustapp_shim_read_body_now
         };
-        // SAFETY: a live request and brigade; `buf` is writable for its length.
+        // SAFETY: a live request and brigade; `buf` is writable for `len` bytes (the caller's
+        // promise).
         let n = unsafe {
             read(
                 self.request.rec_mut(),
                 self.brigade,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
+                buf.cast(),
+                len,
                 &mut self.eos,
                 &mut status,
             )

@@ -382,6 +382,22 @@ impl<'r> Exchange<'r> {
         self.body_input.borrow_mut().read_now(buf)
     }
 
+    /// Appends to `into` at most `room` bytes of request body, waiting for the client with
+    /// `wait`; as `read_body` and `read_body_now`, without a buffer to zero first.
+    pub(crate) fn read_body_appending(
+        &self,
+        into: &mut Vec<u8>,
+        room: usize,
+        wait: bool,
+    ) -> ReadNow {
+        if self.checking_user {
+            return ReadNow::Read(0);
+        }
+        self.body_input
+            .borrow_mut()
+            .read_appending(into, room, wait)
+    }
+
     /// The trailers the client sent after its body (once the body was read to its end).
     pub(crate) fn each_trailer(&self, mut visit: impl FnMut(&[u8], &[u8])) {
         if self.checking_user {
