@@ -68,7 +68,7 @@ pub(crate) fn serve_via_daemon(
             "its request-timeout"
         },
     };
-    let (mut conn, answer) = send_and_await(exchange, &feed, alias, group, &head, limit)?;
+    let (mut conn, answer, reads) = send_and_await(exchange, &feed, alias, group, &head, limit)?;
     delivery.answered_by.set(conn.peer_pid);
     let name = described(group, &conn);
     let Frame::ResponseHead { status, headers } = answer else {
@@ -124,7 +124,9 @@ pub(crate) fn serve_via_daemon(
         current: Bytes::new(),
         in_sync: false,
         waited: false,
-        reads: BodyReads::default(),
+        // A read the daemon asked for before its head, still waiting for the client, is
+        // answered while the body streams.
+        reads,
     };
     deliver(request, alias, head, Some(&mut body), silence);
     if body.in_sync {
@@ -238,7 +240,7 @@ pub(crate) fn ask_via_daemon(
         name: "its request-timeout",
     };
     let feed = BodyFeed::Client(exchange);
-    let (conn, answer) = send_and_await(exchange, &feed, alias, group, &encoded, limit).ok()?;
+    let (conn, answer, _) = send_and_await(exchange, &feed, alias, group, &encoded, limit).ok()?;
     match answer {
         Frame::UserAnswer { code, values } => {
             group.give_back(conn);
@@ -257,7 +259,8 @@ pub(crate) fn ask_via_daemon(
 /// Sends `request` (an encoded request head or user query) and waits for the daemon's answer to it,
 /// answering the application's body reads and relaying its log lines meanwhile, for no longer
 /// than `limit`. The answer is the first other frame, on a connection back at its usual
-/// socket-timeout; `Err` is the status to answer with when there is none (logged).
+/// socket-timeout, with the body read still waiting for the client, if one is; `Err` is the
+/// status to answer with when there is none (logged).
 fn send_and_await(
     exchange: &Exchange<'_>,
     feed: &BodyFeed<'_, '_>,
@@ -265,7 +268,7 @@ fn send_and_await(
     group: &GroupRuntime,
     request: &[u8],
     limit: WaitLimit,
-) -> Result<(Connection, Frame), HttpStatus> {
+) -> Result<(Connection, Frame, BodyReads), HttpStatus> {
     let name = Described {
         group: &group.config.name,
         pid: None,
@@ -375,7 +378,7 @@ fn send_and_await(
         if !restore_timeout(&conn, group, shortened) {
             return Err(HttpStatus::BAD_GATEWAY);
         }
-        return Ok((conn, answer));
+        return Ok((conn, answer, reads));
     }
 }
 

@@ -35,6 +35,11 @@ pub(crate) struct Demand(oneshot::Sender<Answer>);
 
 /// The request body of a service deployed with `export_service!`.
 pub struct Body {
+    /// What Apache's thread read before the service was called, handed out first.
+    ahead: Option<Bytes>,
+    /// The client's trailers, when the body's end was read before the service was called.
+    trailers: Option<http::HeaderMap>,
+    /// Where the rest comes from; `None` once there is no more.
     source: Option<Source>,
     size_hint: SizeHint,
 }
@@ -70,18 +75,35 @@ impl Body {
     /// A body with nothing in it.
     pub fn empty() -> Body {
         Body {
+            ahead: None,
+            trailers: None,
             source: None,
             size_hint: SizeHint::with_exact(0),
         }
     }
 
-    /// A body read from Apache through `demands`; `length` when the client declared it.
+    /// A body read whole before the service was called: `data`, then the client's
+    /// `trailers`.
+    pub(crate) fn read_whole(data: Bytes, trailers: http::HeaderMap) -> Body {
+        Body {
+            size_hint: SizeHint::with_exact(data.len() as u64),
+            ahead: (!data.is_empty()).then_some(data),
+            trailers: (!trailers.is_empty()).then_some(trailers),
+            source: None,
+        }
+    }
+
+    /// A body read from Apache through `demands`, after what was read `ahead`; `length`
+    /// when the client declared it.
     pub(crate) fn from_apache(
+        ahead: Option<Bytes>,
         demands: mpsc::UnboundedSender<Demand>,
         on_demand: DemandWaker,
         length: Option<u64>,
     ) -> Body {
         Body {
+            ahead,
+            trailers: None,
             source: Some(Source {
                 demands,
                 waiting: None,
@@ -101,8 +123,11 @@ impl http_body::Body for Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
+        if let Some(data) = this.ahead.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
+        }
         let Some(source) = this.source.as_mut() else {
-            return Poll::Ready(None);
+            return Poll::Ready(this.trailers.take().map(|t| Ok(Frame::trailers(t))));
         };
         let waiting = match &mut source.waiting {
             Some(waiting) => waiting,
@@ -144,7 +169,7 @@ impl http_body::Body for Body {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.source.is_none()
+        self.ahead.is_none() && self.trailers.is_none() && self.source.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -252,6 +277,35 @@ async fn while_blocking_reads<F: Future>(future: F, pump: &mut Pump) -> F::Outpu
         Poll::Pending
     })
     .await
+}
+
+/// What a request body read before the service is called came to.
+pub(crate) enum ReadAhead {
+    /// The whole body, then the client's trailers.
+    Whole(Bytes, http::HeaderMap),
+    /// Its first bytes (maybe none); the rest is still the client's to send.
+    Started(Option<Bytes>),
+}
+
+/// Reads what of the request body has arrived, without waiting for the client: most bodies
+/// (a gRPC call's message, a JSON document) are all there, and a body read whole needs no
+/// demands at all.
+pub(crate) fn read_ahead(reader: &mut BodyReader<'static>) -> ReadAhead {
+    match read_piece_now(reader) {
+        Some(Ok(Piece::End(trailers))) => ReadAhead::Whole(Bytes::new(), trailers),
+        Some(Ok(Piece::Data(data))) => match read_piece_now(reader) {
+            Some(Ok(Piece::End(trailers))) => ReadAhead::Whole(data, trailers),
+            Some(Ok(Piece::Data(more))) => {
+                let mut both = Vec::with_capacity(data.len() + more.len());
+                both.extend_from_slice(&data);
+                both.extend_from_slice(&more);
+                ReadAhead::Started(Some(both.into()))
+            }
+            // A failed read fails again when the service reads on.
+            None | Some(Err(_)) => ReadAhead::Started(Some(data)),
+        },
+        None | Some(Err(_)) => ReadAhead::Started(None),
+    }
 }
 
 fn read_piece(reader: &mut BodyReader<'static>) -> Answer {

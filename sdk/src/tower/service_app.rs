@@ -12,14 +12,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tower_service::Service;
 
-use super::body::{Body, Demand, DemandWaker, Pump};
+use super::body::{Body, Demand, DemandWaker, Pump, ReadAhead, read_ahead};
 use super::deadline::{deadline_exceeded, deadline_exceeded_response, grpc_timeout};
 use super::erased::{BoxBody, ErasedService};
 use super::upgrade::serve_upgradable;
 use super::{RequestInfo, runtime};
 use crate::response::HeaderText;
 use crate::{
-    Chunk, Error, HeaderBytes, PollBody, Request, Response, ResponseBody, Settings, UserStore,
+    BodyReader, Chunk, Error, HeaderBytes, PollBody, Request, Response, ResponseBody, Settings,
+    UserStore,
 };
 
 /// A tower service deployed as an application; see [`crate::export_service!`].
@@ -87,11 +88,12 @@ impl ServiceApp {
         }
         let timeout = grpc_timeout(request);
         let on_demand = DemandWaker::default();
-        let (body, demands) = request_body(request, &on_demand);
+        // SAFETY: the reader lives in this call and in the pump, which lives in this call and
+        // in the response body, which the host drives and closes (one call at a time) before
+        // the request ends.
+        let mut reader = unsafe { request.detached_body_reader() };
+        let (body, demands) = request_body(request, &mut reader, &on_demand);
         let http_request = to_http_request(request, body)?;
-        // SAFETY: the pump lives in this call and in the response body, which the host drives
-        // and closes (one call at a time) before the request ends.
-        let reader = unsafe { request.detached_body_reader() };
         let mut pump = Pump::new(demands, reader, on_demand);
         let started = tokio::time::Instant::now();
         let future = self.service.call_erased(http_request);
@@ -153,9 +155,11 @@ async fn within<F: Future>(deadline: Option<Instant>, future: F) -> Option<F::Ou
     }
 }
 
-/// The request's body, and where its demands arrive (nothing to pump for a body-less request).
+/// The request's body, and where its demands arrive (nothing to pump for a body-less request,
+/// or one that had arrived whole and was read before the service was called).
 fn request_body(
     request: &Request<'_>,
+    reader: &mut BodyReader<'static>,
     on_demand: &DemandWaker,
 ) -> (Body, Option<mpsc::UnboundedReceiver<Demand>>) {
     let declared = request.content_length();
@@ -163,8 +167,19 @@ fn request_body(
     if declared == Some(0) || (declared.is_none() && !chunked) {
         return (Body::empty(), None);
     }
+    // A client that waits for `100 Continue` sends nothing until the body is read: only the
+    // service decides whether it is.
+    let ahead = if request.header_bytes("Expect").is_none() && reader.reads_without_waiting() {
+        read_ahead(reader)
+    } else {
+        ReadAhead::Started(None)
+    };
+    let ahead = match ahead {
+        ReadAhead::Whole(data, trailers) => return (Body::read_whole(data, trailers), None),
+        ReadAhead::Started(ahead) => ahead,
+    };
     let (demands, demanded) = mpsc::unbounded_channel();
-    let body = Body::from_apache(demands, on_demand.clone(), declared);
+    let body = Body::from_apache(ahead, demands, on_demand.clone(), declared);
     (body, Some(demanded))
 }
 
