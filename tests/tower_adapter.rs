@@ -302,3 +302,63 @@ fn the_service_decodes_the_clients_path_once_whatever_the_mount_spelling() {
         assert_eq!((status, body.as_str()), (200, "x%25"), "/{mount}");
     }
 }
+
+/// A chunked upload of `body` with the trailer `X-Sent: yes` to the service's trailer-reading
+/// route below `mount`, as one write (the body has all arrived when the service starts) or, with
+/// `pause`, with the last chunk and trailer written only once the head was answered with
+/// `100 Continue` (so the service streams them).
+fn upload_with_trailer(apache: &Apache, mount: &str, pause: bool) -> String {
+    let head = format!(
+        "POST {mount}/upload-trailers HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Transfer-Encoding: chunked\r\n{expect}\r\n",
+        expect = if pause {
+            "Expect: 100-continue\r\n"
+        } else {
+            ""
+        }
+    );
+    let (first, rest) = ("5\r\nhello\r\n", "6\r\n world\r\n0\r\nX-Sent: yes\r\n\r\n");
+    let mut stream = TcpStream::connect(("127.0.0.1", apache.port())).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    if pause {
+        stream.write_all(head.as_bytes()).unwrap();
+        // The service asks for the body only when it reads it: Apache answers 100 then.
+        let mut interim = [0u8; 25];
+        stream.read_exact(&mut interim).unwrap();
+        assert!(interim.starts_with(b"HTTP/1.1 100 Continue"), "{mount}");
+        stream.write_all(first.as_bytes()).unwrap();
+        stream.write_all(rest.as_bytes()).unwrap();
+    } else {
+        stream
+            .write_all(format!("{head}{first}{rest}").as_bytes())
+            .unwrap();
+    }
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+}
+
+#[test]
+fn a_services_request_body_ends_with_the_clients_trailers_in_both_modes() {
+    support::ensure_user("rustapp-test-a");
+    let apache = start(&format!(
+        "RustAppDaemonProcess trailing threads=2 user=rustapp-test-a home=/\n\
+         RustAppAlias /d {} process-group=trailing",
+        artifacts().axum_site.display()
+    ));
+    for mount in ["/site", "/d"] {
+        for pause in [false, true] {
+            let reply = upload_with_trailer(&apache, mount, pause);
+            assert!(
+                reply.starts_with("HTTP/1.1 200"),
+                "{mount} {pause}: {reply}"
+            );
+            assert!(
+                reply.contains("length=11\ntrailers=x-sent=yes\n"),
+                "{mount} {pause}: {reply}"
+            );
+        }
+    }
+}

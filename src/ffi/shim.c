@@ -60,6 +60,29 @@ apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char 
     return (apr_ssize_t)got;
 }
 
+/* Apache's HTTP/1.1 input filter answers `Expect: 100-continue` only on a blocking read (a
+ * non-blocking reader may not want the body yet): a reader that does want it, without
+ * waiting, sends the interim response itself, as the filter would, or the client never
+ * sends its body. HTTP/2 streams go through mod_http2's own input. */
+static apr_status_t send_continue_if_expected(request_rec *r)
+{
+    apr_bucket_brigade *bb;
+    const char *line;
+
+    if (!r->expecting_100 || r->proto_num < HTTP_VERSION(1, 1) || r->connection->master
+        || r->eos_sent || r->bytes_sent || !ap_is_HTTP_SUCCESS(r->status)) {
+        return APR_SUCCESS;
+    }
+    r->expecting_100 = 0;
+    line = apr_pstrcat(r->pool, AP_SERVER_PROTOCOL " ", ap_get_status_line(HTTP_CONTINUE),
+                       CRLF CRLF, NULL);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_pool_create(line, strlen(line), r->pool,
+                                                       r->connection->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
+    return ap_pass_brigade(r->connection->output_filters, bb);
+}
+
 apr_ssize_t rustapp_shim_read_body_now(request_rec *r, apr_bucket_brigade *bb, char *buf,
                                        apr_size_t len, int *eos, int *http_status)
 {
@@ -68,6 +91,11 @@ apr_ssize_t rustapp_shim_read_body_now(request_rec *r, apr_bucket_brigade *bb, c
 
     if (*eos || len == 0) {
         return 0;
+    }
+    if (send_continue_if_expected(r) != APR_SUCCESS) {
+        *http_status = HTTP_BAD_REQUEST;
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return -1;
     }
     rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_NONBLOCK_READ, len);
     if (APR_STATUS_IS_EAGAIN(rv)) {

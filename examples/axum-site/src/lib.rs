@@ -82,6 +82,7 @@ fn make_service(settings: &Settings) -> Result<Router, rustapp::Error> {
         .route("/api/search", get(search))
         .route("/api/echo", post(echo_json))
         .route("/upload", post(count_upload))
+        .route("/upload-trailers", post(upload_trailers))
         .route("/stream", get(stream))
         .route("/events", get(events))
         .route("/live", get(live_page))
@@ -189,6 +190,31 @@ async fn count_upload(body: Body) -> Result<String, StatusCode> {
         length += chunk.len() as u64;
     }
     Ok(format!("length={length}\nchecksum={checksum}\n"))
+}
+
+/// Reads the body frame by frame and reports its size and the client's trailers.
+async fn upload_trailers(body: Body) -> Result<String, StatusCode> {
+    let mut body = std::pin::pin!(body);
+    let (mut length, mut trailers) = (0, Vec::new());
+    while let Some(frame) =
+        std::future::poll_fn(|cx| axum::body::HttpBody::poll_frame(body.as_mut(), cx)).await
+    {
+        let frame = frame.map_err(|_| StatusCode::BAD_REQUEST)?;
+        match frame.into_data() {
+            Ok(data) => length += data.len(),
+            Err(frame) => {
+                if let Ok(fields) = frame.into_trailers() {
+                    trailers.extend(fields.iter().map(|(name, value)| {
+                        format!("{name}={}", String::from_utf8_lossy(value.as_bytes()))
+                    }));
+                }
+            }
+        }
+    }
+    Ok(format!(
+        "length={length}\ntrailers={}\n",
+        trailers.join(",")
+    ))
 }
 
 /// `chunks` lines, one every `delay_ms`: the client sees each as it is produced.
