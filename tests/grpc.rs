@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use grpc_site::{EchoClient, Note};
-use support::{Apache, ApacheConfig, artifacts, ensure_user, free_port};
+use support::{Apache, ApacheConfig, artifacts, ensure_user, free_port, load_module};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
@@ -18,10 +18,6 @@ use tonic::{Code, Request, Streaming};
 const USER: &str = "rustapp-grpc";
 /// How long any one step may take: far beyond what each needs on loopback.
 const BOUND: Duration = Duration::from_secs(20);
-
-fn load(module: &str) -> String {
-    format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so\n")
-}
 
 /// A certificate authority and a certificate it signed for 127.0.0.1 (as an IP address, which
 /// is how TLS clients check it): (CA certificate PEM, certificate file, key file).
@@ -107,8 +103,8 @@ fn site(dir: &Path, config: impl FnOnce(ApacheConfig) -> ApacheConfig) -> (Apach
          <VirtualHost 127.0.0.1:{tls_port}>\n  ServerName 127.0.0.1\n  Protocols h2 http/1.1\n\
            SSLEngine on\n  SSLCertificateFile {cert}\n  SSLCertificateKeyFile {key}\n\
          </VirtualHost>\n",
-        ssl = load("ssl"),
-        h2 = load("http2"),
+        ssl = load_module("ssl"),
+        h2 = load_module("http2"),
     );
     let apache = Apache::start(config(ApacheConfig::new(&directives)));
     ERROR_LOG.with(|log| *log.borrow_mut() = Some(apache.dir().join("error.log")));

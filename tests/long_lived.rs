@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::http;
-use support::{Apache, ApacheConfig, artifacts, certificate, ensure_user, free_port};
+use support::{Apache, ApacheConfig, artifacts, certificate, ensure_user, free_port, load_module};
 
 const USER: &str = "rustapp-test-a";
 
@@ -32,10 +32,6 @@ fn open_dir() -> tempfile::TempDir {
         .unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     dir
-}
-
-fn load(module: &str) -> String {
-    format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so\n")
 }
 
 /// One Apache serving the axum site embedded at /e and in a daemon group at /d, over
@@ -61,9 +57,9 @@ fn protocols_apache(dir: &Path, tls_port: u16) -> Apache {
            <Location /ez>\n    SetOutputFilter DEFLATE\n  </Location>\n\
            <Location /dz>\n    SetOutputFilter DEFLATE\n  </Location>\n\
          </VirtualHost>\n",
-        ssl = load("ssl"),
-        h2 = load("http2"),
-        deflate = load("deflate"),
+        ssl = load_module("ssl"),
+        h2 = load_module("http2"),
+        deflate = load_module("deflate"),
         cert = cert.display(),
         key = key.display(),
     );
@@ -393,7 +389,7 @@ fn a_client_that_goes_away_drops_its_stream_within_a_second_in_both_modes() {
          RustAppDaemonProcess gone threads=2 user={USER} home=/\n\
          RustAppAlias /e {lib}\n\
          RustAppAlias /d {lib} process-group=gone",
-        h2 = load("http2")
+        h2 = load_module("http2")
     )));
     let dir = open_dir();
     for mount in ["/e", "/d"] {

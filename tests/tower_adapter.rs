@@ -344,9 +344,11 @@ fn upload_with_trailer(apache: &Apache, mount: &str, pause: bool) -> String {
 fn a_services_request_body_ends_with_the_clients_trailers_in_both_modes() {
     support::ensure_user("rustapp-test-a");
     let apache = start(&format!(
-        "RustAppDaemonProcess trailing threads=2 user=rustapp-test-a home=/\n\
-         RustAppAlias /d {} process-group=trailing",
-        artifacts().axum_site.display()
+        "{h2}Protocols h2c http/1.1\n\
+         RustAppDaemonProcess trailing threads=2 user=rustapp-test-a home=/\n\
+         RustAppAlias /d {lib} process-group=trailing",
+        h2 = support::load_module("http2"),
+        lib = artifacts().axum_site.display(),
     ));
     for mount in ["/site", "/d"] {
         for pause in [false, true] {
@@ -360,5 +362,36 @@ fn a_services_request_body_ends_with_the_clients_trailers_in_both_modes() {
                 "{mount} {pause}: {reply}"
             );
         }
+        // Over h2c the client waits for `100 Continue` too: without it, this one would still
+        // be waiting at its 10 s limit (it gives the interim response 60 s).
+        let body = "a body that waits for 100 Continue";
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "--expect100-timeout",
+                "60",
+            ])
+            .args(["--max-time", "10", "-H", "Expect: 100-continue"])
+            .args(["--data-binary", body])
+            .arg(apache.url(&format!("{mount}/upload")))
+            .output()
+            .expect("run curl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!(
+                "length={}\nchecksum={}\n",
+                body.len(),
+                upload_checksum(body.as_bytes())
+            ),
+            "{mount} over h2c: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
+}
+
+/// The checksum the service's `/upload` reports for `body`.
+fn upload_checksum(body: &[u8]) -> u64 {
+    body.iter()
+        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)))
 }

@@ -29,7 +29,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use support::{Apache, ApacheConfig, artifacts, ensure_user, free_port};
+use support::{Apache, ApacheConfig, artifacts, ensure_user, free_port, load_module};
 
 const USER: &str = "rustapp-test-a";
 
@@ -41,10 +41,6 @@ trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 
 type Socket = WebSocketStream<Box<dyn Io>>;
-
-fn load(module: &str) -> String {
-    format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so\n")
-}
 
 /// A self-signed certificate for 127.0.0.1: (PEM certificate, PEM key, DER certificate).
 fn certificate(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
@@ -91,8 +87,8 @@ fn site(
          <VirtualHost 127.0.0.1:{tls_port}>\n  ServerName 127.0.0.1\n  Protocols h2 http/1.1\n\
            H2WebSockets on\n  SSLEngine on\n  SSLCertificateFile {cert}\n  SSLCertificateKeyFile {key}\n\
          </VirtualHost>\n",
-        ssl = load("ssl"),
-        h2 = load("http2"),
+        ssl = load_module("ssl"),
+        h2 = load_module("http2"),
         cert = cert.display(),
         key = key.display(),
     );

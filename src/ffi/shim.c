@@ -60,17 +60,18 @@ apr_ssize_t rustapp_shim_read_body(request_rec *r, apr_bucket_brigade *bb, char 
     return (apr_ssize_t)got;
 }
 
-/* Apache's HTTP/1.1 input filter answers `Expect: 100-continue` only on a blocking read (a
+/* Apache's request body filter answers `Expect: 100-continue` only on a blocking read (a
  * non-blocking reader may not want the body yet): a reader that does want it, without
  * waiting, sends the interim response itself, as the filter would, or the client never
- * sends its body. HTTP/2 streams go through mod_http2's own input. */
+ * sends its body. (On an HTTP/2 stream mod_http2 turns the line into an interim HEADERS
+ * frame, as it does the filter's.) */
 static apr_status_t send_continue_if_expected(request_rec *r)
 {
     apr_bucket_brigade *bb;
     const char *line;
 
-    if (!r->expecting_100 || r->proto_num < HTTP_VERSION(1, 1) || r->connection->master
-        || r->eos_sent || r->bytes_sent || !ap_is_HTTP_SUCCESS(r->status)) {
+    if (!r->expecting_100 || r->proto_num < HTTP_VERSION(1, 1) || r->eos_sent
+        || r->bytes_sent || !ap_is_HTTP_SUCCESS(r->status)) {
         return APR_SUCCESS;
     }
     r->expecting_100 = 0;

@@ -181,6 +181,11 @@ impl ApacheConfig {
     }
 }
 
+/// The directive that loads one of Debian's Apache modules (`http2`, `ssl`, ...).
+pub fn load_module(module: &str) -> String {
+    format!("LoadModule {module}_module /usr/lib/apache2/modules/mod_{module}.so\n")
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
