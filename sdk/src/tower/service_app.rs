@@ -306,41 +306,39 @@ fn to_response(
     for (name, value) in &parts.headers {
         converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
     }
-    let mut ahead = [None, None];
-    let mut data = None;
-    for (frame, slot) in taken.into_iter().zip(&mut ahead) {
+    // The first data frame, and what followed it, when that was taken too.
+    let (mut data, mut after) = (None, None);
+    for frame in taken {
         let frame = match frame {
             Poll::Pending => break,
             Poll::Ready(None) => return Ok(with_data(converted, data)),
             Poll::Ready(Some(Err(e))) if data.is_none() => return Err(e),
             Poll::Ready(Some(Err(e))) => {
-                *slot = Some(Err(e));
+                after = Some(Err(e));
                 break;
             }
             Poll::Ready(Some(Ok(frame))) => frame,
         };
         match frame.into_data() {
             Ok(bytes) if data.is_none() => data = Some(bytes),
-            Ok(bytes) => *slot = Some(Ok(Chunk::Data(bytes))),
+            Ok(bytes) => after = Some(Ok(Chunk::Data(bytes))),
             // Trailers end the body: with the data before them (a unary gRPC answer), all of
             // it goes out with the head.
-            Err(frame) => match frame.into_trailers() {
-                Ok(trailers) => {
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
                     return Ok(header_pairs(&trailers)
                         .into_iter()
                         .fold(with_data(converted, data), |response, (name, value)| {
                             response.with_trailer(name, value)
                         }));
                 }
-                Err(_) => continue,
-            },
+            }
         }
     }
-    let [after_first, after_second] = ahead;
     Ok(converted.with_body(ResponseBody::Polled(Box::new(Frames {
         body,
         pump,
-        ahead: [data.map(|d| Ok(Chunk::Data(d))), after_first, after_second],
+        ahead: [data.map(|d| Ok(Chunk::Data(d))), after],
         flushed: true,
         deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
         expired: false,
@@ -360,7 +358,7 @@ struct Frames {
     body: BoxBody,
     pump: Pump,
     /// What was taken from the body while the head was prepared, sent first, in order.
-    ahead: [Option<Result<Chunk, Error>>; 3],
+    ahead: [Option<Result<Chunk, Error>>; 2],
     /// Whether a flush was already requested since the last data.
     flushed: bool,
     /// When a gRPC call's `grpc-timeout` passes.
