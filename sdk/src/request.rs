@@ -69,6 +69,7 @@ impl<'a> Request<'a> {
     }
 
     /// The protocol as Apache has it, unchecked (no UTF-8 validation on a hot path).
+    #[cfg(feature = "tower")]
     pub(crate) fn protocol_bytes(&self) -> &'a [u8] {
         // SAFETY: the host's request strings live until the request ends, which outlives 'a.
         unsafe { self.raw.protocol.as_bytes() }
@@ -190,6 +191,7 @@ impl<'a> Request<'a> {
 
     /// Appends every CGI-style variable to `into` as `NAME\0VALUE\0` pairs: in one call to a
     /// host that offers it (ABI 1.5), one variable at a time otherwise.
+    #[cfg(feature = "tower")]
     pub(crate) fn copy_vars(&self, into: &mut Vec<u8>) {
         if let Some(copy_vars) = self.host.copy_vars() {
             // The variables do not change during the call: a second try, with the room the
