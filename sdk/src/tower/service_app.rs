@@ -302,9 +302,8 @@ fn to_response(
     deadline: Option<Instant>,
 ) -> Result<Response, Error> {
     let mut converted = Response::new(parts.status.as_u16());
-    // Byte-exact: a value with obs-text (bytes above 0x7F) is passed on as it is.
-    for (name, value) in &parts.headers {
-        converted = converted.with_header(name.as_str().to_owned(), value.as_bytes().to_vec());
+    for (name, value) in fields(&parts.headers) {
+        converted = converted.with_header(name, value);
     }
     // The first data frame, and what followed it, when that was taken too.
     let (mut data, mut after) = (None, None);
@@ -326,8 +325,7 @@ fn to_response(
             // it goes out with the head.
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
-                    return Ok(header_pairs(&trailers)
-                        .into_iter()
+                    return Ok(fields(&trailers)
                         .fold(with_data(converted, data), |response, (name, value)| {
                             response.with_trailer(name, value)
                         }));
@@ -420,7 +418,7 @@ impl PollBody for Frames {
                 }
                 Err(other) => {
                     if let Ok(trailers) = other.into_trailers() {
-                        return Poll::Ready(Some(Ok(Chunk::Trailers(header_pairs(&trailers)))));
+                        return Poll::Ready(Some(Ok(Chunk::Trailers(fields(&trailers).collect()))));
                     }
                 }
             }
@@ -432,17 +430,15 @@ impl PollBody for Frames {
     }
 }
 
-/// Header fields as the SDK's response pairs, values byte-exact.
-fn header_pairs(headers: &http::HeaderMap) -> Vec<(HeaderText, HeaderBytes)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                HeaderText::from(name.as_str().to_owned()),
-                HeaderBytes::from(value.as_bytes().to_vec()),
-            )
-        })
-        .collect()
+/// Header fields as the SDK's response pairs, values byte-exact (a value with obs-text,
+/// bytes above 0x7F, is passed on as it is).
+fn fields(headers: &http::HeaderMap) -> impl Iterator<Item = (HeaderText, HeaderBytes)> + '_ {
+    headers.iter().map(|(name, value)| {
+        (
+            HeaderText::from(name.as_str().to_owned()),
+            HeaderBytes::from(value.as_bytes().to_vec()),
+        )
+    })
 }
 
 #[cfg(test)]
