@@ -1,7 +1,8 @@
 /*
  * The ceiling for any handler inside Apache: a minimal C module answering "Hello World!".
  * It claims its URL the way mod_rustapp claims an alias (translate_name + map_to_storage),
- * so both skip the same filesystem walk and the comparison is like for like.
+ * so both skip the same filesystem walk and the comparison is like for like. A gRPC call
+ * (Content-Type application/grpc) gets the least answer one can have (grpc_answer.h).
  */
 #include <string.h>
 
@@ -10,6 +11,8 @@
 #include "http_config.h"
 #include "http_protocol.h"
 #include "http_request.h"
+
+#include "grpc_answer.h"
 
 static const char *const handler_name = "hello-c";
 
@@ -32,6 +35,9 @@ static int hello_handler(request_rec *r)
 {
     if (!r->handler || strcmp(r->handler, handler_name) != 0) {
         return DECLINED;
+    }
+    if (is_grpc_call(r)) {
+        return answer_grpc_call(r);
     }
     ap_set_content_type(r, "text/plain");
     ap_rwrite("Hello World!", 12, r);

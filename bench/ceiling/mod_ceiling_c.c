@@ -2,7 +2,8 @@
  * The ceiling for any daemon mode: the minimal C handler, but each request first writes a
  * 640-byte head to a UNIX socket and reads a 64-byte answer from ceiling_daemon (a
  * single-threaded epoll loop), over a connection each Apache thread keeps. Nothing a daemon
- * mode does can cost less than this round trip. The socket is $RUSTAPP_CEILING_SOCKET.
+ * mode does can cost less than this round trip. The socket is $RUSTAPP_CEILING_SOCKET. A
+ * gRPC call gets the least answer one can have (grpc_answer.h) after the same round trip.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #include "http_config.h"
 #include "http_protocol.h"
 #include "http_request.h"
+
+#include "grpc_answer.h"
 
 #define HEAD_BYTES 640
 #define ANSWER_BYTES 64
@@ -88,6 +91,9 @@ static int ceiling_handler(request_rec *r)
     }
     if (round_trip() != 0) {
         return HTTP_BAD_GATEWAY;
+    }
+    if (is_grpc_call(r)) {
+        return answer_grpc_call(r);
     }
     ap_set_content_type(r, "text/plain");
     ap_rwrite("Hello World!", 12, r);
