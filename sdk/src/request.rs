@@ -68,13 +68,6 @@ impl<'a> Request<'a> {
         text(self.raw.protocol)
     }
 
-    /// The protocol as Apache has it, unchecked (no UTF-8 validation on a hot path).
-    #[cfg(feature = "tower")]
-    pub(crate) fn protocol_bytes(&self) -> &'a [u8] {
-        // SAFETY: the host's request strings live until the request ends, which outlives 'a.
-        unsafe { self.raw.protocol.as_bytes() }
-    }
-
     /// Where the application is mounted (`SCRIPT_NAME`); empty when mounted at `/`.
     pub fn script_name(&self) -> &str {
         &self.script_name

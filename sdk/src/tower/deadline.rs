@@ -5,21 +5,22 @@
 use std::time::Duration;
 
 use crate::response::HeaderText;
-use crate::{HeaderBytes, Request, Response};
+use crate::{HeaderBytes, Response};
 
 /// How long a gRPC call may take, when its client said (`grpc-timeout: 250m`).
-pub(super) fn grpc_timeout(request: &Request<'_>) -> Option<Duration> {
-    // gRPC runs over HTTP/2 only: other requests cost no header lookup here.
-    if !request.protocol_bytes().starts_with(b"HTTP/2") {
+pub(super) fn grpc_timeout(request: &http::Request<super::Body>) -> Option<Duration> {
+    // gRPC runs over HTTP/2 only.
+    if request.version() != http::Version::HTTP_2 {
         return None;
     }
-    let is_grpc = request
-        .header_bytes("content-type")
-        .is_some_and(|value| value.starts_with(b"application/grpc"));
+    let headers = request.headers();
+    let is_grpc = headers
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"));
     if !is_grpc {
         return None;
     }
-    parse_timeout(request.header_bytes("grpc-timeout")?)
+    parse_timeout(headers.get("grpc-timeout")?.as_bytes())
 }
 
 /// `TimeoutValue TimeoutUnit`: up to 8 digits, then H, M, S, m (milli), u (micro) or n.
