@@ -16,9 +16,14 @@
 #include "httpd.h"
 #include "http_protocol.h"
 
+/* gRPC calls are POSTs: the hello rows' GETs cost no header lookup here. */
 static int is_grpc_call(const request_rec *r)
 {
-    const char *type = apr_table_get(r->headers_in, "Content-Type");
+    const char *type;
+    if (r->method_number != M_POST) {
+        return 0;
+    }
+    type = apr_table_get(r->headers_in, "Content-Type");
     return type && strncmp(type, "application/grpc", 16) == 0;
 }
 
