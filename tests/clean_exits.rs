@@ -67,3 +67,60 @@ fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
         "no clean-up by process {stopped} when Apache stopped\n{log}"
     );
 }
+
+/// Whether process `pid` ended within `timeout` (a zombie no one reaped yet has ended).
+fn ends_within(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_owned)
+            });
+        if state.is_none_or(|state| state == "Z") {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn daemons_stop_and_clean_up_when_their_apache_parent_is_killed() {
+    ensure_user(USER);
+    let markers = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(markers.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let apache = Apache::start(ApacheConfig::new(&format!(
+        "RustAppDaemonProcess orphaned threads=2 shutdown-timeout=2 user={USER} home=/\n\
+         RustAppAlias /t {} process-group=orphaned setting=DROP_MARKER={}",
+        artifacts().testapp.display(),
+        markers.path().display()
+    )));
+    let daemon = apache.info_pid("/t/info");
+    // Taken before the parent dies: its children then belong to no one.
+    let children = apache.child_pids();
+    assert!(children.contains(&daemon));
+
+    // Killed, the parent runs nothing: no cleanup of its own can stop the daemons.
+    // SAFETY: signalling the Apache parent this test started.
+    unsafe { libc::kill(apache.parent_pid() as i32, libc::SIGKILL) };
+    let cleaned_up = dropped(markers.path(), daemon);
+    let ended = ends_within(daemon, Duration::from_secs(10));
+    let log = apache.error_log();
+    // Apache's own children outlive a killed parent; they are this test's to end.
+    for pid in children {
+        // SAFETY: signalling processes of the Apache this test started.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    assert!(
+        cleaned_up,
+        "daemon {daemon} did not retire when its Apache parent was killed\n{log}"
+    );
+    assert!(ended, "daemon {daemon} outlived its Apache parent\n{log}");
+}

@@ -275,20 +275,36 @@ pub(crate) fn kill_and_reap(pid: i32) {
     }
 }
 
-/// Which side of a fork this is.
+/// Which side of a fork this is: the child knows its parent's pid, the parent its child's.
 pub(crate) enum Forked {
-    Child,
+    Child { parent: i32 },
     Parent(i32),
 }
 
 /// Forks this process. Only sound while the process is single-threaded (Apache's parent).
 pub(crate) fn fork() -> std::io::Result<Forked> {
+    let parent = std::process::id() as i32;
     // SAFETY: called only from Apache's single-threaded parent; the child runs a daemon and
     // leaves with `exit_now`.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
+        0 => Ok(Forked::Child { parent }),
         pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Has the kernel send this process `signal` when `parent`, the Apache parent that forked
+/// it, dies without stopping it (killed, or crashed): so that no daemon outlives its Apache.
+/// To be called after the change of user, which clears the request; a parent already gone
+/// by then is answered at once.
+pub(crate) fn signal_when_parent_dies(parent: i32, signal: i32) {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; getppid and raise have no
+    // preconditions, and the signal's handler is installed (`reset_signals`).
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong);
+        if libc::getppid() != parent {
+            libc::raise(signal);
+        }
     }
 }
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 use rustapp_daemon_protocol::Limits;
 
 use super::elastic;
-use super::os::{become_daemon, exit_now, raise_open_files_limit, reset_signals, set_thread_name};
+use super::os::{
+    become_daemon, exit_now, raise_open_files_limit, reset_signals, set_thread_name,
+    signal_when_parent_dies,
+};
 use super::request_state::{DAEMON_HOST_V1, DaemonAppContext};
 use super::rolling::RollLock;
 use super::runtime::DaemonRuntime;
@@ -21,13 +24,14 @@ use crate::host::{AppInstance, load_library};
 /// retried three times a minute, not in a tight loop (mod_wsgi's fork-bomb guard).
 const STARTUP_FAILURE_DELAY: Duration = Duration::from_secs(20);
 
-/// Runs daemon `index` of `runtime` in this (just forked) process; never returns. `lock` is its
-/// descriptor of the group's lock file (see `rolling`); `slot` its place in the group's
-/// figures.
+/// Runs daemon `index` of `runtime` in this process, just forked by Apache's parent `parent`;
+/// never returns. `lock` is its descriptor of the group's lock file (see `rolling`); `slot`
+/// its place in the group's figures.
 pub(crate) fn run(
     runtime: &DaemonRuntime,
     index: GroupIndex,
     main: Server<'static>,
+    parent: i32,
     lock: Option<RollLock>,
     slot: Option<usize>,
 ) -> ! {
@@ -49,6 +53,9 @@ pub(crate) fn run(
         let account = become_daemon(&group.config, apache_uid)?;
         Ok((listener, account))
     });
+    // An Apache parent killed or crashed cannot tell its daemons to stop: they stop when it
+    // dies, as they would when it stops (after the change of user, which clears this).
+    signal_when_parent_dies(parent, STOP_SIGNAL);
     let (listener, account) = match started {
         Ok(ready) => ready,
         Err(reason) => {

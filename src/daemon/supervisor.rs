@@ -330,9 +330,9 @@ fn spawn(
         format!("fork failed: {e}")
     })?;
     match forked {
-        Forked::Child => {
+        Forked::Child { parent } => {
             rolling::close_inherited();
-            process::run(runtime, index, main, lock, slot)
+            process::run(runtime, index, main, parent, lock, slot)
         }
         Forked::Parent(pid) => {
             if let Some(lock) = lock {
