@@ -1,7 +1,8 @@
 //! A daemon process runs its applications' clean-up (their `Drop`, through the ABI's
 //! `destroy`) after its last request, as an Apache child does in embedded mode: when it
-//! recycles (maximum-requests), on a graceful restart and when Apache stops. testapp's `Drop`
-//! leaves `dropped.PID` in the directory its `DROP_MARKER` setting names.
+//! recycles (maximum-requests), on a graceful restart, when Apache stops, and when Apache's
+//! parent dies without stopping. testapp's `Drop` leaves `dropped.PID` in the directory its
+//! `DROP_MARKER` setting names.
 
 mod support;
 
@@ -23,18 +24,25 @@ fn dropped(markers: &Path, pid: u32) -> bool {
     marker.exists() && std::fs::read_to_string(&marker).unwrap() == "/t"
 }
 
-#[test]
-fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
+/// An Apache serving testapp at `/t` from daemon group `group` (with `options`), run as
+/// `USER`, and the directory its `Drop` leaves markers in.
+fn serving_with_markers(group: &str, options: &str) -> (Apache, tempfile::TempDir) {
     ensure_user(USER);
     let markers = tempfile::tempdir().unwrap();
     // The daemon's own user writes the markers.
     std::fs::set_permissions(markers.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let apache = Apache::start(ApacheConfig::new(&format!(
-        "RustAppDaemonProcess clean threads=2 maximum-requests=5 user={USER} home=/\n\
-         RustAppAlias /t {} process-group=clean setting=DROP_MARKER={}",
+        "RustAppDaemonProcess {group} threads=2 {options} user={USER} home=/\n\
+         RustAppAlias /t {} process-group={group} setting=DROP_MARKER={}",
         artifacts().testapp.display(),
         markers.path().display()
     )));
+    (apache, markers)
+}
+
+#[test]
+fn a_daemon_runs_its_applications_drop_on_recycle_graceful_restart_and_stop() {
+    let (apache, markers) = serving_with_markers("clean", "maximum-requests=5");
 
     // maximum-requests: the fifth request retires the process that served it.
     let recycled = apache.info_pid("/t/info");
@@ -93,15 +101,7 @@ fn ends_within(pid: u32, timeout: Duration) -> bool {
 
 #[test]
 fn daemons_stop_and_clean_up_when_their_apache_parent_is_killed() {
-    ensure_user(USER);
-    let markers = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(markers.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let apache = Apache::start(ApacheConfig::new(&format!(
-        "RustAppDaemonProcess orphaned threads=2 shutdown-timeout=2 user={USER} home=/\n\
-         RustAppAlias /t {} process-group=orphaned setting=DROP_MARKER={}",
-        artifacts().testapp.display(),
-        markers.path().display()
-    )));
+    let (apache, markers) = serving_with_markers("orphaned", "shutdown-timeout=2");
     let daemon = apache.info_pid("/t/info");
     // Taken before the parent dies: its children then belong to no one.
     let children = apache.child_pids();
