@@ -382,16 +382,10 @@ fn a_services_request_body_ends_with_the_clients_trailers_in_both_modes() {
             format!(
                 "length={}\nchecksum={}\n",
                 body.len(),
-                upload_checksum(body.as_bytes())
+                checksum(body.bytes())
             ),
             "{mount} over h2c: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }
-}
-
-/// The checksum the service's `/upload` reports for `body`.
-fn upload_checksum(body: &[u8]) -> u64 {
-    body.iter()
-        .fold(0u64, |s, &b| s.wrapping_mul(31).wrapping_add(u64::from(b)))
 }

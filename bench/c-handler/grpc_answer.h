@@ -11,7 +11,6 @@
 
 #include <string.h>
 
-#include "apr_strings.h"
 #include "apr_tables.h"
 #include "httpd.h"
 #include "http_protocol.h"

@@ -157,7 +157,7 @@ impl ApacheConfig {
             "setenvif",
         ]
         .iter()
-        .map(|m| format!("LoadModule {m}_module /usr/lib/apache2/modules/mod_{m}.so\n"))
+        .map(|m| load_module(m))
         .collect();
         format!(
             "ServerRoot \"{d}\"\nDefaultRuntimeDir \"{d}\"\nPidFile \"{d}/httpd.pid\"\nMutex file:{d} default\n\

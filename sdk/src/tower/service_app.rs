@@ -88,7 +88,7 @@ impl ServiceApp {
         }
         // The body is chosen by the request's headers, read from the converted request: a
         // lookup there costs less than one through Apache.
-        let mut http_request = to_http_request(request, Body::empty())?;
+        let mut http_request = to_http_request(request)?;
         let timeout = grpc_timeout(&http_request);
         let on_demand = DemandWaker::default();
         // SAFETY: the reader lives in this call and in the pump, which lives in this call and
@@ -191,11 +191,12 @@ fn request_body(
     (body, Some(demanded))
 }
 
-fn to_http_request(request: &Request<'_>, body: Body) -> Result<http::Request<Body>, Error> {
+/// The request as tower has it, with an empty body for the caller to fill.
+fn to_http_request(request: &Request<'_>) -> Result<http::Request<Body>, Error> {
     let invalid = |e: &dyn std::fmt::Display| {
         format!("the request cannot be represented as an http::Request: {e}")
     };
-    let mut http_request = http::Request::new(body);
+    let mut http_request = http::Request::new(Body::empty());
     *http_request.method_mut() =
         http::Method::from_bytes(request.method().as_bytes()).map_err(|e| invalid(&e))?;
     // From the `String` itself: the URI keeps its bytes without copying them.
